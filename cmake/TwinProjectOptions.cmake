@@ -1,0 +1,19 @@
+# Flags for twin's own targets (tests, examples, benchmarks) only; never for consumers.
+add_library(twin_project_warnings INTERFACE)
+target_compile_options(twin_project_warnings INTERFACE -Wall -Wextra -Wpedantic -Werror)
+# GCC 12 reports false -Wrestrict errors inside libstdc++'s std::string operator+ at -O3
+# (GCC bug 105329); the warning is about the standard library, not twin.
+if(CMAKE_CXX_COMPILER_ID STREQUAL "GNU" AND CMAKE_CXX_COMPILER_VERSION VERSION_LESS 13)
+  target_compile_options(twin_project_warnings INTERFACE -Wno-restrict)
+endif()
+
+# Examples and benchmarks are built for this machine.
+add_library(twin_project_native INTERFACE)
+target_compile_options(twin_project_native INTERFACE -O3 -march=native)
+
+add_library(twin_project_sanitize INTERFACE)
+if(TWIN_SANITIZE)
+  target_compile_options(twin_project_sanitize INTERFACE -fsanitize=address,undefined -fno-omit-frame-pointer
+                                                         -fno-sanitize-recover=undefined)
+  target_link_options(twin_project_sanitize INTERFACE -fsanitize=address,undefined)
+endif()

@@ -1,0 +1,112 @@
+#pragma once
+// The Layer interface, and the one contract every forward/backward pair follows.
+//
+// THE BACKWARD CONTRACT
+//  * forward(x, y, ctx) writes every element of y. It may keep what backward needs in
+//    ctx.scratch (sized by scratch_bytes()); nothing else is remembered between calls, so a
+//    layer object never changes during a call and inference (Mode::eval) is const and
+//    thread-safe given one Workspace per thread.
+//  * backward(x, y, dy, dx, ctx) gets the same x, y and ctx.scratch as the matching forward.
+//      - dx (the gradient with respect to the input) is ASSIGNED: every element written.
+//        dx may be empty (data() == nullptr) when no one needs it; then skip it.
+//      - parameter gradients are ACCUMULATED (+=) into the gradient buffer the layer was
+//        bound to. The owner zeroes that buffer once per optimiser step. A tower run for
+//        several Siamese branches therefore adds all branches' contributions with no
+//        special code.
+//  * Training-mode forward may update non-trainable buffers (BatchNorm running statistics)
+//    through the span given to bind(); that is the only mutation, and only in Mode::train.
+//
+// Parameters and buffers are owned by the model (one flat block each, see Sequential);
+// a layer holds spans into them, set by bind().
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "twin/rng.hpp"
+#include "twin/tensor.hpp"
+
+namespace twin {
+
+enum class Mode { train, eval };
+
+// A named parameter or buffer tensor of a layer: "weight" (out, in), "running_mean" (C)...
+struct ParamSpec {
+  std::string name;
+  Shape shape;
+};
+
+// Per-call state handed to a layer.
+struct LayerContext {
+  Mode mode = Mode::eval;
+  std::span<std::byte> scratch;  // this layer's bytes, alive from forward to its backward
+  Rng* rng = nullptr;            // for stochastic layers (Dropout) in Mode::train
+};
+
+// Carves 64-byte-aligned typed arrays out of a layer's scratch bytes. A layer computes its
+// scratch_bytes() with scratch_bytes_for<U>(n) terms in the same order it take<U>(n)s them.
+template <class U>
+constexpr std::size_t scratch_bytes_for(Index n) {
+  const std::size_t b = static_cast<std::size_t>(n) * sizeof(U);
+  return (b + tensor_alignment - 1) / tensor_alignment * tensor_alignment;
+}
+class ScratchCarver {
+ public:
+  explicit ScratchCarver(std::span<std::byte> s) : rest_(s) {}
+  template <class U>
+  U* take(Index n) {
+    const std::size_t b = scratch_bytes_for<U>(n);
+    if (b > rest_.size()) throw error("ScratchCarver: layer scratch smaller than its scratch_bytes()");
+    U* p = reinterpret_cast<U*>(rest_.data());
+    rest_ = rest_.subspan(b);
+    return p;
+  }
+
+ private:
+  std::span<std::byte> rest_;
+};
+
+template <class T>
+class Layer {
+ public:
+  using value_type = T;
+  virtual ~Layer() = default;
+
+  // Short type name ("Conv2D") and a one-line description with its options.
+  virtual std::string name() const = 0;
+  virtual std::string describe() const { return name(); }
+
+  // Shape of the output for an input of shape `in` (batch first); throws shape_error
+  // naming the layer when `in` is not acceptable.
+  virtual Shape output_shape(const Shape& in) const = 0;
+
+  // Trainable tensors and non-trainable buffers, in the order they are laid out in the
+  // spans given to bind().
+  virtual std::vector<ParamSpec> params() const { return {}; }
+  virtual std::vector<ParamSpec> buffers() const { return {}; }
+  virtual void bind(std::span<T> /*params*/, std::span<T> /*grads*/, std::span<T> /*buffers*/) {}
+  // Sets initial values of the bound parameters and buffers.
+  virtual void init(Rng& /*rng*/) {}
+
+  virtual std::size_t scratch_bytes(const Shape& /*in*/, Mode /*mode*/) const { return 0; }
+
+  virtual void forward(TensorView<const T> x, TensorView<T> y, const LayerContext& ctx) const = 0;
+  virtual void backward(TensorView<const T> x, TensorView<const T> y, TensorView<const T> dy, TensorView<T> dx,
+                        const LayerContext& ctx) const = 0;
+};
+
+// Total number of scalars in a list of ParamSpecs.
+inline Index total_size(const std::vector<ParamSpec>& specs) {
+  Index n = 0;
+  for (const auto& s : specs) n += s.shape.numel();
+  return n;
+}
+
+// Throws shape_error "<layer>: <message>, got <shape>" when `ok` is false.
+inline void require(bool ok, const std::string& layer, const std::string& message, const Shape& got) {
+  if (!ok) throw shape_error(layer + ": " + message + ", got input " + got.str());
+}
+
+}  // namespace twin

@@ -1,0 +1,20 @@
+#pragma once
+// The umbrella header: everything in twin except opt-in pieces with extra dependencies
+// (twin/io/image.hpp needs stb_image; twin/testing/ is for tests).
+#include "twin/error.hpp"
+#include "twin/init.hpp"
+#include "twin/kernels/gemm.hpp"
+#include "twin/layer.hpp"
+#include "twin/layers/activation.hpp"
+#include "twin/layers/dense.hpp"
+#include "twin/layers/flatten.hpp"
+#include "twin/optim/adam.hpp"
+#include "twin/optim/optimizer.hpp"
+#include "twin/optim/rmsprop.hpp"
+#include "twin/optim/schedule.hpp"
+#include "twin/optim/sgd.hpp"
+#include "twin/parallel.hpp"
+#include "twin/rng.hpp"
+#include "twin/sequential.hpp"
+#include "twin/tensor.hpp"
+#include "twin/version.hpp"

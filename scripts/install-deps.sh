@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# Installs every Debian package twin's build, tests, examples and benchmarks need, and only
+# the ones missing (a no-op on a machine that has them). Both README commands call it.
+#   scripts/install-deps.sh           build + tests + examples
+#   scripts/install-deps.sh --bench   also PyTorch and numpy for bench/compare_pytorch.py
+set -euo pipefail
+pkgs=(build-essential cmake pkg-config libeigen3-dev libstb-dev doctest-dev libbenchmark-dev libcli11-dev
+      nlohmann-json3-dev zlib1g-dev clang libclang-rt-14-dev python3 python3-numpy)
+if [[ "${1:-}" == "--bench" ]]; then pkgs+=(python3-torch python3-matplotlib); fi
+missing=()
+for p in "${pkgs[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if ((${#missing[@]})); then
+  echo "install-deps: installing ${missing[*]}"
+  SUDO=""
+  [[ $(id -u) -ne 0 ]] && SUDO="sudo"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi

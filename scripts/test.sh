@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# The README's test command: installs what is missing, then builds and runs the whole test
+# suite twice, as a Release build and under AddressSanitizer + UBSan.
+#   scripts/test.sh            both builds
+#   scripts/test.sh --quick    the Release build only
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/install-deps.sh
+jobs=$(nproc)
+
+cmake --preset release -DTWIN_BUILD_EXAMPLES=ON -DTWIN_BUILD_BENCHMARKS=ON >/dev/null
+cmake --build --preset release -j"$jobs"
+ctest --preset release -j"$jobs"
+
+if [[ "${1:-}" != "--quick" ]]; then
+  cmake --preset asan >/dev/null
+  cmake --build --preset asan -j"$jobs"
+  ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+    ctest --preset asan -j"$jobs"
+fi
