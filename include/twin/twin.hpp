@@ -3,9 +3,11 @@
 // (twin/io/image.hpp needs stb_image; twin/testing/ is for tests).
 #include "twin/error.hpp"
 #include "twin/init.hpp"
+#include "twin/kernels/conv_reference.hpp"
 #include "twin/kernels/gemm.hpp"
 #include "twin/layer.hpp"
 #include "twin/layers/activation.hpp"
+#include "twin/layers/conv2d.hpp"
 #include "twin/layers/dense.hpp"
 #include "twin/layers/flatten.hpp"
 #include "twin/optim/adam.hpp"
