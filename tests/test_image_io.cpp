@@ -1,0 +1,222 @@
+// Hardened image loading: decoded values, and an image_error naming the file and the reason
+// for every kind of bad input.
+#include "twin/io/image.hpp"
+
+#include <doctest/doctest.h>
+
+#include <cstdint>
+#include <filesystem>
+#include <fstream>
+#include <string>
+#include <vector>
+
+#include <unistd.h>
+
+namespace fs = std::filesystem;
+using twin::image_error;
+using twin::io::decode_image;
+using twin::io::load_image;
+
+namespace {
+
+const fs::path fixtures = fs::path(TWIN_TEST_DATA_DIR) / "images";
+
+std::vector<std::uint8_t> bytes_of(const std::string& s) { return {s.begin(), s.end()}; }
+
+std::vector<std::uint8_t> read_file(const fs::path& p) {
+  std::ifstream in(p, std::ios::binary);
+  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+}
+
+// A fresh temporary folder per test case, removed afterwards.
+struct TempDir {
+  fs::path path;
+  TempDir() {
+    static int counter = 0;
+    path = fs::temp_directory_path() / ("twin_image_test_" + std::to_string(::getpid()) + "_" + std::to_string(counter++));
+    fs::create_directories(path);
+  }
+  ~TempDir() {
+    std::error_code ec;
+    fs::remove_all(path, ec);
+  }
+  fs::path write(const std::string& name, const std::vector<std::uint8_t>& b) const {
+    const fs::path p = path / name;
+    std::ofstream out(p, std::ios::binary);
+    out.write(reinterpret_cast<const char*>(b.data()), static_cast<std::streamsize>(b.size()));
+    return p;
+  }
+};
+
+// The message of the image_error `f` throws; fails the test when it throws nothing.
+template <class F>
+std::string error_of(F&& f) {
+  try {
+    f();
+  } catch (const image_error& e) {
+    return e.what();
+  }
+  FAIL("no image_error thrown");
+  return {};
+}
+
+bool contains(const std::string& s, const std::string& part) { return s.find(part) != std::string::npos; }
+
+}  // namespace
+
+TEST_CASE("binary and ASCII PGM decode to the written values") {
+  std::string p5 = "P5\n# a comment\n3 2\n255\n";
+  for (int v : {0, 1, 2, 250, 254, 255}) p5 += static_cast<char>(v);
+  const auto img = decode_image(bytes_of(p5), "p5.pgm");
+  REQUIRE(img.shape() == twin::Shape{2, 3});
+  CHECK(img(0, 0) == 0);
+  CHECK(img(0, 2) == 2);
+  CHECK(img(1, 0) == 250);
+  CHECK(img(1, 2) == 255);
+
+  const auto a = decode_image(bytes_of("P2 2 2 15\n0 15\n# mid\n 5 10\n"), "p2.pgm");
+  REQUIRE(a.shape() == twin::Shape{2, 2});
+  CHECK(a(0, 0) == 0);
+  CHECK(a(0, 1) == 255);  // maxval 15 scales to 255
+  CHECK(a(1, 0) == 85);
+  CHECK(a(1, 1) == 170);
+}
+
+TEST_CASE("PPM (P3 and P6) becomes grey") {
+  const auto a = decode_image(bytes_of("P3\n2 1\n255\n255 0 0  0 0 255\n"), "p3.ppm");
+  REQUIRE(a.shape() == twin::Shape{1, 2});
+  CHECK(a(0, 0) == (255 * 77) >> 8);
+  CHECK(a(0, 1) == (255 * 29) >> 8);
+  std::string p6 = "P6 1 1 255\n";
+  p6 += std::string{char(200), char(100), char(50)};
+  CHECK(decode_image(bytes_of(p6), "p6.ppm")(0, 0) == 124);
+}
+
+TEST_CASE("PNG fixtures decode to the pixel values PIL wrote") {
+  const auto g = load_image(fixtures / "grey_4x3.png");
+  REQUIRE(g.shape() == twin::Shape{3, 4});
+  const int want[12] = {0, 10, 20, 30, 40, 50, 60, 70, 80, 90, 200, 255};
+  for (int i = 0; i < 12; ++i) CHECK(g[i] == want[i]);
+
+  // RGB, RGBA and palette images all become grey: red, green, blue, white.
+  for (const char* f : {"rgb_2x2.png", "rgba_2x2.png", "palette_2x2.png"}) {
+    CAPTURE(f);
+    const auto c = load_image(fixtures / f);
+    REQUIRE(c.shape() == twin::Shape{2, 2});
+    CHECK(c(0, 0) == (255 * 77) >> 8);
+    CHECK(c(0, 1) == (255 * 150) >> 8);
+    CHECK(c(1, 0) == (255 * 29) >> 8);
+    CHECK(c(1, 1) == 255);
+  }
+  const auto w16 = load_image(fixtures / "grey16_3x2.png");
+  REQUIRE(w16.shape() == twin::Shape{2, 3});
+  CHECK(w16(1, 2) == 255);
+}
+
+TEST_CASE("JPEG fixtures decode (baseline grey, baseline colour, progressive)") {
+  const auto g = load_image(fixtures / "grey_16x8.jpg");
+  REQUIRE(g.shape() == twin::Shape{8, 16});
+  for (auto v : g.span()) CHECK(std::abs(int(v) - 128) <= 2);
+  for (const char* f : {"rgb_16x16.jpg", "rgb_16x16_progressive.jpg"}) {
+    CAPTURE(f);
+    const auto c = load_image(fixtures / f);
+    REQUIRE(c.shape() == twin::Shape{16, 16});
+    for (auto v : c.span()) CHECK(std::abs(int(v) - 124) <= 3);  // luma of (200, 100, 50)
+  }
+}
+
+TEST_CASE("a missing file names the path") {
+  const std::string m = error_of([] { load_image("/nonexistent/dir/sig.png"); });
+  CHECK(contains(m, "/nonexistent/dir/sig.png"));
+  CHECK(contains(m, "missing"));
+  TempDir d;
+  CHECK(contains(error_of([&] { load_image(d.path); }), "not a regular file"));
+}
+
+TEST_CASE("an empty file is rejected") {
+  TempDir d;
+  const auto p = d.write("empty.png", {});
+  const std::string m = error_of([&] { load_image(p); });
+  CHECK(contains(m, p.string()));
+  CHECK(contains(m, "empty"));
+}
+
+TEST_CASE("an oversized file is refused before reading, an oversized image before decoding") {
+  TempDir d;
+  std::vector<std::uint8_t> big = bytes_of("P5 4 4 255\n");
+  big.resize(big.size() + 16, 'x');
+  const auto p = d.write("big.pgm", big);
+  const std::string m = error_of([&] { load_image(p, {.max_file_bytes = 10}); });
+  CHECK(contains(m, p.string()));
+  CHECK(contains(m, "too large"));
+  // The header claims 2^20 x 2^20 pixels; nothing that size is ever allocated.
+  CHECK(contains(error_of([] { decode_image(bytes_of("P5 1048576 1048576 255\n"), "huge.pgm"); }), "too large"));
+  CHECK(contains(error_of([] { load_image(fixtures / "grey_4x3.png", {.max_pixels = 11}); }), "too large"));
+  CHECK(contains(error_of([] { load_image(fixtures / "grey_16x8.jpg", {.max_pixels = 127}); }), "too large"));
+}
+
+TEST_CASE("a truncated file is rejected at every length") {
+  for (const char* f : {"grey_4x3.png", "rgb_2x2.png", "grey_16x8.jpg", "rgb_16x16_progressive.jpg"}) {
+    CAPTURE(f);
+    const auto full = read_file(fixtures / f);
+    REQUIRE(full.size() > 20);
+    for (std::size_t n = 1; n < full.size(); ++n) {
+      CAPTURE(n);
+      const std::string m = error_of([&] { decode_image(std::span(full.data(), n), f); });
+      CHECK(contains(m, f));
+      CHECK(contains(m, "truncated"));
+    }
+  }
+  CHECK(contains(error_of([] { decode_image(bytes_of("P5 3 3 255\nabc"), "cut.pgm"); }), "truncated"));
+  CHECK(contains(error_of([] { decode_image(bytes_of("P2 2 2 255\n1 2 3"), "cut.pgm"); }), "truncated"));
+  CHECK(contains(error_of([] { decode_image(bytes_of("P5 3 3"), "cut.pgm"); }), "truncated"));
+}
+
+TEST_CASE("a file that is not an image is rejected") {
+  TempDir d;
+  const auto p = d.write("notes.png", bytes_of("hello, this is text\n"));
+  const std::string m = error_of([&] { load_image(p); });
+  CHECK(contains(m, p.string()));
+  CHECK(contains(m, "not an image"));
+}
+
+TEST_CASE("known but unsupported formats are named") {
+  CHECK(contains(error_of([] { load_image(fixtures / "rgb_2x2.gif"); }), "unsupported format: GIF"));
+  CHECK(contains(error_of([] { load_image(fixtures / "rgb_2x2.bmp"); }), "unsupported format: BMP"));
+  CHECK(contains(error_of([] { decode_image(bytes_of("P4 8 1\n\xff"), "b.pbm"); }), "unsupported format: PBM"));
+  CHECK(contains(error_of([] { decode_image(bytes_of("P5 1 1 65535\n\x01\x02"), "w.pgm"); }), "16-bit"));
+}
+
+TEST_CASE("corrupt headers and tables are rejected with a reason") {
+  CHECK(contains(error_of([] { decode_image(bytes_of("P5 0 3 255\n"), "z.pgm"); }), "corrupt"));
+  CHECK(contains(error_of([] { decode_image(bytes_of("P5 x 3 255\n"), "z.pgm"); }), "not a number"));
+  CHECK(contains(error_of([] { decode_image(bytes_of("P5 1 1 0\n\x00"), "z.pgm"); }), "maxval"));
+  CHECK(contains(error_of([] { decode_image(bytes_of("P2 1 1 15\n16\n"), "z.pgm"); }), "exceeds maxval"));
+  CHECK(contains(error_of([] { decode_image(bytes_of("P5 99999999999 1 255\n"), "z.pgm"); }), "too many digits"));
+
+  // A DHT segment whose 16 code counts sum to more than 256 (stb 2.27 overflows on it).
+  auto jpg = read_file(fixtures / "grey_16x8.jpg");
+  bool patched = false;
+  for (std::size_t i = 2; i + 21 < jpg.size(); ++i)
+    if (jpg[i] == 0xFF && jpg[i + 1] == 0xC4) {
+      for (int k = 0; k < 16; ++k) jpg[i + 5 + static_cast<std::size_t>(k)] = 255;
+      patched = true;
+      break;
+    }
+  REQUIRE(patched);
+  CHECK(contains(error_of([&] { decode_image(jpg, "dht.jpg"); }), "Huffman"));
+}
+
+TEST_CASE("one real file of each shared data set loads") {
+  for (const auto& [set, file] : {std::pair{"cedar", "full_org/original_1_1.png"}, std::pair{"att_faces", "s1/1.pgm"}}) {
+    const fs::path dir = fs::path(TWIN_SOURCE_DIR) / ".." / "shared" / "data" / set;
+    if (!fs::is_directory(dir)) {
+      MESSAGE(("skipped: shared data set " + dir.string() + " is absent"));
+      continue;
+    }
+    const auto img = load_image(dir / file);
+    CHECK(img.dim(0) > 10);
+    CHECK(img.dim(1) > 10);
+    MESSAGE((std::string(set) + "/" + file + ": " + std::to_string(img.dim(0)) + " x " + std::to_string(img.dim(1))));
+  }
+}
