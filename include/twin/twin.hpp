@@ -1,6 +1,7 @@
 #pragma once
 // The umbrella header: everything in twin except opt-in pieces with extra dependencies
 // (twin/io/image.hpp needs stb_image; twin/testing/ is for tests).
+#include "twin/build_info.hpp"
 #include "twin/error.hpp"
 #include "twin/init.hpp"
 #include "twin/kernels/conv_reference.hpp"
@@ -8,6 +9,7 @@
 #include "twin/layer.hpp"
 #include "twin/layers/activation.hpp"
 #include "twin/layers/avgpool2d.hpp"
+#include "twin/layers/batchnorm.hpp"
 #include "twin/layers/conv2d.hpp"
 #include "twin/layers/dense.hpp"
 #include "twin/layers/flatten.hpp"

@@ -6,28 +6,77 @@
 //
 // Runs single-threaded: callers parallelise over independent work (batch chunks), which
 // scales better on small products than splitting one product, and keeps results
-// independent of the thread count.
+// independent of the thread count. gemm_parallel() splits one large product into column
+// blocks whose every element is computed exactly as gemm() would, so it too gives the
+// same bits for any thread count.
+//
+// Kernels, chosen at compile time (twin::build_info() names the active one):
+//  * float with AVX2 + FMA (-mavx2 -mfma or -march=native): a BLIS-style packed GEMM.
+//    op(A) and op(B) are copied into contiguous panels (transposes cost nothing after
+//    packing), blocked for the caches, and a 6x16 register-blocked micro-kernel keeps 12
+//    ymm accumulators live. Packing buffers are per thread and only grow, so the hot path
+//    does not allocate.
+//  * everything else (double, builds without AVX2): Eigen's GEMM.
+//  * gemm_reference(): a naive triple loop, the oracle the tests compare both against.
+// twin itself never sets -m flags: the consumer chooses. All translation units of one
+// program must be built with the same -m flags (the kernel is chosen per translation unit).
 #include <Eigen/Core>
 
+#include <algorithm>
+#include <cmath>
+#include <cstddef>
+#include <memory>
+#include <type_traits>
+
+#include "twin/parallel.hpp"
 #include "twin/tensor.hpp"
+
+#if defined(__AVX2__) && defined(__FMA__) && !defined(TWIN_NO_SIMD)
+#include <immintrin.h>
+#define TWIN_GEMM_AVX2 1
+#else
+#define TWIN_GEMM_AVX2 0
+#endif
 
 namespace twin::kernels {
 
 enum class Trans { no, yes };
 
+// Name of the kernel gemm<float> uses in this translation unit.
+inline constexpr const char* gemm_kernel_name() {
+#if TWIN_GEMM_AVX2
+  return "avx2-fma packed 6x16";
+#else
+  return "eigen";
+#endif
+}
+
+// The naive oracle: one dot product per element, accumulated in T.
 template <class T>
-void gemm(Trans ta, Trans tb, Index M, Index N, Index K, T alpha, const T* A, Index lda, const T* B, Index ldb, T beta,
-          T* C, Index ldc) {
+void gemm_reference(Trans ta, Trans tb, Index M, Index N, Index K, T alpha, const T* A, Index lda, const T* B,
+                    Index ldb, T beta, T* C, Index ldc) {
+  for (Index i = 0; i < M; ++i)
+    for (Index j = 0; j < N; ++j) {
+      T s = 0;
+      for (Index k = 0; k < K; ++k) {
+        const T a = ta == Trans::no ? A[i * lda + k] : A[k * lda + i];
+        const T b = tb == Trans::no ? B[k * ldb + j] : B[j * ldb + k];
+        s += a * b;
+      }
+      T& c = C[i * ldc + j];
+      c = beta == T(0) ? alpha * s : alpha * s + beta * c;
+    }
+}
+
+namespace detail {
+
+template <class T>
+void gemm_eigen(Trans ta, Trans tb, Index M, Index N, Index K, T alpha, const T* A, Index lda, const T* B, Index ldb,
+                T beta, T* C, Index ldc) {
   using Mat = Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
   using Stride = Eigen::OuterStride<>;
   using CMap = Eigen::Map<const Mat, Eigen::Unaligned, Stride>;
   Eigen::Map<Mat, Eigen::Unaligned, Stride> c(C, M, N, Stride(ldc));
-  if (M == 0 || N == 0) return;
-  if (K == 0) {
-    if (beta == T(0)) c.setZero();
-    else c *= beta;
-    return;
-  }
   const CMap a(A, ta == Trans::no ? M : K, ta == Trans::no ? K : M, Stride(lda));
   const CMap b(B, tb == Trans::no ? K : N, tb == Trans::no ? N : K, Stride(ldb));
   auto run = [&](const auto& opa, const auto& opb) {
@@ -41,6 +90,207 @@ void gemm(Trans ta, Trans tb, Index M, Index N, Index K, T alpha, const T* A, In
   else if (ta == Trans::no) run(a, b.transpose());
   else if (tb == Trans::no) run(a.transpose(), b);
   else run(a.transpose(), b.transpose());
+}
+
+#if TWIN_GEMM_AVX2
+// Blocking for a core with 32 KiB L1d and >= 512 KiB L2 (Zen 2/3, Skylake and later):
+// one KC x NR panel of B (16 KiB) stays in L1, the MC x KC block of A (144 KiB) in L2,
+// the KC x NC panel of B in L3.
+inline constexpr Index gemm_mr = 6, gemm_nr = 16;
+inline constexpr Index gemm_kc = 256, gemm_mc = 144, gemm_nc = 3072;
+
+// Per-thread packing buffers, grown on demand and kept: a fresh page costs 10+ us.
+struct GemmBuffers {
+  std::unique_ptr<float[], twin::detail::AlignedDelete<float>> a, b;
+  Index a_cap = 0, b_cap = 0;
+  float* get_a(Index n) { return grow(a, a_cap, n); }
+  float* get_b(Index n) { return grow(b, b_cap, n); }
+
+ private:
+  static float* grow(std::unique_ptr<float[], twin::detail::AlignedDelete<float>>& p, Index& cap, Index n) {
+    if (n > cap) {
+      p = twin::detail::aligned_alloc_array<float>(n);
+      cap = n;
+    }
+    return p.get();
+  }
+};
+inline GemmBuffers& gemm_buffers() {
+  static thread_local GemmBuffers buffers;
+  return buffers;
+}
+
+// Packs op(A)[i0 : i0+mc, p0 : p0+kc] as ceil(mc / MR) panels, each kc x MR (k-major),
+// zero-padded to a multiple of MR rows.
+inline void pack_a(Trans ta, const float* A, Index lda, Index i0, Index mc, Index p0, Index kc, float* out) {
+  for (Index ir = 0; ir < mc; ir += gemm_mr) {
+    const Index mr = std::min(gemm_mr, mc - ir);
+    if (ta == Trans::no) {
+      const float* src = A + (i0 + ir) * lda + p0;
+      if (mr == gemm_mr) {
+        for (Index k = 0; k < kc; ++k)
+          for (Index r = 0; r < gemm_mr; ++r) out[k * gemm_mr + r] = src[r * lda + k];
+      } else {
+        for (Index k = 0; k < kc; ++k)
+          for (Index r = 0; r < gemm_mr; ++r) out[k * gemm_mr + r] = r < mr ? src[r * lda + k] : 0.0f;
+      }
+    } else {
+      // op(A)(i, k) = A[k * lda + i]: rows of A are already k-major.
+      const float* src = A + p0 * lda + i0 + ir;
+      for (Index k = 0; k < kc; ++k)
+        for (Index r = 0; r < gemm_mr; ++r) out[k * gemm_mr + r] = r < mr ? src[k * lda + r] : 0.0f;
+    }
+    out += kc * gemm_mr;
+  }
+}
+
+// Packs op(B)[p0 : p0+kc, j0 : j0+nc] as ceil(nc / NR) panels, each kc x NR, zero-padded.
+inline void pack_b(Trans tb, const float* B, Index ldb, Index p0, Index kc, Index j0, Index nc, float* out) {
+  for (Index jr = 0; jr < nc; jr += gemm_nr) {
+    const Index nr = std::min(gemm_nr, nc - jr);
+    if (tb == Trans::no) {
+      const float* src = B + p0 * ldb + j0 + jr;
+      if (nr == gemm_nr) {
+        for (Index k = 0; k < kc; ++k) {
+          _mm256_store_ps(out + k * gemm_nr, _mm256_loadu_ps(src + k * ldb));
+          _mm256_store_ps(out + k * gemm_nr + 8, _mm256_loadu_ps(src + k * ldb + 8));
+        }
+      } else {
+        for (Index k = 0; k < kc; ++k)
+          for (Index c = 0; c < gemm_nr; ++c) out[k * gemm_nr + c] = c < nr ? src[k * ldb + c] : 0.0f;
+      }
+    } else {
+      // op(B)(k, j) = B[j * ldb + k].
+      const float* src = B + (j0 + jr) * ldb + p0;
+      for (Index k = 0; k < kc; ++k)
+        for (Index c = 0; c < gemm_nr; ++c) out[k * gemm_nr + c] = c < nr ? src[c * ldb + k] : 0.0f;
+    }
+    out += kc * gemm_nr;
+  }
+}
+
+// C[0:mr, 0:nr] = alpha * (a_panel * b_panel) + beta * C, the panels packed as above.
+// Full tiles store straight to C; edge tiles go through a small buffer.
+inline void micro_kernel_6x16(Index kc, const float* a, const float* b, float* C, Index ldc, Index mr, Index nr,
+                              float alpha, float beta) {
+  __m256 c00 = _mm256_setzero_ps(), c01 = _mm256_setzero_ps(), c10 = _mm256_setzero_ps(),
+         c11 = _mm256_setzero_ps(), c20 = _mm256_setzero_ps(), c21 = _mm256_setzero_ps(),
+         c30 = _mm256_setzero_ps(), c31 = _mm256_setzero_ps(), c40 = _mm256_setzero_ps(),
+         c41 = _mm256_setzero_ps(), c50 = _mm256_setzero_ps(), c51 = _mm256_setzero_ps();
+  for (Index k = 0; k < kc; ++k) {
+    const __m256 b0 = _mm256_load_ps(b), b1 = _mm256_load_ps(b + 8);
+    __m256 a0 = _mm256_broadcast_ss(a + 0), a1 = _mm256_broadcast_ss(a + 1);
+    c00 = _mm256_fmadd_ps(a0, b0, c00);
+    c01 = _mm256_fmadd_ps(a0, b1, c01);
+    c10 = _mm256_fmadd_ps(a1, b0, c10);
+    c11 = _mm256_fmadd_ps(a1, b1, c11);
+    a0 = _mm256_broadcast_ss(a + 2);
+    a1 = _mm256_broadcast_ss(a + 3);
+    c20 = _mm256_fmadd_ps(a0, b0, c20);
+    c21 = _mm256_fmadd_ps(a0, b1, c21);
+    c30 = _mm256_fmadd_ps(a1, b0, c30);
+    c31 = _mm256_fmadd_ps(a1, b1, c31);
+    a0 = _mm256_broadcast_ss(a + 4);
+    a1 = _mm256_broadcast_ss(a + 5);
+    c40 = _mm256_fmadd_ps(a0, b0, c40);
+    c41 = _mm256_fmadd_ps(a0, b1, c41);
+    c50 = _mm256_fmadd_ps(a1, b0, c50);
+    c51 = _mm256_fmadd_ps(a1, b1, c51);
+    a += gemm_mr;
+    b += gemm_nr;
+  }
+  const __m256 acc[gemm_mr][2] = {{c00, c01}, {c10, c11}, {c20, c21}, {c30, c31}, {c40, c41}, {c50, c51}};
+  const __m256 va = _mm256_set1_ps(alpha), vb = _mm256_set1_ps(beta);
+  if (mr == gemm_mr && nr == gemm_nr) {
+    for (Index r = 0; r < gemm_mr; ++r) {
+      float* c = C + r * ldc;
+      for (int h = 0; h < 2; ++h) {
+        __m256 v = _mm256_mul_ps(va, acc[r][h]);
+        if (beta != 0.0f) v = _mm256_fmadd_ps(vb, _mm256_loadu_ps(c + 8 * h), v);
+        _mm256_storeu_ps(c + 8 * h, v);
+      }
+    }
+    return;
+  }
+  alignas(32) float tile[gemm_mr * gemm_nr];
+  for (Index r = 0; r < gemm_mr; ++r)
+    for (int h = 0; h < 2; ++h) _mm256_store_ps(tile + r * gemm_nr + 8 * h, _mm256_mul_ps(va, acc[r][h]));
+  for (Index r = 0; r < mr; ++r)
+    for (Index j = 0; j < nr; ++j) {
+      float& c = C[r * ldc + j];
+      c = beta == 0.0f ? tile[r * gemm_nr + j] : std::fma(beta, c, tile[r * gemm_nr + j]);
+    }
+}
+
+inline void gemm_avx2(Trans ta, Trans tb, Index M, Index N, Index K, float alpha, const float* A, Index lda,
+                      const float* B, Index ldb, float beta, float* C, Index ldc) {
+  GemmBuffers& buf = gemm_buffers();
+  const Index kc_max = std::min(K, gemm_kc);
+  const Index nc_max = std::min(N, gemm_nc), mc_max = std::min(M, gemm_mc);
+  float* bp = buf.get_b(kc_max * ((nc_max + gemm_nr - 1) / gemm_nr) * gemm_nr);
+  float* ap = buf.get_a(kc_max * ((mc_max + gemm_mr - 1) / gemm_mr) * gemm_mr);
+  for (Index jc = 0; jc < N; jc += gemm_nc) {
+    const Index nc = std::min(gemm_nc, N - jc);
+    for (Index pc = 0; pc < K; pc += gemm_kc) {
+      const Index kc = std::min(gemm_kc, K - pc);
+      // The first K block applies the caller's beta; later blocks add to it.
+      const float beta_k = pc == 0 ? beta : 1.0f;
+      pack_b(tb, B, ldb, pc, kc, jc, nc, bp);
+      for (Index ic = 0; ic < M; ic += gemm_mc) {
+        const Index mc = std::min(gemm_mc, M - ic);
+        pack_a(ta, A, lda, ic, mc, pc, kc, ap);
+        for (Index jr = 0; jr < nc; jr += gemm_nr) {
+          const Index nr = std::min(gemm_nr, nc - jr);
+          const float* bpanel = bp + (jr / gemm_nr) * kc * gemm_nr;
+          for (Index ir = 0; ir < mc; ir += gemm_mr) {
+            const Index mr = std::min(gemm_mr, mc - ir);
+            micro_kernel_6x16(kc, ap + (ir / gemm_mr) * kc * gemm_mr, bpanel, C + (ic + ir) * ldc + jc + jr, ldc, mr,
+                              nr, alpha, beta_k);
+          }
+        }
+      }
+    }
+  }
+}
+#endif
+
+}  // namespace detail
+
+template <class T>
+void gemm(Trans ta, Trans tb, Index M, Index N, Index K, T alpha, const T* A, Index lda, const T* B, Index ldb, T beta,
+          T* C, Index ldc) {
+  if (M == 0 || N == 0) return;
+  if (K == 0 || alpha == T(0)) {
+    for (Index i = 0; i < M; ++i)
+      for (Index j = 0; j < N; ++j) C[i * ldc + j] = beta == T(0) ? T(0) : beta * C[i * ldc + j];
+    return;
+  }
+#if TWIN_GEMM_AVX2
+  if constexpr (std::is_same_v<T, float>) {
+    detail::gemm_avx2(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+    return;
+  }
+#endif
+  detail::gemm_eigen(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+}
+
+// gemm() split over the thread pool into column blocks of C. The blocks are fixed (a
+// multiple of the micro-kernel width, independent of the thread count) and every element
+// is summed in the same order as gemm() sums it, so the result is bit-identical to gemm()
+// for float with the packed kernel. Worth it only for large products called outside a
+// parallel region (inside one it runs serially).
+template <class T>
+void gemm_parallel(Trans ta, Trans tb, Index M, Index N, Index K, T alpha, const T* A, Index lda, const T* B,
+                   Index ldb, T beta, T* C, Index ldc) {
+  constexpr Index block = 128;  // columns of C per task, a multiple of the kernel's NR
+  if (N <= block || M * N * K < (Index(1) << 21)) {
+    gemm(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+    return;
+  }
+  fixed_chunks(N, block, [&](Index, Index lo, Index hi) {
+    const T* b = tb == Trans::no ? B + lo : B + lo * ldb;
+    gemm(ta, tb, M, hi - lo, K, alpha, A, lda, b, ldb, beta, C + lo, ldc);
+  });
 }
 
 }  // namespace twin::kernels

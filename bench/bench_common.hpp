@@ -1,0 +1,61 @@
+#pragma once
+// Helpers shared by twin's benchmark programs.
+//  * Every benchmark takes the thread count as its one argument ("threads:1", "threads:2")
+//    and runs with set_num_threads(threads); times are wall-clock (UseRealTime), since
+//    the work runs on pool threads that CPU time of the main thread does not see.
+//  * Counters: "FLOP/s" (useful floating-point operations of the textbook algorithm,
+//    2 per multiply-add), "B/s" (bytes read + written once), "img/s".
+#include <benchmark/benchmark.h>
+
+#include <twin/twin.hpp>
+
+#include <vector>
+
+namespace twin::bench {
+
+inline void set_threads(benchmark::State& state) { set_num_threads(static_cast<int>(state.range(0))); }
+
+inline void flops(benchmark::State& state, double per_iteration) {
+  state.counters["FLOP/s"] = benchmark::Counter(per_iteration, benchmark::Counter::kIsIterationInvariantRate);
+}
+inline void bytes(benchmark::State& state, double per_iteration) {
+  state.counters["B/s"] = benchmark::Counter(per_iteration, benchmark::Counter::kIsIterationInvariantRate);
+}
+inline void images(benchmark::State& state, double per_iteration) {
+  state.counters["img/s"] = benchmark::Counter(per_iteration, benchmark::Counter::kIsIterationInvariantRate);
+}
+
+template <class T = float>
+Tensor<T> random_tensor(const Shape& s, std::uint64_t seed) {
+  Tensor<T> t(s);
+  Rng rng(seed);
+  for (auto& x : t) x = static_cast<T>(rng.uniform(-1.0, 1.0));
+  return t;
+}
+
+// Registers fn at 1 and 2 threads under `name`.
+template <class F>
+benchmark::internal::Benchmark* at_1_and_2_threads(const char* name, F fn) {
+  return benchmark::RegisterBenchmark(name, fn)->ArgName("threads")->Arg(1)->Arg(2)->UseRealTime()->Unit(
+      benchmark::kMillisecond);
+}
+
+// A layer with its own parameter and gradient blocks, outside a Sequential, so one layer
+// can be timed alone.
+template <class T>
+struct BoundLayer {
+  std::unique_ptr<Layer<T>> layer;
+  Tensor<T> params, grads, buffers;
+  template <class Options>
+  explicit BoundLayer(const Options& o, std::uint64_t seed = 1)
+      : layer(std::make_unique<typename Options::template layer<T>>(o)) {
+    params = Tensor<T>(Shape{total_size(layer->params())}, T(0));
+    grads = Tensor<T>(Shape{total_size(layer->params())}, T(0));
+    buffers = Tensor<T>(Shape{total_size(layer->buffers())}, T(0));
+    layer->bind(params.span(), grads.span(), buffers.span());
+    Rng rng(seed);
+    layer->init(rng);
+  }
+};
+
+}  // namespace twin::bench

@@ -1,0 +1,102 @@
+// Kernel-level benchmarks: the machine's FMA peak, GEMM (twin's kernel vs Eigen's), and
+// issue 5's layer workloads C1-C5 at 1 and 2 threads.
+#include "bench_common.hpp"
+
+#if defined(__AVX2__) && defined(__FMA__)
+#include <immintrin.h>
+#endif
+
+using namespace twin;
+using namespace twin::bench;
+using kernels::Trans;
+
+namespace {
+
+// Peak fp32 FMA throughput: 12 independent accumulator chains per thread (more than
+// latency x ports on current x86 cores), no memory traffic. Each thread runs its own loop.
+void peak_fma(benchmark::State& state) {
+  set_threads(state);
+  const Index threads = state.range(0);
+  constexpr Index iters = 1 << 16;
+#if defined(__AVX2__) && defined(__FMA__)
+  constexpr double flops_per_iter = 12 * 8 * 2;
+  std::vector<float> sink(static_cast<std::size_t>(threads) * 16);
+  for (auto _ : state) {
+    detail::global_pool().run(threads, [&](Index t) {
+      __m256 acc[12];
+      for (int i = 0; i < 12; ++i) acc[i] = _mm256_set1_ps(float(i + t));
+      const __m256 m = _mm256_set1_ps(0.999999f), a = _mm256_set1_ps(1e-7f);
+      for (Index i = 0; i < iters; ++i)
+        for (int j = 0; j < 12; ++j) acc[j] = _mm256_fmadd_ps(acc[j], m, a);
+      __m256 s = acc[0];
+      for (int j = 1; j < 12; ++j) s = _mm256_add_ps(s, acc[j]);
+      sink[static_cast<std::size_t>(t * 16)] = _mm256_cvtss_f32(s);
+    });
+    benchmark::DoNotOptimize(sink.data());
+  }
+#else
+  constexpr double flops_per_iter = 0;
+#endif
+  flops(state, flops_per_iter * double(iters) * double(threads));
+}
+
+// One GEMM C = A B, (M, K) x (K, N), with twin's kernel or Eigen's.
+template <bool use_eigen>
+void gemm_shape(benchmark::State& state) {
+  set_threads(state);
+  const Index M = state.range(1), N = state.range(2), K = state.range(3);
+  const auto a = random_tensor(Shape{M, K}, 1), b = random_tensor(Shape{K, N}, 2);
+  Tensor<float> c(Shape{M, N}, 0.0f);
+  for (auto _ : state) {
+    if constexpr (use_eigen)
+      kernels::detail::gemm_eigen<float>(Trans::no, Trans::no, M, N, K, 1.0f, a.data(), K, b.data(), N, 0.0f,
+                                         c.data(), N);
+    else
+      kernels::gemm_parallel<float>(Trans::no, Trans::no, M, N, K, 1.0f, a.data(), K, b.data(), N, 0.0f, c.data(),
+                                    N);
+    benchmark::DoNotOptimize(c.data());
+  }
+  flops(state, 2.0 * double(M) * double(N) * double(K));
+}
+
+// C4: Dense layer forward, or forward + backward (dW, db and dx).
+void dense(benchmark::State& state, Index batch, Index in, Index out, bool backward) {
+  set_threads(state);
+  BoundLayer<float> l(Dense{.in = in, .out = out});
+  const auto x = random_tensor(Shape{batch, in}, 3), dy = random_tensor(Shape{batch, out}, 4);
+  Tensor<float> y(Shape{batch, out}), dx(Shape{batch, in});
+  const LayerContext ctx{Mode::train, {}, nullptr};
+  for (auto _ : state) {
+    l.layer->forward(x.view(), y.view(), ctx);
+    if (backward) l.layer->backward(x.view(), y.view(), dy.view(), dx.view(), ctx);
+    benchmark::DoNotOptimize(dx.data());
+  }
+  flops(state, (backward ? 6.0 : 2.0) * double(batch) * double(in) * double(out));
+}
+
+void register_all() {
+  at_1_and_2_threads("peak_fma", peak_fma)->Unit(benchmark::kMicrosecond);
+  // conv C1 per image (Cout, H*W, Cin*9); square; Dense dW (out, in, batch).
+  const std::array<Index, 3> shapes[] = {{64, 3136, 288}, {512, 512, 512}, {256, 4096, 64}};
+  for (auto [m, n, k] : shapes) {
+    for (int t : {1, 2}) {
+      benchmark::RegisterBenchmark("gemm_twin", gemm_shape<false>)->Args({t, m, n, k})->ArgNames({"threads", "M", "N", "K"})->UseRealTime()->Unit(benchmark::kMillisecond);
+      benchmark::RegisterBenchmark("gemm_eigen", gemm_shape<true>)->Args({t, m, n, k})->ArgNames({"threads", "M", "N", "K"})->UseRealTime()->Unit(benchmark::kMillisecond);
+    }
+  }
+  at_1_and_2_threads("C4a_dense_4096_256_fwd", [](benchmark::State& s) { dense(s, 64, 4096, 256, false); });
+  at_1_and_2_threads("C4a_dense_4096_256_fwdbwd", [](benchmark::State& s) { dense(s, 64, 4096, 256, true); });
+  at_1_and_2_threads("C4b_dense_256_128_fwd", [](benchmark::State& s) { dense(s, 64, 256, 128, false); });
+  at_1_and_2_threads("C4b_dense_256_128_fwdbwd", [](benchmark::State& s) { dense(s, 64, 256, 128, true); });
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  register_all();
+  benchmark::Initialize(&argc, argv);
+  if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
+  benchmark::AddCustomContext("twin", build_info().str());
+  benchmark::RunSpecifiedBenchmarks();
+  benchmark::Shutdown();
+}
