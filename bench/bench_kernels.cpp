@@ -40,6 +40,21 @@ void peak_fma(benchmark::State& state) {
   flops(state, flops_per_iter * double(iters) * double(threads));
 }
 
+// STREAM triad a = b + s c over arrays larger than the L3 cache; bytes counted as STREAM
+// does (two reads, one write per element).
+void stream_triad(benchmark::State& state) {
+  set_threads(state);
+  constexpr Index n = Index(1) << 23;  // 32 MiB per array
+  std::vector<float> a(n, 0.0f), b(n, 1.0f), c(n, 2.0f);
+  for (auto _ : state) {
+    parallel_for(0, n, 1 << 16, [&](Index lo, Index hi) {
+      for (Index i = lo; i < hi; ++i) a[std::size_t(i)] = b[std::size_t(i)] + 0.5f * c[std::size_t(i)];
+    });
+    benchmark::DoNotOptimize(a.data());
+  }
+  bytes(state, 3.0 * double(n) * sizeof(float));
+}
+
 // One GEMM C = A B, (M, K) x (K, N), with twin's kernel or Eigen's.
 template <bool use_eigen>
 void gemm_shape(benchmark::State& state) {
@@ -66,6 +81,8 @@ void dense(benchmark::State& state, Index batch, Index in, Index out, bool backw
   const auto x = random_tensor(Shape{batch, in}, 3), dy = random_tensor(Shape{batch, out}, 4);
   Tensor<float> y(Shape{batch, out}), dx(Shape{batch, in});
   const LayerContext ctx{Mode::train, {}, nullptr};
+  l.layer->forward(x.view(), y.view(), ctx);
+  l.layer->backward(x.view(), y.view(), dy.view(), dx.view(), ctx);
   for (auto _ : state) {
     l.layer->forward(x.view(), y.view(), ctx);
     if (backward) l.layer->backward(x.view(), y.view(), dy.view(), dx.view(), ctx);
@@ -74,8 +91,60 @@ void dense(benchmark::State& state, Index batch, Index in, Index out, bool backw
   flops(state, (backward ? 6.0 : 2.0) * double(batch) * double(in) * double(out));
 }
 
+// Runs one layer forward (and backward to input and weights) on a fixed batch, with its
+// scratch allocated once outside the timed loop, as a Sequential's workspace would.
+struct LayerRun {
+  BoundLayer<float> l;
+  Tensor<float> x, y, dy, dx;
+  std::unique_ptr<std::byte[], detail::AlignedDelete<std::byte>> scratch;
+  LayerContext ctx;
+  template <class Options>
+  LayerRun(const Options& o, const Shape& in) : l(o) {
+    x = random_tensor(in, 5);
+    const Shape out = l.layer->output_shape(in);
+    y = Tensor<float>(out);
+    dy = random_tensor(out, 6);
+    dx = Tensor<float>(in);
+    const std::size_t n = l.layer->scratch_bytes(in, Mode::train);
+    scratch = detail::aligned_alloc_array<std::byte>(static_cast<Index>(std::max<std::size_t>(n, 1)));
+    ctx = LayerContext{Mode::train, {scratch.get(), n}, nullptr};
+  }
+  void step(bool backward) {
+    l.layer->forward(x.view(), y.view(), ctx);
+    if (backward) l.layer->backward(x.view(), y.view(), dy.view(), dx.view(), ctx);
+  }
+};
+
+// C1-C3: Conv2D forward, or forward + backward (dW, db and dx: three GEMMs' worth).
+void conv(benchmark::State& state, Conv2D o, Shape in, bool backward) {
+  set_threads(state);
+  LayerRun r(o, in);
+  r.step(backward);  // first touch of outputs and scratch happens outside the timing
+  for (auto _ : state) {
+    r.step(backward);
+    benchmark::DoNotOptimize(r.dx.data());
+  }
+  const Shape out = r.y.shape();
+  flops(state, (backward ? 6.0 : 2.0) * double(out.numel()) * double(o.in * o.kernel * o.kernel));
+}
+
+// C5: pooling forward (bytes: x read, y written) or forward + backward (also dy read,
+// dx written).
+template <class Pool>
+void pool(benchmark::State& state, Pool o, Shape in, bool backward) {
+  set_threads(state);
+  LayerRun r(o, in);
+  r.step(backward);
+  for (auto _ : state) {
+    r.step(backward);
+    benchmark::DoNotOptimize(r.dx.data());
+  }
+  bytes(state, double(in.numel() + r.y.size()) * sizeof(float) * (backward ? 2 : 1));
+}
+
 void register_all() {
   at_1_and_2_threads("peak_fma", peak_fma)->Unit(benchmark::kMicrosecond);
+  at_1_and_2_threads("stream_triad", stream_triad);
   // conv C1 per image (Cout, H*W, Cin*9); square; Dense dW (out, in, batch).
   const std::array<Index, 3> shapes[] = {{64, 3136, 288}, {512, 512, 512}, {256, 4096, 64}};
   for (auto [m, n, k] : shapes) {
@@ -83,6 +152,23 @@ void register_all() {
       benchmark::RegisterBenchmark("gemm_twin", gemm_shape<false>)->Args({t, m, n, k})->ArgNames({"threads", "M", "N", "K"})->UseRealTime()->Unit(benchmark::kMillisecond);
       benchmark::RegisterBenchmark("gemm_eigen", gemm_shape<true>)->Args({t, m, n, k})->ArgNames({"threads", "M", "N", "K"})->UseRealTime()->Unit(benchmark::kMillisecond);
     }
+  }
+  const Conv2D c1{.in = 32, .out = 64, .kernel = 3, .stride = 1, .pad = 1};
+  const Conv2D c2{.in = 1, .out = 4, .kernel = 5, .stride = 1, .pad = 0};
+  const Conv2D c3{.in = 1, .out = 32, .kernel = 7, .stride = 2, .pad = 3};
+  const Shape s1{32, 32, 56, 56}, s2{64, 1, 28, 28}, s3{32, 1, 96, 192};
+  at_1_and_2_threads("C1_conv3x3_fwd", [=](benchmark::State& s) { conv(s, c1, s1, false); });
+  at_1_and_2_threads("C1_conv3x3_fwdbwd", [=](benchmark::State& s) { conv(s, c1, s1, true); });
+  at_1_and_2_threads("C2_conv5x5_fwd", [=](benchmark::State& s) { conv(s, c2, s2, false); });
+  at_1_and_2_threads("C2_conv5x5_fwdbwd", [=](benchmark::State& s) { conv(s, c2, s2, true); });
+  at_1_and_2_threads("C3_conv7x7s2_fwd", [=](benchmark::State& s) { conv(s, c3, s3, false); });
+  at_1_and_2_threads("C3_conv7x7s2_fwdbwd", [=](benchmark::State& s) { conv(s, c3, s3, true); });
+  for (bool bwd : {false, true}) {
+    at_1_and_2_threads(bwd ? "C5a_maxpool3s2_fwdbwd" : "C5a_maxpool3s2_fwd", [=](benchmark::State& s) {
+      pool(s, MaxPool2D{.kernel = 3, .stride = 2}, Shape{32, 64, 48, 96}, bwd);
+    });
+    at_1_and_2_threads(bwd ? "C5b_avgpool2_fwdbwd" : "C5b_avgpool2_fwd",
+                       [=](benchmark::State& s) { pool(s, AvgPool2D{.kernel = 2}, Shape{64, 4, 24, 24}, bwd); });
   }
   at_1_and_2_threads("C4a_dense_4096_256_fwd", [](benchmark::State& s) { dense(s, 64, 4096, 256, false); });
   at_1_and_2_threads("C4a_dense_4096_256_fwdbwd", [](benchmark::State& s) { dense(s, 64, 4096, 256, true); });

@@ -1,0 +1,298 @@
+#!/usr/bin/python3
+"""Runs issue 5's workloads in twin (the Google Benchmark binaries in bench/) and in PyTorch,
+in one invocation, and prints one table: workload, threads, twin, PyTorch, ratio, % of peak.
+
+    cmake -S . -B build/release -DCMAKE_BUILD_TYPE=Release
+    cmake --build build/release -j2 --target bench_kernels bench_models
+    /usr/bin/python3 bench/compare_pytorch.py --build build/release [--rounds 3] [--filter C1]
+
+Method
+  * For every workload and thread count, twin and PyTorch run back to back, `--rounds` times,
+    alternating; each side reports its median over the rounds. On a shared, busy machine
+    this keeps both sides under the same load, so read the ratio, not the absolute numbers.
+  * twin: the benchmark binary with --benchmark_filter=<exact name> and JSON output;
+    each run is Google Benchmark's own loop (--benchmark_min_time).
+  * PyTorch: the same shapes, float32, warm-up then a timed loop of at least min_time,
+    torch.set_num_threads(threads), run under the glibc malloc setting of issue 5
+    (GLIBC_TUNABLES, set here by re-executing this script) which is PyTorch's best setting.
+  * ratio = twin throughput / PyTorch throughput (> 1: twin is faster).
+  * % peak: FLOP/s over the machine's fp32 FMA peak at that thread count, measured in the
+    same invocation by twin's peak_fma benchmark; for pooling, B/s over the STREAM triad
+    bandwidth (stream_triad benchmark).
+"""
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+
+TUNABLES = ("glibc.malloc.mmap_threshold=33554432:glibc.malloc.trim_threshold=4294967295:"
+            "glibc.malloc.top_pad=268435456")
+
+if os.environ.get("GLIBC_TUNABLES") != TUNABLES:
+    os.environ["GLIBC_TUNABLES"] = TUNABLES
+    os.execv(sys.executable, [sys.executable] + sys.argv)
+
+import torch  # noqa: E402  (after the re-exec, so the malloc setting applies to it)
+import torch.nn as nn  # noqa: E402
+import torch.nn.functional as F  # noqa: E402
+
+
+# ---------------------------------------------------------------------------------------
+# PyTorch workloads: each returns (step function, units of work per step).
+def conv_case(n, cin, cout, k, s, p, h, w, backward):
+    m = nn.Conv2d(cin, cout, k, stride=s, padding=p)
+    x = torch.randn(n, cin, h, w, requires_grad=backward)
+    ho, wo = (h + 2 * p - k) // s + 1, (w + 2 * p - k) // s + 1
+    flops = (6.0 if backward else 2.0) * n * cout * ho * wo * cin * k * k
+    dy = torch.randn(n, cout, ho, wo)
+
+    def step():
+        if backward:
+            m.zero_grad(set_to_none=False)
+            x.grad = None
+            m(x).backward(dy)
+        else:
+            with torch.no_grad():
+                m(x)
+    return step, flops
+
+
+def dense_case(n, i, o, backward):
+    m = nn.Linear(i, o)
+    x = torch.randn(n, i, requires_grad=backward)
+    dy = torch.randn(n, o)
+
+    def step():
+        if backward:
+            m.zero_grad(set_to_none=False)
+            x.grad = None
+            m(x).backward(dy)
+        else:
+            with torch.no_grad():
+                m(x)
+    return step, (6.0 if backward else 2.0) * n * i * o
+
+
+def pool_case(kind, n, c, h, w, backward):
+    if kind == "max":
+        m = nn.MaxPool2d(3, stride=2)
+    else:
+        m = nn.AvgPool2d(2)
+    x = torch.randn(n, c, h, w, requires_grad=backward)
+    with torch.no_grad():
+        y = m(x)
+    dy = torch.randn_like(y)
+    nbytes = 4.0 * (x.numel() + y.numel()) * (2 if backward else 1)
+
+    def step():
+        if backward:
+            x.grad = None
+            m(x).backward(dy)
+        else:
+            with torch.no_grad():
+                m(x)
+    return step, nbytes
+
+
+def tower(h, w):
+    """The D2/D3 tower of issue 5 (input 1 x h x w)."""
+    def out(n, k, s, p):
+        return (n + 2 * p - k) // s + 1
+    hh, ww = out(h, 7, 2, 3), out(w, 7, 2, 3)
+    hh, ww = out(hh, 3, 2, 0), out(ww, 3, 2, 0)
+    hh, ww = out(hh, 3, 2, 0), out(ww, 3, 2, 0)
+    hh, ww = out(hh, 3, 2, 0), out(ww, 3, 2, 0)
+    return nn.Sequential(
+        nn.Conv2d(1, 32, 7, stride=2, padding=3), nn.ReLU(), nn.MaxPool2d(3, 2),
+        nn.Conv2d(32, 64, 5, padding=2), nn.ReLU(), nn.MaxPool2d(3, 2),
+        nn.Conv2d(64, 128, 3, padding=1), nn.ReLU(), nn.Conv2d(128, 128, 3, padding=1), nn.ReLU(),
+        nn.MaxPool2d(3, 2), nn.Flatten(), nn.Linear(128 * hh * ww, 256), nn.ReLU(), nn.Linear(256, 128))
+
+
+def d2_case(pairs):
+    net = tower(96, 192)
+    opt = torch.optim.SGD(net.parameters(), lr=0.01)
+    a, b = torch.randn(pairs, 1, 96, 192), torch.randn(pairs, 1, 96, 192)
+    same = (torch.arange(pairs) % 2 == 0).float()
+
+    def step():
+        opt.zero_grad()
+        e = F.normalize(net(torch.cat([a, b])), dim=1)
+        d = (e[:pairs] - e[pairs:]).pow(2).sum(1).clamp_min(1e-12).sqrt()
+        loss = (same * d.pow(2) + (1 - same) * (1.0 - d).clamp_min(0).pow(2)).mean() / 2
+        loss.backward()
+        opt.step()
+    return step, 2.0 * pairs
+
+
+def d3_case(triplets):
+    net = tower(112, 96)
+    opt = torch.optim.SGD(net.parameters(), lr=0.01)
+    x = torch.randn(3 * triplets, 1, 112, 96)
+    loss_fn = nn.TripletMarginLoss(margin=0.2)
+
+    def step():
+        opt.zero_grad()
+        e = F.normalize(net(x), dim=1)
+        loss_fn(e[:triplets], e[triplets:2 * triplets], e[2 * triplets:]).backward()
+        opt.step()
+    return step, 3.0 * triplets
+
+
+def d2_infer_case(batch):
+    net = tower(96, 192).eval()
+    x = torch.randn(batch, 1, 96, 192)
+
+    def step():
+        with torch.no_grad():
+            F.normalize(net(x), dim=1)
+    return step, float(batch)
+
+
+def d1_case(pairs):
+    """The Keras MNIST Siamese tutorial network, one RMSprop training step on `pairs` pairs."""
+    tower1 = nn.Sequential(
+        nn.BatchNorm2d(1), nn.Conv2d(1, 4, 5), nn.Tanh(), nn.AvgPool2d(2), nn.Conv2d(4, 16, 5), nn.Tanh(),
+        nn.AvgPool2d(2), nn.Flatten(), nn.BatchNorm1d(256), nn.Linear(256, 10), nn.Tanh())
+    head = nn.Sequential(nn.BatchNorm1d(1), nn.Linear(1, 1), nn.Sigmoid())
+    params = list(tower1.parameters()) + list(head.parameters())
+    opt = torch.optim.RMSprop(params, lr=0.001)
+    a, b = torch.randn(pairs, 1, 28, 28), torch.randn(pairs, 1, 28, 28)
+    y = (torch.arange(pairs) % 2 == 0).float().unsqueeze(1)
+
+    def step():
+        opt.zero_grad()
+        e = tower1(torch.cat([a, b]))
+        d = (e[:pairs] - e[pairs:]).pow(2).sum(1, keepdim=True).clamp_min(1e-7).sqrt()
+        p = head(d)
+        loss = ((1 - y) * p.pow(2) + y * (1.0 - p).clamp_min(0).pow(2)).mean()
+        loss.backward()
+        opt.step()
+    return step, 2.0 * pairs
+
+
+# name, twin benchmark (binary, name prefix), metric, PyTorch factory
+WORKLOADS = [
+    ("C1 conv3x3 fwd", "bench_kernels", "C1_conv3x3_fwd", "FLOP/s", lambda: conv_case(32, 32, 64, 3, 1, 1, 56, 56, False)),
+    ("C1 conv3x3 fwd+bwd", "bench_kernels", "C1_conv3x3_fwdbwd", "FLOP/s",
+     lambda: conv_case(32, 32, 64, 3, 1, 1, 56, 56, True)),
+    ("C2 conv5x5 fwd", "bench_kernels", "C2_conv5x5_fwd", "FLOP/s", lambda: conv_case(64, 1, 4, 5, 1, 0, 28, 28, False)),
+    ("C2 conv5x5 fwd+bwd", "bench_kernels", "C2_conv5x5_fwdbwd", "FLOP/s",
+     lambda: conv_case(64, 1, 4, 5, 1, 0, 28, 28, True)),
+    ("C3 conv7x7s2 fwd", "bench_kernels", "C3_conv7x7s2_fwd", "FLOP/s",
+     lambda: conv_case(32, 1, 32, 7, 2, 3, 96, 192, False)),
+    ("C3 conv7x7s2 fwd+bwd", "bench_kernels", "C3_conv7x7s2_fwdbwd", "FLOP/s",
+     lambda: conv_case(32, 1, 32, 7, 2, 3, 96, 192, True)),
+    ("C4a dense 4096-256 fwd", "bench_kernels", "C4a_dense_4096_256_fwd", "FLOP/s",
+     lambda: dense_case(64, 4096, 256, False)),
+    ("C4a dense 4096-256 fwd+bwd", "bench_kernels", "C4a_dense_4096_256_fwdbwd", "FLOP/s",
+     lambda: dense_case(64, 4096, 256, True)),
+    ("C4b dense 256-128 fwd", "bench_kernels", "C4b_dense_256_128_fwd", "FLOP/s",
+     lambda: dense_case(64, 256, 128, False)),
+    ("C4b dense 256-128 fwd+bwd", "bench_kernels", "C4b_dense_256_128_fwdbwd", "FLOP/s",
+     lambda: dense_case(64, 256, 128, True)),
+    ("C5a maxpool3s2 fwd", "bench_kernels", "C5a_maxpool3s2_fwd", "B/s", lambda: pool_case("max", 32, 64, 48, 96, False)),
+    ("C5a maxpool3s2 fwd+bwd", "bench_kernels", "C5a_maxpool3s2_fwdbwd", "B/s",
+     lambda: pool_case("max", 32, 64, 48, 96, True)),
+    ("C5b avgpool2 fwd", "bench_kernels", "C5b_avgpool2_fwd", "B/s", lambda: pool_case("avg", 64, 4, 24, 24, False)),
+    ("C5b avgpool2 fwd+bwd", "bench_kernels", "C5b_avgpool2_fwdbwd", "B/s", lambda: pool_case("avg", 64, 4, 24, 24, True)),
+    ("D1 MNIST siamese b16", "bench_models", "D1_mnist_train_b16", "img/s", lambda: d1_case(16)),
+    ("D1 MNIST siamese b128", "bench_models", "D1_mnist_train_b128", "img/s", lambda: d1_case(128)),
+    ("D2 train 32 pairs", "bench_models", "D2_train_pairs32", "img/s", lambda: d2_case(32)),
+    ("D3 train 32 triplets", "bench_models", "D3_train_triplets32", "img/s", lambda: d3_case(32)),
+    ("D2 infer batch 1", "bench_models", "D2_infer_b1", "img/s", lambda: d2_infer_case(1)),
+    ("D2 infer batch 64", "bench_models", "D2_infer_b64", "img/s", lambda: d2_infer_case(64)),
+]
+
+
+def run_torch(factory, threads, min_time):
+    torch.set_num_threads(threads)
+    torch.manual_seed(0)
+    step, work = factory()
+    for _ in range(3):  # warm-up: first touches, oneDNN primitive creation
+        step()
+    n, t0 = 0, time.perf_counter()
+    while True:
+        step()
+        n += 1
+        dt = time.perf_counter() - t0
+        if dt >= min_time and n >= 3:
+            return work * n / dt
+
+
+def run_twin(binary, name, threads, min_time):
+    out = subprocess.run([binary, f"--benchmark_filter=^{name}/threads:{threads}/", "--benchmark_format=json",
+                          f"--benchmark_min_time={min_time}"], check=True, capture_output=True, text=True).stdout
+    runs = json.loads(out)["benchmarks"]
+    if not runs:
+        raise RuntimeError(f"{binary}: no benchmark {name}/threads:{threads}")
+    r = runs[0]
+    return {k: v for k, v in r.items() if k in ("FLOP/s", "B/s", "img/s", "peak_rss_MiB")}
+
+
+def fmt(v, metric):
+    if metric == "FLOP/s":
+        return f"{v / 1e9:7.1f} GFLOP/s"
+    if metric == "B/s":
+        return f"{v / 1e9:7.2f} GB/s"
+    return f"{v:7.1f} img/s"
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--build", default="build/release", help="CMake build folder with bench/bench_* (default %(default)s)")
+    ap.add_argument("--rounds", type=int, default=3, help="alternating twin/PyTorch runs per cell (median)")
+    ap.add_argument("--min-time", type=float, default=0.5, help="seconds per timed run")
+    ap.add_argument("--threads", default="1,2")
+    ap.add_argument("--filter", default="", help="only workloads whose name contains this")
+    args = ap.parse_args()
+    bench_dir = os.path.join(args.build, "bench")
+    threads = [int(t) for t in args.threads.split(",")]
+
+    print(f"PyTorch {torch.__version__}, GLIBC_TUNABLES={os.environ['GLIBC_TUNABLES']}")
+    info = subprocess.run([os.path.join(bench_dir, "bench_kernels"), "--benchmark_filter=^$"], capture_output=True,
+                          text=True)
+    for line in (info.stdout + info.stderr).splitlines():
+        if line.startswith("twin:") or "MHz" in line or line.startswith("Load Average"):
+            print(line.strip())
+    peak, stream = {}, {}
+    for t in threads:
+        peak[t] = statistics.median(run_twin(os.path.join(bench_dir, "bench_kernels"), "peak_fma", t, 0.2)["FLOP/s"]
+                                    for _ in range(args.rounds))
+        stream[t] = statistics.median(
+            run_twin(os.path.join(bench_dir, "bench_kernels"), "stream_triad", t, 0.2)["B/s"] for _ in range(args.rounds))
+        print(f"measured peak, {t} thread(s): {peak[t] / 1e9:.1f} GFLOP/s fp32 FMA, STREAM triad {stream[t] / 1e9:.1f} GB/s")
+
+    header = f"{'workload':28} {'thr':>3} {'twin':>17} {'PyTorch':>17} {'ratio':>6} {'twin %pk':>8} {'torch %pk':>9}"
+    print(header)
+    print("-" * len(header))
+    for label, binary, name, metric, factory in WORKLOADS:
+        if args.filter and args.filter not in label and args.filter not in name:
+            continue
+        exe = os.path.join(bench_dir, binary)
+        if not os.path.exists(exe):
+            print(f"{label:28} (no {binary} in {bench_dir})")
+            continue
+        for t in threads:
+            tw, pt, extra = [], [], {}
+            try:
+                for _ in range(args.rounds):
+                    r = run_twin(exe, name, t, args.min_time)
+                    tw.append(r[metric])
+                    extra.update({k: v for k, v in r.items() if k != metric})
+                    pt.append(run_torch(factory, t, args.min_time))
+            except (RuntimeError, subprocess.CalledProcessError) as e:
+                print(f"{label:28} {t:>3} failed: {e}")
+                continue
+            a, b = statistics.median(tw), statistics.median(pt)
+            ref = peak[t] if metric == "FLOP/s" else stream[t] if metric == "B/s" else None
+            pk = (f"{100 * a / ref:7.0f}% {100 * b / ref:8.0f}%") if ref else ""
+            more = "".join(f"  {k}={v:.0f}" for k, v in extra.items())
+            print(f"{label:28} {t:>3} {fmt(a, metric):>17} {fmt(b, metric):>17} {a / b:6.2f} {pk}{more}", flush=True)
+
+
+if __name__ == "__main__":
+    main()
