@@ -1,0 +1,6 @@
+#pragma once
+// Verification metrics: ROC, AUC, EER, FAR/FRR, accuracy and threshold choice, k-way
+// one-shot accuracy. Scores are "higher = more likely same" throughout.
+#include "twin/metrics/one_shot.hpp"
+#include "twin/metrics/roc.hpp"
+#include "twin/metrics/threshold.hpp"

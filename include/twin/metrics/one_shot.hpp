@@ -1,0 +1,37 @@
+#pragma once
+// k-way one-shot accuracy (Koch et al. 2015, Omniglot; Lake et al. 2015): in each trial a
+// query is compared with k candidates, exactly one of the query's class; the trial is right
+// when that candidate gets the highest score. Scores are "higher = more similar".
+// A tie for the top score between the right candidate and m others earns 1 / (m + 1), the
+// expected accuracy of breaking the tie at random, so a constant scorer scores exactly 1/k.
+#include <span>
+#include <vector>
+
+#include "twin/error.hpp"
+
+namespace twin::metrics {
+
+struct OneShotTrial {
+  std::vector<double> scores;  // one per candidate (k)
+  std::size_t correct = 0;     // index of the candidate of the query's class
+};
+
+inline double one_shot_accuracy(std::span<const OneShotTrial> trials) {
+  if (trials.empty()) throw error("one_shot_accuracy: no trials");
+  double total = 0;
+  for (const auto& t : trials) {
+    if (t.correct >= t.scores.size())
+      throw shape_error(twin::detail::concat("one_shot_accuracy: correct index ", t.correct, " of a trial with ",
+                                             t.scores.size(), " candidates"));
+    const double s = t.scores[t.correct];
+    std::size_t above = 0, equal = 0;
+    for (double v : t.scores) {
+      above += v > s;
+      equal += v == s;
+    }
+    if (above == 0) total += 1.0 / static_cast<double>(equal);
+  }
+  return total / static_cast<double>(trials.size());
+}
+
+}  // namespace twin::metrics
