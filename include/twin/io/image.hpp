@@ -206,7 +206,13 @@ inline std::pair<Index, Index> check_png(std::span<const std::uint8_t> b, const 
 // Validates one DHT segment's payload: table class and id, at most 256 codes, code counts
 // that fit their lengths, and symbols within the ranges of 8-bit JPEG (DC categories
 // 0..11, AC sizes 0..10).
-inline void check_dht(std::span<const std::uint8_t> s, std::size_t at, const std::string& name) {
+// Which tables a JPEG has defined so far. stb_image 2.27 does not zero its decoder state,
+// so a scan that uses a table no DHT/DQT defined would read uninitialised memory.
+struct JpegTables {
+  bool dc[4] = {}, ac[4] = {}, quant[4] = {};
+};
+
+inline void check_dht(std::span<const std::uint8_t> s, std::size_t at, const std::string& name, JpegTables& tables) {
   std::size_t pos = 0;
   while (pos < s.size()) {
     if (s.size() - pos < 17) image_fail(name, concat("corrupt: JPEG Huffman table at byte ", at, " is cut short"));
@@ -230,18 +236,20 @@ inline void check_dht(std::span<const std::uint8_t> s, std::size_t at, const std
         image_fail(name, concat("corrupt: JPEG Huffman ", tc == 0 ? "DC" : "AC", " symbol ", v, " out of range at byte ", at));
     }
     pos += n;
+    (tc == 0 ? tables.dc : tables.ac)[th] = true;
   }
 }
 
 // Validates one DQT segment: 8-bit precision only (the standard requires it for 8-bit
 // samples) and whole tables.
-inline void check_dqt(std::span<const std::uint8_t> s, std::size_t at, const std::string& name) {
+inline void check_dqt(std::span<const std::uint8_t> s, std::size_t at, const std::string& name, JpegTables& tables) {
   std::size_t pos = 0;
   while (pos < s.size()) {
     const int pq = s[pos] >> 4, tq = s[pos] & 15;
     if (pq != 0 || tq > 3)
       image_fail(name, concat("corrupt: JPEG quantisation table precision ", pq, " id ", tq, " at byte ", at));
     if (s.size() - pos < 65) image_fail(name, concat("corrupt: JPEG quantisation table at byte ", at, " is cut short"));
+    tables.quant[tq] = true;
     pos += 65;
   }
 }
@@ -250,7 +258,9 @@ inline void check_dqt(std::span<const std::uint8_t> s, std::size_t at, const std
 // tables. A file cut anywhere is "truncated" here.
 inline void check_jpeg(std::span<const std::uint8_t> b, const std::string& name) {
   std::size_t pos = 2;
-  bool frame = false;
+  bool frame = false, progressive = false, scanned = false;
+  JpegTables tables;
+  std::vector<std::pair<int, int>> components;  // (id, quantisation table) of the frame
   for (;;) {
     if (pos >= b.size()) image_fail(name, "truncated: JPEG ends before its end-of-image marker");
     if (b[pos] != 0xFF) image_fail(name, concat("corrupt: JPEG expected a marker at byte ", pos));
@@ -259,7 +269,7 @@ inline void check_jpeg(std::span<const std::uint8_t> b, const std::string& name)
     const std::uint8_t m = b[pos++];
     const std::size_t at = pos - 2;
     if (m == 0xD9) {
-      if (!frame) image_fail(name, "corrupt: JPEG has no frame header");
+      if (!scanned) image_fail(name, "corrupt: JPEG has no scan");
       return;
     }
     if (m == 0xD8 || m == 0x00) image_fail(name, concat("corrupt: JPEG unexpected marker at byte ", at));
@@ -269,19 +279,36 @@ inline void check_jpeg(std::span<const std::uint8_t> b, const std::string& name)
     if (len < 2) image_fail(name, concat("corrupt: JPEG segment length ", len, " at byte ", at));
     if (b.size() - pos < len) image_fail(name, concat("truncated: JPEG segment at byte ", at, " needs ", len, " bytes"));
     const auto payload = b.subspan(pos + 2, len - 2);
-    if (m == 0xC4) check_dht(payload, at, name);
-    if (m == 0xDB) check_dqt(payload, at, name);
+    if (m == 0xC4) check_dht(payload, at, name, tables);
+    if (m == 0xDB) check_dqt(payload, at, name, tables);
     if (m == 0xC0 || m == 0xC1 || m == 0xC2) {
       if (frame) image_fail(name, "corrupt: JPEG has two frame headers");
       if (payload.empty() || payload[0] != 8)
         image_fail(name, concat("unsupported format: ", payload.empty() ? 0 : int(payload[0]), "-bit JPEG (only 8-bit)"));
+      if (payload.size() < 6 || payload.size() != 6 + 3 * std::size_t{payload[5]})
+        image_fail(name, concat("corrupt: JPEG frame header at byte ", at));
+      for (std::size_t c = 0; c < payload[5]; ++c) components.emplace_back(payload[6 + 3 * c], payload[8 + 3 * c] & 15);
       frame = true;
+      progressive = m == 0xC2;
     } else if (m >= 0xC3 && m <= 0xCF && m != 0xC4 && m != 0xC8 && m != 0xCC) {
       image_fail(name, "unsupported format: lossless, hierarchical or arithmetic-coded JPEG");
     }
     pos += len;
     if (m == 0xDA) {
       if (!frame) image_fail(name, "corrupt: JPEG scan before the frame header");
+      const std::size_t ns = payload.empty() ? 0 : payload[0];
+      if (ns < 1 || payload.size() != 4 + 2 * ns) image_fail(name, concat("corrupt: JPEG scan header at byte ", at));
+      const int ss = payload[1 + 2 * ns], ah = payload[3 + 2 * ns] >> 4;
+      for (const auto& [id, tq] : components)
+        if (tq > 3 || !tables.quant[tq])
+          image_fail(name, concat("corrupt: JPEG component ", id, " uses quantisation table ", tq, ", never defined"));
+      for (std::size_t c = 0; c < ns; ++c) {
+        const int td = payload[2 + 2 * c] >> 4, ta = payload[2 + 2 * c] & 15;
+        const bool need_dc = !progressive || (ss == 0 && ah == 0), need_ac = !progressive || ss > 0;
+        if ((need_dc && (td > 3 || !tables.dc[td])) || (need_ac && (ta > 3 || !tables.ac[ta])))
+          image_fail(name, concat("corrupt: JPEG scan at byte ", at, " uses a Huffman table that was never defined"));
+      }
+      scanned = true;
       // Entropy-coded data runs to the next marker other than a stuffed 0xFF00 or RSTn.
       for (;;) {
         while (pos < b.size() && b[pos] != 0xFF) ++pos;

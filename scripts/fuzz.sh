@@ -1,0 +1,51 @@
+#!/usr/bin/env bash
+# Builds twin's libFuzzer targets with clang (ASan + UBSan) and runs each for DURATION
+# seconds, one after the other on one core.
+#   scripts/fuzz.sh 300             every target for 5 minutes
+#   scripts/fuzz.sh 20 image        only fuzz_image
+# Seeds come from tests/fuzz/corpus/<target> (and the test fixtures); new interesting inputs
+# go to build/fuzz/corpus-<target> (kept between runs, never committed). A crash leaves
+# build/fuzz/artifacts/<target>/crash-*: fix it, then copy the file to
+# tests/data/fuzz-regressions/<target>/ where tests/test_fuzz_regressions.cpp replays it.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+duration="${1:-60}"
+only="${2:-}"
+out="${FUZZ_BUILD_DIR:-build/fuzz}"
+cxx="${FUZZ_CXX:-$(command -v clang++ || command -v clang++-14 || true)}"
+if [[ -z "$cxx" ]]; then
+  echo "fuzz.sh: clang++ not found; libFuzzer needs clang (Debian: apt-get install clang libclang-rt-14-dev)" >&2
+  exit 2
+fi
+mkdir -p "$out"
+flags=(-std=c++20 -O1 -g -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined
+       -fno-omit-frame-pointer -Iinclude -I/usr/include/eigen3)
+status=0
+for target in image safetensors; do
+  [[ -n "$only" && "$only" != "$target" ]] && continue
+  src="tests/fuzz/fuzz_${target}.cpp"
+  [[ -f "$src" ]] || continue
+  bin="$out/fuzz_${target}"
+  if [[ ! -x "$bin" || "$src" -nt "$bin" || -n "$(find include -newer "$bin" -name '*.hpp' -print -quit)" ]]; then
+    echo "fuzz.sh: building $bin"
+    "$cxx" "${flags[@]}" "$src" -o "$bin"
+  fi
+  corpus="$out/corpus-$target"
+  artifacts="$out/artifacts/$target/"
+  mkdir -p "$corpus" "$artifacts"
+  seeds=("tests/fuzz/corpus/$target")
+  [[ "$target" == image ]] && seeds+=(tests/data/images)
+  [[ -d "tests/data/fuzz-regressions/$target" ]] && seeds+=("tests/data/fuzz-regressions/$target")
+  echo "fuzz.sh: running $target for ${duration}s"
+  log="$out/fuzz_${target}.log"
+  if ASAN_OPTIONS=detect_leaks=1:allocator_may_return_null=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+     "$bin" "$corpus" "${seeds[@]}" -max_total_time="$duration" -timeout=10 -rss_limit_mb=2048 \
+     -max_len=65536 -artifact_prefix="$artifacts" -print_final_stats=1 >"$log" 2>&1; then
+    grep -E "stat::number_of_executed_units|stat::peak_rss_mb|Done [0-9]+ runs" "$log" | sed "s/^/  $target: /"
+  else
+    status=1
+    echo "fuzz.sh: $target FAILED; see $log and $artifacts" >&2
+    grep -E "ERROR|SUMMARY|Test unit written" "$log" | head -5 >&2
+  fi
+done
+exit $status
