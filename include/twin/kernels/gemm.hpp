@@ -144,6 +144,32 @@ inline void pack_a(Trans ta, const float* A, Index lda, Index i0, Index mc, Inde
   }
 }
 
+// dst[r * ldd + c] = src[c * lds + r] for an 8 x 8 block.
+inline void transpose_8x8(const float* src, Index lds, float* dst, Index ldd) {
+  __m256 r0 = _mm256_loadu_ps(src + 0 * lds), r1 = _mm256_loadu_ps(src + 1 * lds), r2 = _mm256_loadu_ps(src + 2 * lds),
+         r3 = _mm256_loadu_ps(src + 3 * lds), r4 = _mm256_loadu_ps(src + 4 * lds), r5 = _mm256_loadu_ps(src + 5 * lds),
+         r6 = _mm256_loadu_ps(src + 6 * lds), r7 = _mm256_loadu_ps(src + 7 * lds);
+  const __m256 t0 = _mm256_unpacklo_ps(r0, r1), t1 = _mm256_unpackhi_ps(r0, r1), t2 = _mm256_unpacklo_ps(r2, r3),
+               t3 = _mm256_unpackhi_ps(r2, r3), t4 = _mm256_unpacklo_ps(r4, r5), t5 = _mm256_unpackhi_ps(r4, r5),
+               t6 = _mm256_unpacklo_ps(r6, r7), t7 = _mm256_unpackhi_ps(r6, r7);
+  r0 = _mm256_shuffle_ps(t0, t2, 0x44);
+  r1 = _mm256_shuffle_ps(t0, t2, 0xEE);
+  r2 = _mm256_shuffle_ps(t1, t3, 0x44);
+  r3 = _mm256_shuffle_ps(t1, t3, 0xEE);
+  r4 = _mm256_shuffle_ps(t4, t6, 0x44);
+  r5 = _mm256_shuffle_ps(t4, t6, 0xEE);
+  r6 = _mm256_shuffle_ps(t5, t7, 0x44);
+  r7 = _mm256_shuffle_ps(t5, t7, 0xEE);
+  _mm256_storeu_ps(dst + 0 * ldd, _mm256_permute2f128_ps(r0, r4, 0x20));
+  _mm256_storeu_ps(dst + 1 * ldd, _mm256_permute2f128_ps(r1, r5, 0x20));
+  _mm256_storeu_ps(dst + 2 * ldd, _mm256_permute2f128_ps(r2, r6, 0x20));
+  _mm256_storeu_ps(dst + 3 * ldd, _mm256_permute2f128_ps(r3, r7, 0x20));
+  _mm256_storeu_ps(dst + 4 * ldd, _mm256_permute2f128_ps(r0, r4, 0x31));
+  _mm256_storeu_ps(dst + 5 * ldd, _mm256_permute2f128_ps(r1, r5, 0x31));
+  _mm256_storeu_ps(dst + 6 * ldd, _mm256_permute2f128_ps(r2, r6, 0x31));
+  _mm256_storeu_ps(dst + 7 * ldd, _mm256_permute2f128_ps(r3, r7, 0x31));
+}
+
 // Packs op(B)[p0 : p0+kc, j0 : j0+nc] as ceil(nc / NR) panels, each kc x NR, zero-padded.
 inline void pack_b(Trans tb, const float* B, Index ldb, Index p0, Index kc, Index j0, Index nc, float* out) {
   for (Index jr = 0; jr < nc; jr += gemm_nr) {
@@ -160,9 +186,13 @@ inline void pack_b(Trans tb, const float* B, Index ldb, Index p0, Index kc, Inde
           for (Index c = 0; c < gemm_nr; ++c) out[k * gemm_nr + c] = c < nr ? src[k * ldb + c] : 0.0f;
       }
     } else {
-      // op(B)(k, j) = B[j * ldb + k].
+      // op(B)(k, j) = B[j * ldb + k]: transpose 8 x 8 blocks in registers.
       const float* src = B + (j0 + jr) * ldb + p0;
-      for (Index k = 0; k < kc; ++k)
+      Index k = 0;
+      if (nr == gemm_nr)
+        for (; k + 8 <= kc; k += 8)
+          for (Index c = 0; c < gemm_nr; c += 8) transpose_8x8(src + c * ldb + k, ldb, out + k * gemm_nr + c, gemm_nr);
+      for (; k < kc; ++k)
         for (Index c = 0; c < gemm_nr; ++c) out[k * gemm_nr + c] = c < nr ? src[c * ldb + k] : 0.0f;
     }
     out += kc * gemm_nr;
@@ -222,18 +252,45 @@ inline void micro_kernel_6x16(Index kc, const float* a, const float* b, float* C
     }
 }
 
+// K is cut into equal blocks of at most gemm_kc (up to 5/4 gemm_kc in one block): a short
+// last block would reload and store C for little work. The blocks depend only on K.
+inline Index gemm_k_block(Index K) {
+  if (K <= gemm_kc + gemm_kc / 4) return K;
+  const Index blocks = (K + gemm_kc - 1) / gemm_kc;
+  return (K + blocks - 1) / blocks;
+}
+
 inline void gemm_avx2(Trans ta, Trans tb, Index M, Index N, Index K, float alpha, const float* A, Index lda,
                       const float* B, Index ldb, float beta, float* C, Index ldc) {
   GemmBuffers& buf = gemm_buffers();
-  const Index kc_max = std::min(K, gemm_kc);
-  const Index nc_max = std::min(N, gemm_nc), mc_max = std::min(M, gemm_mc);
-  float* bp = buf.get_b(kc_max * ((nc_max + gemm_nr - 1) / gemm_nr) * gemm_nr);
-  float* ap = buf.get_a(kc_max * ((mc_max + gemm_mr - 1) / gemm_mr) * gemm_mr);
+  const Index kb = gemm_k_block(K);
+  const Index mc_max = std::min(M, gemm_mc);
+  float* ap = buf.get_a(kb * ((mc_max + gemm_mr - 1) / gemm_mr) * gemm_mr);
+  if (M <= gemm_mc) {
+    // One block of A: pack each KC x NR panel of B right before the micro-kernels use it,
+    // into one small buffer that stays in L1, instead of packing all of B up front and
+    // reading it back from L3 (conv layers: M = output channels, N = pixels).
+    float* bp = buf.get_b(kb * gemm_nr);
+    for (Index pc = 0; pc < K; pc += kb) {
+      const Index kc = std::min(kb, K - pc);
+      const float beta_k = pc == 0 ? beta : 1.0f;  // later K blocks add to the first
+      pack_a(ta, A, lda, 0, M, pc, kc, ap);
+      for (Index jr = 0; jr < N; jr += gemm_nr) {
+        const Index nr = std::min(gemm_nr, N - jr);
+        pack_b(tb, B, ldb, pc, kc, jr, nr, bp);
+        for (Index ir = 0; ir < M; ir += gemm_mr)
+          micro_kernel_6x16(kc, ap + (ir / gemm_mr) * kc * gemm_mr, bp, C + ir * ldc + jr, ldc,
+                            std::min(gemm_mr, M - ir), nr, alpha, beta_k);
+      }
+    }
+    return;
+  }
+  const Index nc_max = std::min(N, gemm_nc);
+  float* bp = buf.get_b(kb * ((nc_max + gemm_nr - 1) / gemm_nr) * gemm_nr);
   for (Index jc = 0; jc < N; jc += gemm_nc) {
     const Index nc = std::min(gemm_nc, N - jc);
-    for (Index pc = 0; pc < K; pc += gemm_kc) {
-      const Index kc = std::min(gemm_kc, K - pc);
-      // The first K block applies the caller's beta; later blocks add to it.
+    for (Index pc = 0; pc < K; pc += kb) {
+      const Index kc = std::min(kb, K - pc);
       const float beta_k = pc == 0 ? beta : 1.0f;
       pack_b(tb, B, ldb, pc, kc, jc, nc, bp);
       for (Index ic = 0; ic < M; ic += gemm_mc) {
@@ -242,11 +299,9 @@ inline void gemm_avx2(Trans ta, Trans tb, Index M, Index N, Index K, float alpha
         for (Index jr = 0; jr < nc; jr += gemm_nr) {
           const Index nr = std::min(gemm_nr, nc - jr);
           const float* bpanel = bp + (jr / gemm_nr) * kc * gemm_nr;
-          for (Index ir = 0; ir < mc; ir += gemm_mr) {
-            const Index mr = std::min(gemm_mr, mc - ir);
-            micro_kernel_6x16(kc, ap + (ir / gemm_mr) * kc * gemm_mr, bpanel, C + (ic + ir) * ldc + jc + jr, ldc, mr,
-                              nr, alpha, beta_k);
-          }
+          for (Index ir = 0; ir < mc; ir += gemm_mr)
+            micro_kernel_6x16(kc, ap + (ir / gemm_mr) * kc * gemm_mr, bpanel, C + (ic + ir) * ldc + jc + jr, ldc,
+                              std::min(gemm_mr, mc - ir), nr, alpha, beta_k);
         }
       }
     }

@@ -66,6 +66,7 @@ class AvgPool2DLayer final : public Layer<T> {
   template <class F>
   void each_window(const Shape& in, const Shape& out, F&& f) const {
     const Index planes = in[0] * in[1], h = in[2], w = in[3], ho = out[2], wo = out[3];
+    const T inv_full = T(1) / T(win_.kernel * win_.kernel);
     parallel_for(0, planes, 4, [&](Index lo, Index hi) {
       for (Index p = lo; p < hi; ++p)
         for (Index i = 0; i < ho; ++i) {
@@ -74,8 +75,9 @@ class AvgPool2DLayer final : public Layer<T> {
           for (Index j = 0; j < wo; ++j) {
             Index cb, c0, c1;
             win_.range(j, w, cb, c0, c1);
-            const Index d = include_pad_ ? win_.kernel * win_.kernel : (r1 - r0) * (c1 - c0);
-            f(p, (p * ho + i) * wo + j, r0, r1, c0, c1, T(1) / T(d));
+            // With padding counted, every window has the same divisor: no division per output.
+            const T inv = include_pad_ ? inv_full : T(1) / T((r1 - r0) * (c1 - c0));
+            f(p, (p * ho + i) * wo + j, r0, r1, c0, c1, inv);
           }
         }
     });

@@ -49,22 +49,35 @@ class MaxPool2DLayer final : public Layer<T> {
         for (Index i = 0; i < ho; ++i) {
           Index rb, r0, r1;
           win_.range(i, h, rb, r0, r1);
-          for (Index j = 0; j < wo; ++j) {
-            Index cb, c0, c1;
-            win_.range(j, w, cb, c0, c1);
+          T* yo = y.data() + (p * ho + i) * wo;
+          std::int32_t* ao = arg + (p * ho + i) * wo;
+          // Windows wholly inside the row range [0, w) have a fixed width: the common case,
+          // without per-output clipping. Borders take the general path.
+          const Index j_lo = std::min(wo, (win_.pad + win_.stride - 1) / win_.stride);
+          const Index j_hi =
+              w + win_.pad < win_.kernel ? j_lo : std::max(j_lo, std::min(wo, (w + win_.pad - win_.kernel) / win_.stride + 1));
+          auto window = [&](Index j, Index c0, Index c1) {
             Index best_at = r0 * w + c0;
             T best = xp[best_at];
             for (Index r = r0; r < r1; ++r)
               for (Index c = c0; c < c1; ++c) {
                 const T v = xp[r * w + c];
-                if (v > best || std::isnan(v)) {
-                  best = v;
-                  best_at = r * w + c;
-                }
+                // Branch-free select; the first maximum wins, and so does a NaN (as in PyTorch).
+                const bool take = v > best || v != v;
+                best = take ? v : best;
+                best_at = take ? r * w + c : best_at;
               }
-            const Index o = (p * ho + i) * wo + j;
-            y.data()[o] = best;
-            arg[o] = static_cast<std::int32_t>(best_at);
+            yo[j] = best;
+            ao[j] = static_cast<std::int32_t>(best_at);
+          };
+          for (Index j = 0; j < wo; ++j) {
+            if (j == j_lo && j_lo < j_hi) {
+              for (; j < j_hi; ++j) window(j, j * win_.stride - win_.pad, j * win_.stride - win_.pad + win_.kernel);
+              if (j == wo) break;
+            }
+            Index cb, c0, c1;
+            win_.range(j, w, cb, c0, c1);
+            window(j, c0, c1);
           }
         }
       }
