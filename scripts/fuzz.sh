@@ -36,11 +36,13 @@ for target in image safetensors; do
   seeds=("tests/fuzz/corpus/$target")
   [[ "$target" == image ]] && seeds+=(tests/data/images)
   [[ -d "tests/data/fuzz-regressions/$target" ]] && seeds+=("tests/data/fuzz-regressions/$target")
+  dict=()
+  [[ -f "tests/fuzz/$target.dict" ]] && dict=(-dict="tests/fuzz/$target.dict")
   echo "fuzz.sh: running $target for ${duration}s"
   log="$out/fuzz_${target}.log"
   if ASAN_OPTIONS=detect_leaks=1:allocator_may_return_null=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
      "$bin" "$corpus" "${seeds[@]}" -max_total_time="$duration" -timeout=10 -rss_limit_mb=2048 \
-     -max_len=65536 -artifact_prefix="$artifacts" -print_final_stats=1 >"$log" 2>&1; then
+     -max_len=65536 "${dict[@]}" -artifact_prefix="$artifacts" -print_final_stats=1 >"$log" 2>&1; then
     grep -E "stat::number_of_executed_units|stat::peak_rss_mb|Done [0-9]+ runs" "$log" | sed "s/^/  $target: /"
   else
     status=1

@@ -22,6 +22,7 @@
 #include <string>
 #include <vector>
 
+#include "twin/check_finite.hpp"
 #include "twin/layer.hpp"
 
 namespace twin {
@@ -36,6 +37,14 @@ class Workspace {
   // Debug aid: fill every input-gradient buffer with NaN before the layer writes it, so a
   // backward that leaves part of dx unwritten shows up as NaN.
   void set_poison(bool on) { poison_ = on; }
+  // Numeric guard: after every layer's forward and backward, check its output, its input
+  // gradient and its parameter gradients for NaN/Inf and throw numeric_error naming the
+  // step, the layer index and the layer. Costs one pass over each buffer.
+  void set_check_finite(bool on) { check_finite_ = on; }
+  // Forward passes are numbered 1, 2, ... per workspace (one per training step in the
+  // usual loop); set_step(s) makes the next forward step s, e.g. to follow an optimiser.
+  void set_step(std::uint64_t s) { next_step_ = s; }
+  std::uint64_t step() const { return step_; }
 
  private:
   template <class>
@@ -60,6 +69,8 @@ class Workspace {
   Mode mode_ = Mode::eval;
   bool has_forward_ = false;
   bool poison_ = false;
+  bool check_finite_ = false;
+  std::uint64_t step_ = 0, next_step_ = 1;
   Rng rng_;
 };
 
@@ -175,6 +186,8 @@ class Sequential {
     ws.input_.resize(x.shape());
     std::copy(x.begin(), x.end(), ws.input_.begin());
     ws.mode_ = mode;
+    ws.step_ = ws.next_step_++;
+    if (ws.check_finite_) guard(ws, ws.input_.span(), layers_.size(), "input");
     const std::uint64_t step_seed = ws.rng_.next();
     TensorView<const T> in = ws.input_.view();
     for (std::size_t i = 0; i < layers_.size(); ++i) {
@@ -184,6 +197,7 @@ class Sequential {
       ws.layer_rng_[i] = Rng(step_seed).fork(i);
       Rng r = ws.layer_rng_[i];
       layers_[i]->forward(in, ws.act_[i].view(), {mode, ws.scratch_[i].span(), &r});
+      if (ws.check_finite_) guard(ws, ws.act_[i].span(), i, "forward output");
       in = ws.act_[i].view();
     }
     ws.has_forward_ = true;
@@ -197,6 +211,7 @@ class Sequential {
     if (!ws.has_forward_ || ws.act_.size() != layers_.size())
       throw error("Sequential::backward: no matching forward in this workspace");
     require_shape(dy.shape(), ws.act_.back().shape(), "Sequential::backward: dy");
+    if (ws.check_finite_) guard(ws, dy.span(), layers_.size(), "output gradient (dy from the loss)");
     TensorView<const T> g = dy;
     int slot = 0;
     for (std::size_t i = layers_.size(); i-- > 0;) {
@@ -209,6 +224,12 @@ class Sequential {
       }
       Rng r = ws.layer_rng_[i];
       layers_[i]->backward(x, ws.act_[i].view(), g, dx, {ws.mode_, ws.scratch_[i].span(), &r});
+      if (ws.check_finite_) {
+        if (dx.data()) guard(ws, dx.span(), i, "input gradient");
+        guard(ws, grads_.span().subspan(static_cast<std::size_t>(param_begin_[i]),
+                                        static_cast<std::size_t>(param_begin_[i + 1] - param_begin_[i])),
+              i, "parameter gradients");
+      }
       g = dx;
       slot ^= 1;
     }
@@ -230,6 +251,13 @@ class Sequential {
       throw shape_error(detail::concat("layer ", i, " (", layers_[i]->describe(), "): ", e.what()));
     }
   }
+  // Throws numeric_error naming the step and layer `i` (layers_.size(): the whole model)
+  // when `v` holds a NaN/Inf. The message is only built on failure.
+  void guard(const Workspace<T>& ws, std::span<const T> v, std::size_t i, const char* what) const {
+    if (first_non_finite(v) < 0) return;
+    const std::string where = i < layers_.size() ? detail::concat("layer ", i, " (", layers_[i]->describe(), ")") : "model";
+    check_finite(v, detail::concat("step ", ws.step_, ", ", where, ": ", what));
+  }
   // Lays out all layers' tensors in the three flat blocks and rebinds every layer.
   // Existing values are kept, so adding a layer does not lose loaded weights.
   void allocate() {
@@ -247,8 +275,10 @@ class Sequential {
     grow(grads_, np);
     grow(buffers_, nb);
     Index po = 0, bo = 0;
+    param_begin_.assign(1, 0);
     for (auto& l : layers_) {
       const Index p = total_size(l->params()), b = total_size(l->buffers());
+      param_begin_.push_back(po + p);
       l->bind(params_.span().subspan(static_cast<std::size_t>(po), static_cast<std::size_t>(p)),
               grads_.span().subspan(static_cast<std::size_t>(po), static_cast<std::size_t>(p)),
               buffers_.span().subspan(static_cast<std::size_t>(bo), static_cast<std::size_t>(b)));
@@ -260,6 +290,7 @@ class Sequential {
   std::vector<std::unique_ptr<Layer<T>>> layers_;
   Tensor<T> params_{Shape{0}}, grads_{Shape{0}}, buffers_{Shape{0}};
   bool initialised_ = false;
+  std::vector<Index> param_begin_{0};  // layer i's parameters: [param_begin_[i], param_begin_[i + 1])
   Workspace<T> own_ws_;
 };
 
