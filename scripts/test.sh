@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The README's test command: installs what is missing, then builds and runs the whole test
-# suite twice, as a Release build and under AddressSanitizer + UBSan.
+# suite twice, as a Release build and under AddressSanitizer + UBSan, then fuzzes the file
+# readers briefly (scripts/fuzz.sh; TWIN_FUZZ_SECONDS per target, default 20).
 #   scripts/test.sh            both builds
 #   scripts/test.sh --quick    the Release build only
 set -euo pipefail
@@ -17,4 +18,10 @@ if [[ "${1:-}" != "--quick" ]]; then
   cmake --build --preset asan -j"$jobs"
   ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
     ctest --preset asan -j"$jobs"
+  # A short fuzz run of the file readers (image, safetensors): ${TWIN_FUZZ_SECONDS:-20} s each.
+  if command -v clang++ >/dev/null || command -v clang++-14 >/dev/null; then
+    scripts/fuzz.sh "${TWIN_FUZZ_SECONDS:-20}"
+  else
+    echo "test.sh: clang++ not found, skipping the fuzz run (apt-get install clang libclang-rt-14-dev)" >&2
+  fi
 fi
