@@ -1,0 +1,82 @@
+#pragma once
+// The subcommands of `signature_verification` and their options (filled by the CLI in
+// main.cpp; each run_* returns the process exit code and throws on error).
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "model.hpp"
+
+namespace sigver {
+
+struct SplitOptions {
+  std::vector<std::string> val_writers, test_writers;  // explicit split when given
+  int n_val = 5, n_test = 10;                          // else a seeded split of this size
+  std::uint64_t split_seed = 1;
+};
+
+struct TrainOptions {
+  std::string data;
+  std::string model = "signature_model.safetensors";
+  std::string checkpoint;  // default: <model>.ckpt
+  bool resume = false;
+  SplitOptions split;
+  int max_train_writers = 0;  // use only the first N training writers (0 = all)
+  std::uint64_t seed = 1;
+  TowerConfig tower;
+  int epochs = 8;
+  int steps_per_epoch = 150;
+  int batch_pairs = 32;
+  double lr = 1e-3;
+  double margin = 1.0;
+  double weight_decay = 1e-4;
+  bool augment = true;
+  bool quiet = false;
+  int stop_after_epochs = 0;  // testing aid: exit after this many epochs, as if interrupted
+};
+
+struct EvalOptions {
+  std::string data;
+  std::string model = "signature_model.safetensors";
+  std::string pairs;  // evaluate this pairs file instead of the test writers
+  std::string json;   // also write the metrics here
+  std::string report = "signature_report.html";
+  SplitOptions split;  // default: the split stored in the model
+  int references = 5;
+  int examples = 24;
+  std::uint64_t seed = 1;
+};
+
+struct VerifyOptions {
+  std::string model = "signature_model.safetensors";
+  std::string enrollments = "enrollments.json";
+  std::string against;  // writer name: compare with its enrolled references
+  std::vector<std::string> images;
+};
+
+struct EnrollOptions {
+  std::string model = "signature_model.safetensors";
+  std::string enrollments = "enrollments.json";
+  std::string writer;
+  std::vector<std::string> images;
+};
+
+struct AuditOptions {
+  std::string data;
+  std::string json;
+  SplitOptions split;
+  Canvas canvas;
+  std::uint64_t seed = 1;
+};
+
+int run_train(const TrainOptions& o);
+int run_eval(const EvalOptions& o);
+int run_verify(const VerifyOptions& o);
+int run_enroll(const EnrollOptions& o);
+int run_audit(const AuditOptions& o);
+
+// --data DIR: DIR/cedar when it exists, else DIR itself; without --data, $TWIN_DATA/cedar
+// or ../shared/data/cedar.
+fs::path resolve_data(const std::string& option);
+
+}  // namespace sigver

@@ -1,0 +1,308 @@
+// `eval`, `verify` and `enroll`: using a trained model.
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <fstream>
+#include <map>
+#include <set>
+
+#include <nlohmann/json.hpp>
+
+#include <twin/parallel.hpp>
+
+#include "commands.hpp"
+#include "pairs.hpp"
+#include "persist.hpp"
+#include "report.hpp"
+#include "roc.hpp"
+
+namespace sigver {
+
+namespace {
+using json = nlohmann::json;
+
+struct Scored {
+  float d;
+  PairKind kind;
+  int a, b;
+};
+
+std::string pct(double v) {
+  char b[32];
+  std::snprintf(b, sizeof b, "%.2f%%", 100 * v);
+  return b;
+}
+std::string num(double v, int prec = 4) {
+  char b[32];
+  std::snprintf(b, sizeof b, "%.*f", prec, v);
+  return b;
+}
+
+// The metrics of one list of scored pairs at `threshold`.
+json metrics_of(const std::vector<Scored>& s, double threshold, std::vector<std::pair<std::string, std::string>>& rows,
+                std::vector<Curve>& curves, const std::string& prefix) {
+  std::vector<float> same, skilled, random, diff;
+  std::size_t correct = 0;
+  for (const auto& p : s) {
+    (p.kind == PairKind::genuine ? same : p.kind == PairKind::skilled ? skilled : random).push_back(p.d);
+    if (p.kind != PairKind::genuine) diff.push_back(p.d);
+    correct += (p.d <= threshold) == (p.kind == PairKind::genuine);
+  }
+  json j;
+  j["pairs"] = {{"genuine", same.size()}, {"skilled", skilled.size()}, {"random", random.size()}};
+  j["threshold"] = threshold;
+  j["accuracy"] = static_cast<double>(correct) / static_cast<double>(s.size());
+  j["frr"] = frr_at(same, threshold);
+  rows.emplace_back(prefix + "pairs (genuine / skilled / random)", std::to_string(same.size()) + " / " +
+                                                                       std::to_string(skilled.size()) + " / " +
+                                                                       std::to_string(random.size()));
+  rows.emplace_back(prefix + "accuracy at the validation threshold " + num(threshold), pct(j["accuracy"]));
+  rows.emplace_back(prefix + "FRR (genuine rejected)", pct(j["frr"]));
+  auto add = [&](const char* key, const char* label, const std::vector<float>& neg, const char* color) {
+    if (neg.empty() || same.empty()) return;
+    const RocSummary r = roc_of_distances(same, neg);
+    j[key] = {{"auc", r.auc}, {"eer", r.eer}, {"eer_threshold", r.eer_threshold}, {"far", far_at(neg, threshold)}};
+    rows.emplace_back(prefix + label + ": EER / ROC AUC", pct(r.eer) + " / " + num(r.auc, 4));
+    rows.emplace_back(prefix + label + ": FAR at the threshold", pct(far_at(neg, threshold)));
+    curves.push_back({prefix + label + " (EER " + pct(r.eer) + ")", color, r.curve});
+  };
+  add("skilled", "skilled forgeries", skilled, "#c0392b");
+  add("random", "random forgeries", random, "#2471a3");
+  add("all", "all forgeries", diff, "#7d3c98");
+  return j;
+}
+
+void print_rows(const std::vector<std::pair<std::string, std::string>>& rows) {
+  for (const auto& [k, v] : rows) std::printf("  %-58s %s\n", k.c_str(), v.c_str());
+}
+
+twin::Tensor<float, 4> load_paths(const std::vector<fs::path>& paths, const Canvas& c) {
+  const auto n = static_cast<twin::Index>(paths.size());
+  twin::Tensor<float, 4> out(twin::Shape{n, 1, c.height, c.width});
+  twin::parallel_for(0, n, 1, [&](twin::Index lo, twin::Index hi) {
+    for (twin::Index i = lo; i < hi; ++i) {
+      const auto img = load_preprocessed(paths[static_cast<std::size_t>(i)], c);
+      std::copy(img.begin(), img.end(), out.data() + i * c.height * c.width);
+    }
+  });
+  return out;
+}
+
+twin::Tensor<float, 2> plane(const twin::Tensor<float, 4>& x, int i) {
+  const twin::Index h = x.dim(2), w = x.dim(3);
+  twin::Tensor<float, 2> out(twin::Shape{h, w});
+  std::copy_n(x.data() + i * h * w, h * w, out.data());
+  return out;
+}
+}  // namespace
+
+int run_eval(const EvalOptions& o) {
+  ModelInfo info;
+  const twin::Sequential<float> net = load_model(o.model, info);
+  const double thr = info.threshold;
+  std::vector<std::pair<std::string, std::string>> rows;
+  std::vector<Curve> curves;
+  std::vector<Series> hist;
+  json out;
+  out["model"] = o.model;
+  out["val_eer"] = info.val_eer;
+  Report rep;
+  rep.title = "Signature verification: " + (o.pairs.empty() ? std::string("held-out test writers") : o.pairs);
+  std::vector<Scored> scored;
+  twin::Tensor<float, 4> images;
+  std::vector<std::string> captions;
+
+  if (!o.pairs.empty()) {
+    const auto lines = read_pairs_file(o.pairs);
+    std::map<fs::path, int> index;
+    std::vector<fs::path> paths;
+    for (const auto& l : lines)
+      for (const auto* p : {&l.a, &l.b})
+        if (index.emplace(*p, static_cast<int>(paths.size())).second) paths.push_back(*p);
+    images = load_paths(paths, info.tower.canvas);
+    const auto emb = embed_all(net, images);
+    const twin::Index D = emb.dim(1);
+    for (const auto& l : lines) {
+      const int a = index[l.a], b = index[l.b];
+      scored.push_back({euclidean(emb.data() + a * D, emb.data() + b * D, D), l.same ? PairKind::genuine : PairKind::random, a, b});
+    }
+    for (const auto& p : paths) captions.push_back(p.filename().string());
+    rep.subtitle = std::to_string(lines.size()) + " pairs from " + o.pairs + " (label 0 counted as 'random forgeries').";
+    std::printf("%zu pairs from '%s'\n", lines.size(), o.pairs.c_str());
+    out["pairs_file"] = o.pairs;
+    out["single_reference"] = metrics_of(scored, thr, rows, curves, "");
+  } else {
+    const Dataset all = discover(resolve_data(o.data));
+    std::vector<std::string> test = info.test_writers;
+    if (!o.split.val_writers.empty() || !o.split.test_writers.empty() || test.empty())
+      test = make_split(all, o.split.val_writers, o.split.test_writers, o.split.n_val, o.split.n_test, o.split.split_seed).test;
+    for (const auto& w : test)
+      if (std::find(info.train_writers.begin(), info.train_writers.end(), w) != info.train_writers.end())
+        std::fprintf(stderr, "warning: test writer %s was a training writer of this model\n", w.c_str());
+    const Dataset ds = subset(all, test);
+    std::printf("test writers (%zu): %s\n", test.size(), join(test).c_str());
+    images = load_all(ds, info.tower.canvas);
+    const auto t0 = std::chrono::steady_clock::now();
+    const auto emb = embed_all(net, images);
+    const double embed_ms = 1000 * std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count() /
+                            static_cast<double>(ds.files.size());
+    const twin::Index D = emb.dim(1);
+    auto dist = [&](int a, int b) { return euclidean(emb.data() + a * D, emb.data() + b * D, D); };
+    for (const auto& p : evaluation_pairs(ds, 276, o.seed)) scored.push_back({dist(p.a, p.b), p.kind, p.a, p.b});
+    for (const auto& f : ds.files) captions.push_back(f.path.filename().string());
+    rep.subtitle = "Writers " + join(test) + " (never seen in training). Model " + o.model + ", validation EER " +
+                   pct(info.val_eer) + ", threshold " + num(thr) + ".";
+    out["test_writers"] = test;
+    out["embed_ms_per_image"] = embed_ms;
+    out["single_reference"] = metrics_of(scored, thr, rows, curves, "");
+
+    // Several references per writer: the questioned signature's mean distance to the first
+    // R genuine signatures of the claimed writer.
+    if (o.references > 1) {
+      std::vector<Scored> multi;
+      std::map<std::string, std::vector<int>> refs;
+      std::set<int> is_ref;
+      for (const auto& w : ds.writers) {
+        const auto& g = ds.genuine.at(w);
+        if (static_cast<int>(g.size()) <= o.references) continue;
+        refs[w].assign(g.begin(), g.begin() + o.references);
+        is_ref.insert(g.begin(), g.begin() + o.references);
+      }
+      auto mean_dist = [&](const std::string& w, int q) {
+        float s = 0;
+        for (int r : refs[w]) s += dist(r, q);
+        return s / static_cast<float>(refs[w].size());
+      };
+      for (const auto& [w, r] : refs) {
+        for (int q : ds.genuine.at(w))
+          if (!is_ref.count(q)) multi.push_back({mean_dist(w, q), PairKind::genuine, r[0], q});
+        if (auto f = ds.forged.find(w); f != ds.forged.end())
+          for (int q : f->second) multi.push_back({mean_dist(w, q), PairKind::skilled, r[0], q});
+        for (const auto& [w2, r2] : refs)
+          if (w2 != w)
+            for (int q : ds.genuine.at(w2))
+              if (!is_ref.count(q)) multi.push_back({mean_dist(w, q), PairKind::random, r[0], q});
+      }
+      if (!multi.empty()) {
+        std::vector<Curve> ignore;
+        rows.emplace_back("", "");
+        const std::string pre = std::to_string(o.references) + " refs: ";
+        out["references"] = o.references;
+        out["multi_reference"] = metrics_of(multi, thr, rows, ignore, pre);
+        for (auto& c : ignore)
+          if (c.name.find("all") == std::string::npos) curves.push_back({c.name, c.color == "#c0392b" ? "#e59866" : "#85c1e9", c.points});
+      }
+    }
+    rows.emplace_back("embedding time per image", num(embed_ms, 2) + " ms");
+  }
+
+  std::printf("metrics (distance <= %.4f means same writer):\n", thr);
+  print_rows(rows);
+  if (!o.json.empty()) {
+    std::ofstream f(o.json);
+    if (!f) throw twin::io_error("cannot write '" + o.json + "'");
+    f << out.dump(2) << "\n";
+    std::printf("wrote %s\n", o.json.c_str());
+  }
+  if (!o.report.empty()) {
+    std::vector<double> g, s, r;
+    for (const auto& p : scored) (p.kind == PairKind::genuine ? g : p.kind == PairKind::skilled ? s : r).push_back(p.d);
+    if (!g.empty()) hist.push_back({"genuine pairs", "#27ae60", g});
+    if (!s.empty()) hist.push_back({"skilled forgeries", "#c0392b", s});
+    if (!r.empty()) hist.push_back({o.pairs.empty() ? "random forgeries" : "different (label 0)", "#2471a3", r});
+    rep.metrics = rows;
+    rep.roc_svg = svg_roc(curves);
+    rep.hist_svg = svg_histogram(hist, thr);
+    twin::Rng rng(o.seed + 99);
+    for (int k = 0; k < o.examples && !scored.empty(); ++k) {
+      const PairKind want = k % 3 == 0 ? PairKind::genuine : k % 3 == 1 ? PairKind::skilled : PairKind::random;
+      std::vector<const Scored*> c;
+      for (const auto& p : scored)
+        if (p.kind == want) c.push_back(&p);
+      if (c.empty()) continue;
+      const Scored& p = *c[rng.below(c.size())];
+      const bool accept = p.d <= thr;
+      rep.examples.push_back({plane(images, p.a), plane(images, p.b),
+                              o.pairs.empty() ? kind_name(p.kind) : (p.kind == PairKind::genuine ? "label 1" : "label 0"),
+                              "d = " + num(p.d, 3) + (accept ? " accepted" : " rejected") + " | " +
+                                  captions[static_cast<std::size_t>(p.a)] + " vs " + captions[static_cast<std::size_t>(p.b)],
+                              accept == (p.kind == PairKind::genuine)});
+    }
+    rep.notes_html = "<h2>Protocol</h2><p>Inputs are binarised with Otsu's threshold (ink 1, paper exactly 0), cropped "
+                     "to the ink and fitted into a fixed canvas keeping the aspect ratio, so paper brightness and scan "
+                     "contrast (which differ between CEDAR's genuine and forged scans) cannot be used. The threshold was "
+                     "chosen at the equal-error point on validation writers.</p>";
+    write_html(o.report, rep);
+    std::printf("wrote %s\n", o.report.c_str());
+  }
+  return 0;
+}
+
+int run_verify(const VerifyOptions& o) {
+  ModelInfo info;
+  const twin::Sequential<float> net = load_model(o.model, info);
+  if (o.against.empty()) {
+    if (o.images.size() != 2) throw twin::error("verify needs two images (or one with --against WRITER)");
+    std::vector<fs::path> paths(o.images.begin(), o.images.end());
+    const auto t0 = std::chrono::steady_clock::now();
+    const auto emb = embed_all(net, load_paths(paths, info.tower.canvas));
+    const double ms = 1000 * std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    const float d = euclidean(emb.data(), emb.data() + emb.dim(1), emb.dim(1));
+    std::printf("distance %.4f, threshold %.4f: %s (%.1f ms)\n", d, info.threshold,
+                d <= info.threshold ? "SAME WRITER (genuine)" : "DIFFERENT (forgery or another writer)", ms);
+    return 0;
+  }
+  if (o.images.size() != 1) throw twin::error("verify --against takes exactly one questioned image");
+  std::ifstream f(o.enrollments);
+  if (!f) throw twin::io_error("cannot open enrolment file '" + o.enrollments + "' (run enroll first)");
+  json j;
+  try {
+    j = json::parse(f);
+  } catch (const std::exception& e) {
+    throw twin::io_error("'" + o.enrollments + "': " + e.what());
+  }
+  if (!j.contains(o.against)) throw twin::error("writer '" + o.against + "' is not enrolled in '" + o.enrollments + "'");
+  const auto refs = j[o.against]["embeddings"].get<std::vector<std::vector<float>>>();
+  const auto emb = embed_all(net, load_paths({fs::path(o.images[0])}, info.tower.canvas));
+  float mean = 0;
+  for (const auto& r : refs) {
+    if (static_cast<twin::Index>(r.size()) != emb.dim(1))
+      throw twin::error("enrolment of '" + o.against + "' was made with another model (embedding size differs)");
+    const float d = euclidean(emb.data(), r.data(), emb.dim(1));
+    std::printf("  reference distance %.4f\n", d);
+    mean += d / static_cast<float>(refs.size());
+  }
+  std::printf("mean distance to %zu references of '%s': %.4f, threshold %.4f: %s\n", refs.size(), o.against.c_str(), mean,
+              info.threshold, mean <= info.threshold ? "GENUINE" : "FORGERY (or another writer)");
+  return 0;
+}
+
+int run_enroll(const EnrollOptions& o) {
+  ModelInfo info;
+  const twin::Sequential<float> net = load_model(o.model, info);
+  std::vector<fs::path> paths(o.images.begin(), o.images.end());
+  const auto emb = embed_all(net, load_paths(paths, info.tower.canvas));
+  json j = json::object();
+  if (fs::exists(o.enrollments)) {
+    std::ifstream f(o.enrollments);
+    try {
+      j = json::parse(f);
+    } catch (const std::exception& e) {
+      throw twin::io_error("'" + o.enrollments + "': " + e.what());
+    }
+  }
+  json e;
+  e["model"] = o.model;
+  e["files"] = o.images;
+  e["embeddings"] = json::array();
+  for (twin::Index i = 0; i < emb.dim(0); ++i)
+    e["embeddings"].push_back(std::vector<float>(emb.data() + i * emb.dim(1), emb.data() + (i + 1) * emb.dim(1)));
+  j[o.writer] = e;
+  std::ofstream f(o.enrollments);
+  if (!f) throw twin::io_error("cannot write '" + o.enrollments + "'");
+  f << j.dump(1) << "\n";
+  std::printf("enrolled %zu references of '%s' in %s\n", o.images.size(), o.writer.c_str(), o.enrollments.c_str());
+  return 0;
+}
+
+}  // namespace sigver

@@ -1,0 +1,146 @@
+// signature_verification: writer-independent offline signature verification with a Siamese
+// network on CEDAR (or any data set in the generic layout). See docs/signature-verification.md.
+//
+//   signature_verification train  [--data DIR] [--val-writers ...] [--test-writers ...]
+//   signature_verification eval   [--pairs FILE.csv] [--json out.json] [--report out.html]
+//   signature_verification verify A.png B.png
+//   signature_verification enroll --writer NAME ref1.png ref2.png ...
+//   signature_verification verify --against NAME questioned.png
+//   signature_verification audit  [--data DIR]
+#include <CLI/CLI.hpp>
+
+#include <cstdio>
+#include <exception>
+#include <sstream>
+
+#include <twin/parallel.hpp>
+
+#include "commands.hpp"
+
+namespace {
+// "7 13 24", "7,13,24" or repeated flags all give {"7", "13", "24"}.
+std::vector<std::string> split_list(const std::vector<std::string>& in) {
+  std::vector<std::string> out;
+  for (std::string s : in) {
+    for (char& c : s)
+      if (c == ',') c = ' ';
+    std::istringstream is(s);
+    for (std::string w; is >> w;) out.push_back(w);
+  }
+  return out;
+}
+void add_split_options(CLI::App* c, sigver::SplitOptions& s, std::vector<std::string>& val, std::vector<std::string>& test) {
+  c->add_option("--val-writers", val, "validation writers, e.g. \"7 13 24 25 43\" (with --test-writers; the rest train)");
+  c->add_option("--test-writers", test, "test writers, e.g. \"1 4 10 20 22 37 40 45 48 52\"");
+  c->add_option("--n-val", s.n_val, "number of validation writers of the seeded split")->capture_default_str();
+  c->add_option("--n-test", s.n_test, "number of test writers of the seeded split")->capture_default_str();
+  c->add_option("--split-seed", s.split_seed, "seed of the writer split")->capture_default_str();
+}
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"Offline signature verification with a Siamese network (twin). Writers of the test set are never "
+               "seen in training."};
+  app.require_subcommand(1);
+  int threads = 0;
+  app.add_option("--threads", threads, "threads for the network (default: TWIN_NUM_THREADS or all cores)");
+
+  sigver::TrainOptions tr;
+  std::vector<std::string> tr_val, tr_test;
+  bool quick = false;
+  auto* train = app.add_subcommand("train", "train the Siamese network on the training writers; saves the model and "
+                                            "the threshold chosen on the validation writers");
+  train->add_option("--data", tr.data, "data folder: CEDAR (full_org/, full_forg/) or <writer>/genuine|forged/*.png");
+  train->add_option("--model", tr.model, "model file to write")->capture_default_str();
+  train->add_option("--checkpoint", tr.checkpoint, "checkpoint file (default: <model>.ckpt)");
+  train->add_flag("--resume", tr.resume, "continue from the checkpoint of an interrupted run");
+  add_split_options(train, tr.split, tr_val, tr_test);
+  train->add_option("--train-writers", tr.max_train_writers, "use only the first N training writers (0: all)");
+  train->add_option("--seed", tr.seed, "seed of initialisation, pair sampling and augmentation")->capture_default_str();
+  train->add_option("--epochs", tr.epochs, "epochs (a checkpoint and a validation after each)")->capture_default_str();
+  train->add_option("--steps", tr.steps_per_epoch, "optimiser steps per epoch")->capture_default_str();
+  train->add_option("--batch-pairs", tr.batch_pairs, "pairs per step (2x images)")->capture_default_str();
+  train->add_option("--lr", tr.lr, "Adam learning rate (cosine decay to 0)")->capture_default_str();
+  train->add_option("--margin", tr.margin, "contrastive margin on the Euclidean distance")->capture_default_str();
+  train->add_option("--weight-decay", tr.weight_decay, "AdamW weight decay")->capture_default_str();
+  train->add_option("--height", tr.tower.canvas.height, "canvas height")->capture_default_str();
+  train->add_option("--width", tr.tower.canvas.width, "canvas width")->capture_default_str();
+  train->add_option("--channels", tr.tower.width, "channels of the first convolution")->capture_default_str();
+  train->add_option("--embed", tr.tower.embed, "embedding size")->capture_default_str();
+  bool no_augment = false;
+  train->add_flag("--no-augment", no_augment, "no random affine augmentation");
+  train->add_flag("--quick", quick, "tiny budget (2 epochs of 5 steps): a smoke test");
+  train->add_flag("--quiet", tr.quiet, "no progress bar");
+  train->add_option("--stop-after", tr.stop_after_epochs, "stop after N epochs as if interrupted (for tests)");
+
+  sigver::EvalOptions ev;
+  std::vector<std::string> ev_val, ev_test;
+  auto* eval = app.add_subcommand("eval", "evaluate on the test writers (or a pairs file): accuracy at the validation "
+                                          "threshold, ROC AUC, EER, FAR, FRR; text, JSON and an HTML report");
+  eval->add_option("--data", ev.data, "data folder (as for train)");
+  eval->add_option("--model", ev.model, "model file")->capture_default_str();
+  eval->add_option("--pairs", ev.pairs, "CSV of path1,path2,label (1 = same writer genuine, 0 = forgery/other)");
+  eval->add_option("--json", ev.json, "write the metrics as JSON here");
+  eval->add_option("--report", ev.report, "HTML report to write ('' for none)")->capture_default_str();
+  add_split_options(eval, ev.split, ev_val, ev_test);
+  eval->add_option("--references", ev.references, "enrolled references per writer for the multi-reference metrics")
+      ->capture_default_str();
+  eval->add_option("--seed", ev.seed, "seed of the random-forgery pairs")->capture_default_str();
+
+  sigver::VerifyOptions ve;
+  auto* verify = app.add_subcommand("verify", "verify A.png B.png (same writer?), or --against WRITER Q.png against "
+                                              "the writer's enrolled references");
+  verify->add_option("images", ve.images, "two images, or one with --against")->required();
+  verify->add_option("--model", ve.model, "model file")->capture_default_str();
+  verify->add_option("--against", ve.against, "enrolled writer to compare with");
+  verify->add_option("--enrollments", ve.enrollments, "enrolment file")->capture_default_str();
+
+  sigver::EnrollOptions en;
+  auto* enroll = app.add_subcommand("enroll", "store reference signatures of a writer for verify --against");
+  enroll->add_option("--writer", en.writer, "writer name")->required();
+  enroll->add_option("images", en.images, "reference signatures")->required();
+  enroll->add_option("--model", en.model, "model file")->capture_default_str();
+  enroll->add_option("--enrollments", en.enrollments, "enrolment file (created or updated)")->capture_default_str();
+
+  sigver::AuditOptions au;
+  std::vector<std::string> au_val, au_test;
+  auto* audit = app.add_subcommand("audit", "measure the data set's shortcuts: brightness-difference EER on raw and "
+                                            "preprocessed pairs, single-image genuine-vs-forgery probe");
+  audit->add_option("--data", au.data, "data folder (as for train)");
+  audit->add_option("--json", au.json, "write the numbers as JSON here");
+  add_split_options(audit, au.split, au_val, au_test);
+  audit->add_option("--height", au.canvas.height, "canvas height")->capture_default_str();
+  audit->add_option("--width", au.canvas.width, "canvas width")->capture_default_str();
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e);
+  }
+  try {
+    if (threads > 0) twin::set_num_threads(threads);
+    if (*train) {
+      tr.split.val_writers = split_list(tr_val);
+      tr.split.test_writers = split_list(tr_test);
+      tr.augment = !no_augment;
+      if (quick) tr.epochs = 2, tr.steps_per_epoch = 5;
+      return sigver::run_train(tr);
+    }
+    if (*eval) {
+      ev.split.val_writers = split_list(ev_val);
+      ev.split.test_writers = split_list(ev_test);
+      return sigver::run_eval(ev);
+    }
+    if (*verify) return sigver::run_verify(ve);
+    if (*enroll) return sigver::run_enroll(en);
+    if (*audit) {
+      au.split.val_writers = split_list(au_val);
+      au.split.test_writers = split_list(au_test);
+      return sigver::run_audit(au);
+    }
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "signature_verification: error: %s\n", e.what());
+    return 1;
+  }
+  return 2;
+}

@@ -1,0 +1,108 @@
+#include "pairs.hpp"
+
+#include <algorithm>
+#include <fstream>
+
+#include <twin/error.hpp>
+
+namespace sigver {
+
+const char* kind_name(PairKind k) {
+  switch (k) {
+    case PairKind::genuine: return "genuine";
+    case PairKind::skilled: return "skilled forgery";
+    case PairKind::random: return "random forgery";
+  }
+  return "?";
+}
+
+std::vector<PairRef> evaluation_pairs(const Dataset& d, int random_per_writer, std::uint64_t seed) {
+  std::vector<PairRef> out;
+  twin::Rng rng(seed);
+  for (const auto& w : d.writers) {
+    const auto& g = d.genuine.at(w);
+    for (std::size_t i = 0; i < g.size(); ++i)
+      for (std::size_t j = i + 1; j < g.size(); ++j) out.push_back({g[i], g[j], PairKind::genuine});
+    if (auto f = d.forged.find(w); f != d.forged.end())
+      for (int a : g)
+        for (int b : f->second) out.push_back({a, b, PairKind::skilled});
+    if (d.writers.size() < 2) continue;
+    for (int k = 0; k < random_per_writer; ++k) {
+      std::string other;
+      do other = d.writers[rng.below(d.writers.size())];
+      while (other == w);
+      const auto& og = d.genuine.at(other);
+      out.push_back({g[rng.below(g.size())], og[rng.below(og.size())], PairKind::random});
+    }
+  }
+  return out;
+}
+
+PairSampler::PairSampler(const Dataset& d, double skilled_fraction)
+    : d_(&d), writers_(d.writers), skilled_fraction_(skilled_fraction) {
+  if (writers_.size() < 2) throw twin::error("training needs at least 2 writers, got " + std::to_string(writers_.size()));
+  for (const auto& w : writers_)
+    if (d.genuine.at(w).size() < 2)
+      throw twin::error("writer '" + w + "' has fewer than 2 genuine signatures: no genuine pair can be made");
+}
+
+PairRef PairSampler::draw(twin::Rng& rng) const {
+  const std::string& w = writers_[rng.below(writers_.size())];
+  const auto& g = d_->genuine.at(w);
+  const int a = g[rng.below(g.size())];
+  if (rng.bernoulli(0.5)) {
+    int b = a;
+    while (b == a) b = g[rng.below(g.size())];
+    return {a, b, PairKind::genuine};
+  }
+  const auto f = d_->forged.find(w);
+  if (f != d_->forged.end() && !f->second.empty() && rng.bernoulli(skilled_fraction_))
+    return {a, f->second[rng.below(f->second.size())], PairKind::skilled};
+  std::string other = w;
+  while (other == w) other = writers_[rng.below(writers_.size())];
+  const auto& og = d_->genuine.at(other);
+  return {a, og[rng.below(og.size())], PairKind::random};
+}
+
+std::vector<PairLine> read_pairs_file(const fs::path& file) {
+  std::ifstream in(file);
+  if (!in) throw twin::io_error("cannot open pairs file '" + file.string() + "'");
+  auto fail = [&](int line, const std::string& why) {
+    throw twin::io_error(file.string() + ":" + std::to_string(line) + ": " + why);
+  };
+  auto trim = [](std::string s) {
+    const auto a = s.find_first_not_of(" \t\r\"");
+    const auto b = s.find_last_not_of(" \t\r\"");
+    return a == std::string::npos ? std::string() : s.substr(a, b - a + 1);
+  };
+  std::vector<PairLine> out;
+  std::string text;
+  int line = 0;
+  while (std::getline(in, text)) {
+    ++line;
+    const std::string t = trim(text);
+    if (t.empty() || t[0] == '#') continue;
+    std::vector<std::string> cols;
+    std::size_t start = 0;
+    for (std::size_t p; (p = t.find(',', start)) != std::string::npos; start = p + 1) cols.push_back(trim(t.substr(start, p - start)));
+    cols.push_back(trim(t.substr(start)));
+    if (out.empty() && cols.size() == 3 && cols[2] == "label") continue;  // header
+    if (cols.size() != 3) fail(line, "expected 3 comma-separated fields path1,path2,label, got " + std::to_string(cols.size()));
+    if (cols[2] != "0" && cols[2] != "1") fail(line, "label must be 1 (same writer, genuine) or 0 (different), got '" + cols[2] + "'");
+    PairLine p;
+    p.line = line;
+    p.same = cols[2] == "1";
+    for (int k = 0; k < 2; ++k) {
+      if (cols[static_cast<std::size_t>(k)].empty()) fail(line, "empty path" + std::to_string(k + 1));
+      fs::path path = cols[static_cast<std::size_t>(k)];
+      if (path.is_relative()) path = file.parent_path() / path;
+      if (!fs::is_regular_file(path)) fail(line, "image '" + path.string() + "' does not exist");
+      (k == 0 ? p.a : p.b) = path;
+    }
+    out.push_back(std::move(p));
+  }
+  if (out.empty()) throw twin::io_error("pairs file '" + file.string() + "' holds no pairs");
+  return out;
+}
+
+}  // namespace sigver

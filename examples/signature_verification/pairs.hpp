@@ -1,0 +1,55 @@
+#pragma once
+// Pairs of signatures: the fixed evaluation lists, the training sampler, and pair files.
+//
+// Kinds: genuine (two genuine signatures of one writer: label same), skilled (a genuine
+// signature and a skilled forgery of it: different), random (genuine signatures of two
+// writers: different; "random forgery" in the literature).
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include <twin/rng.hpp>
+
+#include "dataset.hpp"
+
+namespace sigver {
+
+enum class PairKind { genuine, skilled, random };
+const char* kind_name(PairKind k);
+
+struct PairRef {
+  int a = 0, b = 0;  // indices into Dataset::files
+  PairKind kind = PairKind::genuine;
+  bool same() const { return kind == PairKind::genuine; }
+};
+
+// All genuine-genuine pairs of each writer, all genuine x skilled-forgery pairs, and
+// `random_per_writer` genuine pairs with other writers' genuine signatures (seeded).
+std::vector<PairRef> evaluation_pairs(const Dataset& d, int random_per_writer, std::uint64_t seed);
+
+// Draws training pairs: half genuine pairs, a quarter skilled forgeries and a quarter random
+// forgeries (writers without forgeries give random forgeries instead).
+class PairSampler {
+ public:
+  PairSampler(const Dataset& d, double skilled_fraction = 0.5);
+  PairRef draw(twin::Rng& rng) const;
+
+ private:
+  const Dataset* d_;
+  std::vector<std::string> writers_;
+  double skilled_fraction_;
+};
+
+// A line of a pairs file: path1,path2,label (label 1 = same writer, genuine; 0 = forgery or
+// another writer). Relative paths are relative to the pairs file's folder. A header line
+// "path1,path2,label" and blank lines or lines starting with '#' are skipped.
+struct PairLine {
+  fs::path a, b;
+  bool same = false;
+  int line = 0;
+};
+// Throws twin::io_error "FILE:LINE: reason" for a malformed line, a bad label or a path
+// that does not exist.
+std::vector<PairLine> read_pairs_file(const fs::path& file);
+
+}  // namespace sigver

@@ -1,0 +1,45 @@
+#pragma once
+// The model file (safetensors: tower weights, plus in its metadata everything needed to use
+// them: canvas, architecture, threshold, the writer split it was trained on) and the
+// training checkpoint (twin/io/checkpoint.hpp: weights, optimiser state, epoch).
+#include <string>
+#include <vector>
+
+#include <twin/optim/adam.hpp>
+#include <twin/sequential.hpp>
+
+#include "commands.hpp"
+
+namespace sigver {
+
+struct ModelInfo {
+  TowerConfig tower;
+  float threshold = 0;  // distance <= threshold: same writer
+  std::vector<std::string> train_writers, val_writers, test_writers;
+  std::string data_layout;
+  double val_eer = 0;
+  int epochs = 0;
+  double train_seconds = 0;
+};
+
+void save_model(const fs::path& file, const twin::Sequential<float>& net, const ModelInfo& info);
+// The tower (built from the stored configuration, weights loaded) and its information.
+twin::Sequential<float> load_model(const fs::path& file, ModelInfo& info);
+
+// What an interrupted run needs besides the weights and the optimiser: the best validation
+// result so far (whose weights are in the model file).
+struct TrainState {
+  int epoch = 0;  // epochs completed
+  double best_val_eer = 2;
+  float best_threshold = 0;
+  int best_epoch = 0;
+  double seconds = 0;
+};
+// `fingerprint` names the run's configuration; a checkpoint of another configuration is
+// refused on resume.
+void save_checkpoint(const fs::path& file, const twin::Sequential<float>& net, twin::Adam<float>& opt,
+                     const TrainState& st, const std::string& fingerprint);
+TrainState load_checkpoint(const fs::path& file, twin::Sequential<float>& net, twin::Adam<float>& opt,
+                           const std::string& fingerprint);
+
+}  // namespace sigver

@@ -1,0 +1,224 @@
+// `train`: writer-independent training with the contrastive loss.
+#include <unistd.h>
+
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+
+#include <twin/data/transform.hpp>
+#include <twin/io/data_dir.hpp>
+#include <twin/optim/adam.hpp>
+#include <twin/optim/schedule.hpp>
+#include <twin/siamese/contrastive_loss.hpp>
+#include <twin/siamese/siamese_module.hpp>
+
+#include "commands.hpp"
+#include "pairs.hpp"
+#include "persist.hpp"
+#include "roc.hpp"
+
+namespace sigver {
+
+namespace {
+using Clock = std::chrono::steady_clock;
+
+std::string hms(double s) {
+  const long t = std::lround(std::max(0.0, s));
+  char b[32];
+  if (t >= 3600) std::snprintf(b, sizeof b, "%ldh%02ldm", t / 3600, t / 60 % 60);
+  else std::snprintf(b, sizeof b, "%ldm%02lds", t / 60, t % 60);
+  return b;
+}
+
+// One line redrawn in place on a terminal; a line every 10% otherwise (logs, CI).
+class Progress {
+ public:
+  Progress(long total, bool quiet) : total_(total), quiet_(quiet), tty_(isatty(fileno(stderr))) {}
+  void update(long done, const char* epoch_label, double loss, double pairs_per_s, double eta_s) {
+    if (quiet_) return;
+    const bool report = tty_ || done == total_ || done * 10 / total_ != (done - 1) * 10 / total_;
+    if (!report) return;
+    const int width = 28, filled = static_cast<int>(width * done / std::max(1L, total_));
+    std::string bar(static_cast<std::size_t>(filled), '#');
+    bar.resize(width, '.');
+    std::fprintf(stderr, "%s[%s] %ld/%ld %s loss %.4f  %.0f pairs/s  ETA %s   %s", tty_ ? "\r" : "", bar.c_str(), done,
+                 total_, epoch_label, loss, pairs_per_s, hms(eta_s).c_str(), tty_ ? "" : "\n");
+    std::fflush(stderr);
+  }
+  void newline() {
+    if (!quiet_ && tty_) std::fprintf(stderr, "\n");
+  }
+
+ private:
+  long total_;
+  bool quiet_, tty_;
+};
+
+// Distances of all pairs from cached embeddings (N, D).
+std::vector<float> pair_distances(const twin::Tensor<float, 2>& emb, const std::vector<PairRef>& pairs) {
+  std::vector<float> d(pairs.size());
+  const twin::Index D = emb.dim(1);
+  for (std::size_t i = 0; i < pairs.size(); ++i)
+    d[i] = euclidean(emb.data() + pairs[i].a * D, emb.data() + pairs[i].b * D, D);
+  return d;
+}
+
+void print_split(const Split& s, const Dataset& d) {
+  std::printf("data: %s (%s layout, %zu writers, %zu images)\n", d.root.string().c_str(), d.layout.c_str(),
+              d.writers.size(), d.files.size());
+  std::printf("split: %zu train / %zu validation / %zu test writers\n", s.train.size(), s.val.size(), s.test.size());
+  std::printf("  validation: %s\n  test:       %s\n", join(s.val).c_str(), join(s.test).c_str());
+  std::fflush(stdout);
+}
+}  // namespace
+
+fs::path resolve_data(const std::string& option) {
+  if (!option.empty()) {
+    if (!fs::is_directory(option)) throw twin::io_error("data folder '" + option + "' (from --data) does not exist");
+    if (fs::is_directory(fs::path(option) / "cedar")) return fs::path(option) / "cedar";
+    return option;
+  }
+  return twin::io::find_data_dir("", "cedar");
+}
+
+int run_train(const TrainOptions& o) {
+  const auto t_start = Clock::now();
+  const Dataset all = discover(resolve_data(o.data));
+  const Split split = make_split(all, o.split.val_writers, o.split.test_writers, o.split.n_val, o.split.n_test,
+                                 o.split.split_seed);
+  print_split(split, all);
+  std::vector<std::string> train_writers = split.train;
+  if (o.max_train_writers > 0 && o.max_train_writers < static_cast<int>(train_writers.size())) {
+    train_writers.resize(static_cast<std::size_t>(o.max_train_writers));
+    std::printf("  training on the first %d training writers only: %s\n", o.max_train_writers, join(train_writers).c_str());
+  }
+  const Dataset train = subset(all, train_writers), val = subset(all, split.val);
+  const TowerConfig& cfg = o.tower;
+
+  auto t0 = Clock::now();
+  const twin::Tensor<float, 4> train_images = load_all(train, cfg.canvas), val_images = load_all(val, cfg.canvas);
+  std::printf("preprocessed %zu + %zu images to %tdx%td in %.1f s\n", train.files.size(), val.files.size(),
+              cfg.canvas.height, cfg.canvas.width, std::chrono::duration<double>(Clock::now() - t0).count());
+  const std::vector<PairRef> val_pairs = evaluation_pairs(val, 100, o.seed + 7);
+
+  twin::Sequential<float> tower = make_tower(cfg);
+  tower.init(o.seed);
+  std::printf("tower: %s, %td parameters\n", cfg.describe().c_str(), tower.num_params());
+  twin::SiameseModule<float> model(std::move(tower));
+  twin::AdamW<float> opt({.lr = o.lr, .weight_decay = o.weight_decay});
+  const twin::ContrastiveLoss loss_fn{.pos_margin = 0.0, .neg_margin = o.margin, .power = 2.0,
+                                      .reduction = twin::Reduction::mean};
+  const fs::path ckpt = o.checkpoint.empty() ? fs::path(o.model + ".ckpt") : fs::path(o.checkpoint);
+  const std::string fingerprint = twin::detail::concat(
+      cfg.describe(), "; train ", join(train_writers, ","), "; seed ", o.seed, "; epochs ", o.epochs, "x",
+      o.steps_per_epoch, "x", o.batch_pairs, "; lr ", o.lr, "; margin ", o.margin, "; wd ", o.weight_decay,
+      "; augment ", o.augment);
+
+  TrainState st;
+  if (o.resume) {
+    if (!fs::exists(ckpt)) throw twin::io_error("--resume: no checkpoint '" + ckpt.string() + "'");
+    st = load_checkpoint(ckpt, model.tower(), opt, fingerprint);
+    std::printf("resumed from '%s' after epoch %d (best validation EER %.2f%% at epoch %d)\n", ckpt.string().c_str(),
+                st.epoch, 100 * st.best_val_eer, st.best_epoch);
+  }
+
+  PairSampler sampler(train);
+  const twin::Index P = o.batch_pairs, H = cfg.canvas.height, W = cfg.canvas.width, plane = H * W;
+  twin::Tensor<float, 4> xa(twin::Shape{P, 1, H, W}), xb(twin::Shape{P, 1, H, W});
+  std::vector<twin::PairLabel> labels(static_cast<std::size_t>(P));
+  twin::SiameseWorkspace<float> ws;
+  const long total_steps = static_cast<long>(o.epochs) * o.steps_per_epoch;
+  const twin::CosineAnnealingLR schedule{.t_max = total_steps, .eta_min = o.lr * 0.02};
+  Progress bar(total_steps, o.quiet);
+  twin::data::AffineOptions aug{.max_shift = 0.04, .max_rotation_deg = 4.0, .scale_range = {0.92, 1.04}, .fill = 0.0f};
+
+  auto put = [&](twin::Tensor<float, 4>& x, twin::Index i, int file, twin::Rng& rng) {
+    const float* src = train_images.data() + file * plane;
+    float* dst = x.data() + i * plane;
+    if (!o.augment) {
+      std::copy(src, src + plane, dst);
+      return;
+    }
+    twin::data::Image img(twin::Shape{H, W});
+    std::copy(src, src + plane, img.data());
+    const auto a = twin::data::random_affine(img, rng, aug);
+    std::copy(a.begin(), a.end(), dst);
+  };
+
+  int epochs_this_run = 0;
+  for (int epoch = st.epoch; epoch < o.epochs; ++epoch) {
+    const auto te = Clock::now();
+    double loss_avg = 0;
+    for (int step = 0; step < o.steps_per_epoch; ++step) {
+      const long global = static_cast<long>(epoch) * o.steps_per_epoch + step;
+      // Every random draw of a step comes from (seed, step): a resumed run draws the same.
+      twin::Rng rng = twin::Rng(o.seed).fork(static_cast<std::uint64_t>(global) + 1);
+      for (twin::Index i = 0; i < P; ++i) {
+        const PairRef p = sampler.draw(rng);
+        labels[static_cast<std::size_t>(i)] = twin::pair_label(p.same());
+        put(xa, i, p.a, rng);
+        put(xb, i, p.b, rng);
+      }
+      opt.set_lr(schedule(o.lr, global));
+      model.zero_grad();
+      const auto e = model.forward({xa.view(), xb.view()}, ws, twin::Mode::train);
+      auto dE = ws.d_embeddings();
+      const auto r = loss_fn(twin::PairBatch<float>{.first = e.branch(0), .second = e.branch(1), .labels = labels},
+                             {.first = dE.slice(0, P), .second = dE.slice(P, P)});
+      if (!std::isfinite(r.value)) throw twin::numeric_error(twin::detail::concat("loss is ", r.value, " at step ", global));
+      model.backward(dE, ws);
+      opt.step(model.params(), model.grads());
+      loss_avg = step == 0 ? r.value : 0.95 * loss_avg + 0.05 * r.value;
+      const double secs = std::chrono::duration<double>(Clock::now() - te).count();
+      const double rate = (step + 1) * P / std::max(secs, 1e-9);
+      const long left = total_steps - global - 1;
+      char label[32];
+      std::snprintf(label, sizeof label, "epoch %d/%d", epoch + 1, o.epochs);
+      bar.update(global + 1, label, loss_avg, rate, left * P / std::max(rate, 1e-9));
+    }
+    bar.newline();
+    // Validation: EER over genuine pairs vs all forgeries (skilled and random) of the
+    // validation writers; the best epoch's weights and EER threshold are kept.
+    const auto emb = embed_all(model.tower(), val_images);
+    const auto d = pair_distances(emb, val_pairs);
+    std::vector<float> same, diff;
+    for (std::size_t i = 0; i < d.size(); ++i) (val_pairs[i].same() ? same : diff).push_back(d[i]);
+    const RocSummary roc = roc_of_distances(same, diff);
+    st.epoch = epoch + 1;
+    st.seconds += std::chrono::duration<double>(Clock::now() - te).count();
+    const bool best = roc.eer < st.best_val_eer;
+    if (best) {
+      st.best_val_eer = roc.eer;
+      st.best_threshold = static_cast<float>(roc.eer_threshold);
+      st.best_epoch = epoch + 1;
+      // The model file always holds the best epoch so far (atomic write).
+      ModelInfo info;
+      info.tower = cfg;
+      info.threshold = st.best_threshold;
+      info.train_writers = train_writers;
+      info.val_writers = split.val;
+      info.test_writers = split.test;
+      info.data_layout = all.layout;
+      info.val_eer = st.best_val_eer;
+      info.epochs = st.best_epoch;
+      info.train_seconds = st.seconds;
+      save_model(o.model, model.tower(), info);
+    }
+    std::printf("epoch %d: loss %.4f, validation EER %.2f%% (AUC %.3f)%s, %.0f s\n", epoch + 1, loss_avg, 100 * roc.eer,
+                roc.auc, best ? " *best*" : "", st.seconds);
+    std::fflush(stdout);
+    save_checkpoint(ckpt, model.tower(), opt, st, fingerprint);
+    ++epochs_this_run;
+    if (o.stop_after_epochs > 0 && epochs_this_run >= o.stop_after_epochs && st.epoch < o.epochs) {
+      std::printf("stopping after %d epochs as asked (--stop-after); continue with --resume\n", epochs_this_run);
+      return 0;
+    }
+  }
+  if (st.best_epoch == 0) throw twin::error("no epoch was trained (is --epochs 0?)");
+  std::printf("model '%s': epoch %d, validation EER %.2f%%, threshold %.4f; training took %s (%.0f s, whole run %.0f s)\n",
+              o.model.c_str(), st.best_epoch, 100 * st.best_val_eer, st.best_threshold, hms(st.seconds).c_str(),
+              st.seconds, std::chrono::duration<double>(Clock::now() - t_start).count());
+  return 0;
+}
+
+}  // namespace sigver
