@@ -97,7 +97,7 @@ void gemm_eigen(Trans ta, Trans tb, Index M, Index N, Index K, T alpha, const T*
 // one KC x NR panel of B (16 KiB) stays in L1, the MC x KC block of A (144 KiB) in L2,
 // the KC x NC panel of B in L3.
 inline constexpr Index gemm_mr = 6, gemm_nr = 16;
-inline constexpr Index gemm_kc = 256, gemm_mc = 144, gemm_nc = 3072;
+inline constexpr Index gemm_kc = 256, gemm_mc = 144, gemm_nc = 3072, gemm_nc_small = 256;
 
 // Per-thread packing buffers, grown on demand and kept: a fresh page costs 10+ us.
 struct GemmBuffers {
@@ -172,19 +172,31 @@ inline void transpose_8x8(const float* src, Index lds, float* dst, Index ldd) {
 
 // Packs op(B)[p0 : p0+kc, j0 : j0+nc] as ceil(nc / NR) panels, each kc x NR, zero-padded.
 inline void pack_b(Trans tb, const float* B, Index ldb, Index p0, Index kc, Index j0, Index nc, float* out) {
+  if (tb == Trans::no) {
+    // Full panels of an untransposed B, one row of B at a time: each row is read as one
+    // contiguous stream (a panel at a time would jump ldb floats per load, which the
+    // hardware prefetchers do not follow, and packing turns latency-bound).
+    const Index full = nc / gemm_nr;
+    for (Index k = 0; k < kc; ++k) {
+      const float* src = B + (p0 + k) * ldb + j0;
+      float* dst = out + k * gemm_nr;
+      for (Index q = 0; q < full; ++q) {
+        _mm256_store_ps(dst + q * kc * gemm_nr, _mm256_loadu_ps(src + q * gemm_nr));
+        _mm256_store_ps(dst + q * kc * gemm_nr + 8, _mm256_loadu_ps(src + q * gemm_nr + 8));
+      }
+    }
+  }
   for (Index jr = 0; jr < nc; jr += gemm_nr) {
     const Index nr = std::min(gemm_nr, nc - jr);
     if (tb == Trans::no) {
+      // Rows of B are contiguous: the caller's loop below handles full panels row by row.
       const float* src = B + p0 * ldb + j0 + jr;
       if (nr == gemm_nr) {
-        for (Index k = 0; k < kc; ++k) {
-          _mm256_store_ps(out + k * gemm_nr, _mm256_loadu_ps(src + k * ldb));
-          _mm256_store_ps(out + k * gemm_nr + 8, _mm256_loadu_ps(src + k * ldb + 8));
-        }
-      } else {
-        for (Index k = 0; k < kc; ++k)
-          for (Index c = 0; c < gemm_nr; ++c) out[k * gemm_nr + c] = c < nr ? src[k * ldb + c] : 0.0f;
+        out += kc * gemm_nr;
+        continue;
       }
+      for (Index k = 0; k < kc; ++k)
+        for (Index c = 0; c < gemm_nr; ++c) out[k * gemm_nr + c] = c < nr ? src[k * ldb + c] : 0.0f;
     } else {
       // op(B)(k, j) = B[j * ldb + k]: transpose 8 x 8 blocks in registers.
       const float* src = B + (j0 + jr) * ldb + p0;
@@ -207,6 +219,12 @@ inline void micro_kernel_6x16(Index kc, const float* a, const float* b, float* C
          c11 = _mm256_setzero_ps(), c20 = _mm256_setzero_ps(), c21 = _mm256_setzero_ps(),
          c30 = _mm256_setzero_ps(), c31 = _mm256_setzero_ps(), c40 = _mm256_setzero_ps(),
          c41 = _mm256_setzero_ps(), c50 = _mm256_setzero_ps(), c51 = _mm256_setzero_ps();
+  // C is touched only after the loop: start fetching its lines now.
+  for (Index r = 0; r < mr; ++r) {
+    _mm_prefetch(reinterpret_cast<const char*>(C + r * ldc), _MM_HINT_T0);
+    _mm_prefetch(reinterpret_cast<const char*>(C + r * ldc + nr - 1), _MM_HINT_T0);
+  }
+#pragma GCC unroll 4
   for (Index k = 0; k < kc; ++k) {
     const __m256 b0 = _mm256_load_ps(b), b1 = _mm256_load_ps(b + 8);
     __m256 a0 = _mm256_broadcast_ss(a + 0), a1 = _mm256_broadcast_ss(a + 1);
@@ -267,20 +285,25 @@ inline void gemm_avx2(Trans ta, Trans tb, Index M, Index N, Index K, float alpha
   const Index mc_max = std::min(M, gemm_mc);
   float* ap = buf.get_a(kb * ((mc_max + gemm_mr - 1) / gemm_mr) * gemm_mr);
   if (M <= gemm_mc) {
-    // One block of A: pack each KC x NR panel of B right before the micro-kernels use it,
-    // into one small buffer that stays in L1, instead of packing all of B up front and
-    // reading it back from L3 (conv layers: M = output channels, N = pixels).
-    float* bp = buf.get_b(kb * gemm_nr);
+    // One block of A (conv layers: M = output channels, N = pixels): pack it once per K
+    // block, then B in blocks of gemm_nc_small columns that stay in L2 while the
+    // micro-kernels sweep them.
+    const Index ncs = std::min(N, gemm_nc_small);
+    float* bp = buf.get_b(kb * ((ncs + gemm_nr - 1) / gemm_nr) * gemm_nr);
     for (Index pc = 0; pc < K; pc += kb) {
       const Index kc = std::min(kb, K - pc);
       const float beta_k = pc == 0 ? beta : 1.0f;  // later K blocks add to the first
       pack_a(ta, A, lda, 0, M, pc, kc, ap);
-      for (Index jr = 0; jr < N; jr += gemm_nr) {
-        const Index nr = std::min(gemm_nr, N - jr);
-        pack_b(tb, B, ldb, pc, kc, jr, nr, bp);
-        for (Index ir = 0; ir < M; ir += gemm_mr)
-          micro_kernel_6x16(kc, ap + (ir / gemm_mr) * kc * gemm_mr, bp, C + ir * ldc + jr, ldc,
-                            std::min(gemm_mr, M - ir), nr, alpha, beta_k);
+      for (Index jc = 0; jc < N; jc += gemm_nc_small) {
+        const Index nc = std::min(gemm_nc_small, N - jc);
+        pack_b(tb, B, ldb, pc, kc, jc, nc, bp);
+        for (Index jr = 0; jr < nc; jr += gemm_nr) {
+          const Index nr = std::min(gemm_nr, nc - jr);
+          const float* bpanel = bp + (jr / gemm_nr) * kc * gemm_nr;
+          for (Index ir = 0; ir < M; ir += gemm_mr)
+            micro_kernel_6x16(kc, ap + (ir / gemm_mr) * kc * gemm_mr, bpanel, C + ir * ldc + jc + jr, ldc,
+                              std::min(gemm_mr, M - ir), nr, alpha, beta_k);
+        }
       }
     }
     return;
