@@ -18,6 +18,7 @@ TEST_CASE("Conv2D: gradients for input, weight and bias") {
   CHECK_GRAD(check_layer(Conv2D{.in = 3, .out = 2, .kernel = 3}, Shape{2, 3, 3, 3}));  // kernel covers the image
   CHECK_GRAD(check_layer(Conv2D{.in = 1, .out = 2, .kernel = 3, .stride = 2, .pad = 2}, Shape{11, 1, 5, 4}));  // > 8 chunks
   CHECK_GRAD(check_layer(Conv2D{.in = 2, .out = 1, .kernel = 5, .pad = 2, .init = Init::he_normal}, Shape{2, 2, 3, 3}));
+  CHECK_GRAD(check_layer(Conv2D{.in = 2, .out = 3, .kernel = 3, .stride = 2}, Shape{3, 2, 6, 5}, {.mode = Mode::eval}));
 }
 
 TEST_CASE("Conv2D: forward of a hand-computed case") {
