@@ -2,18 +2,10 @@
 // negative controls that prove the checker can fail.
 #include <doctest/doctest.h>
 
-#include <twin/testing/gradcheck.hpp>
-#include <twin/twin.hpp>
+#include "layer_helpers.hpp"
 
 using namespace twin;
 using twin::testing::check_layer;
-
-#define CHECK_GRAD(expr)             \
-  do {                               \
-    auto r_ = (expr);                \
-    INFO(r_.report);                 \
-    CHECK(r_.ok);                    \
-  } while (0)
 
 TEST_CASE("Dense: gradients for input, weight and bias") {
   CHECK_GRAD(check_layer(Dense{.in = 5, .out = 3}, Shape{4, 5}));

@@ -41,12 +41,10 @@ TEST_CASE("README example: a Siamese tower trained with the contrastive loss") {
 
 TEST_CASE("README example learns: same pairs close, different pairs apart") {
   using namespace twin;
+  // The README's model, built from its tower's layers.
   Sequential<float> tower;
-  tower.add(Conv2D{.in = 1, .out = 8, .kernel = 3, .pad = 1})
-      .add(ReLU{})
-      .add(MaxPool2D{.kernel = 2})
-      .add(Flatten{})
-      .add(Dense{.in = 8 * 8 * 8, .out = 16});
+  tower.add(Conv2D{.in = 1, .out = 8, .kernel = 3, .pad = 1}).add(ReLU{}).add(MaxPool2D{.kernel = 2});
+  tower.add(Flatten{}).add(Dense{.in = 8 * 8 * 8, .out = 16});
   SiameseModule<float> model(std::move(tower));
   model.init(42);
   Adam<float> opt({.lr = 1e-3});
