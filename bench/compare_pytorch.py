@@ -122,7 +122,7 @@ def d2_case(pairs):
         opt.zero_grad()
         e = F.normalize(net(torch.cat([a, b])), dim=1)
         d = (e[:pairs] - e[pairs:]).pow(2).sum(1).clamp_min(1e-12).sqrt()
-        loss = (same * d.pow(2) + (1 - same) * (1.0 - d).clamp_min(0).pow(2)).mean() / 2
+        loss = (same * d.pow(2) + (1 - same) * (1.0 - d).clamp_min(0).pow(2)).mean()
         loss.backward()
         opt.step()
     return step, 2.0 * pairs
@@ -153,22 +153,21 @@ def d2_infer_case(batch):
 
 
 def d1_case(pairs):
-    """The Keras MNIST Siamese tutorial network, one RMSprop training step on `pairs` pairs."""
+    """The Keras MNIST Siamese tutorial's tower, one RMSprop step on `pairs` pairs, with the
+    contrastive loss (squared, margin 1) on the embeddings' Euclidean distance. The tutorial's
+    tiny head (BatchNorm(1), Dense(1), sigmoid) is left out on both sides."""
     tower1 = nn.Sequential(
         nn.BatchNorm2d(1), nn.Conv2d(1, 4, 5), nn.Tanh(), nn.AvgPool2d(2), nn.Conv2d(4, 16, 5), nn.Tanh(),
         nn.AvgPool2d(2), nn.Flatten(), nn.BatchNorm1d(256), nn.Linear(256, 10), nn.Tanh())
-    head = nn.Sequential(nn.BatchNorm1d(1), nn.Linear(1, 1), nn.Sigmoid())
-    params = list(tower1.parameters()) + list(head.parameters())
-    opt = torch.optim.RMSprop(params, lr=0.001)
+    opt = torch.optim.RMSprop(tower1.parameters(), lr=0.001)
     a, b = torch.randn(pairs, 1, 28, 28), torch.randn(pairs, 1, 28, 28)
-    y = (torch.arange(pairs) % 2 == 0).float().unsqueeze(1)
+    same = (torch.arange(pairs) % 2 == 0).float()
 
     def step():
         opt.zero_grad()
         e = tower1(torch.cat([a, b]))
-        d = (e[:pairs] - e[pairs:]).pow(2).sum(1, keepdim=True).clamp_min(1e-7).sqrt()
-        p = head(d)
-        loss = ((1 - y) * p.pow(2) + y * (1.0 - p).clamp_min(0).pow(2)).mean()
+        d = (e[:pairs] - e[pairs:]).pow(2).sum(1).clamp_min(1e-12).sqrt()
+        loss = (same * d.pow(2) + (1 - same) * (1.0 - d).clamp_min(0).pow(2)).mean()
         loss.backward()
         opt.step()
     return step, 2.0 * pairs
@@ -206,6 +205,18 @@ WORKLOADS = [
     ("D2 infer batch 1", "bench_models", "D2_infer_b1", "img/s", lambda: d2_infer_case(1)),
     ("D2 infer batch 64", "bench_models", "D2_infer_b64", "img/s", lambda: d2_infer_case(64)),
 ]
+
+
+def torch_d2_rss():
+    """Peak RSS (MiB) of this process after a few D2 training steps, and its RSS before the
+    model was built (what importing PyTorch costs). Run in a fresh process (--rss-d2)."""
+    import resource
+    torch.set_num_threads(1)
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    step, _ = d2_case(32)
+    for _ in range(3):
+        step()
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, before
 
 
 def run_torch(factory, threads, min_time):
@@ -248,7 +259,11 @@ def main():
     ap.add_argument("--min-time", type=float, default=0.5, help="seconds per timed run")
     ap.add_argument("--threads", default="1,2")
     ap.add_argument("--filter", default="", help="only workloads whose name contains this")
+    ap.add_argument("--rss-d2", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args()
+    if args.rss_d2:
+        print("%.1f %.1f" % torch_d2_rss())
+        return
     bench_dir = os.path.join(args.build, "bench")
     threads = [int(t) for t in args.threads.split(",")]
 
@@ -292,6 +307,14 @@ def main():
             pk = (f"{100 * a / ref:7.0f}% {100 * b / ref:8.0f}%") if ref else ""
             more = "".join(f"  {k}={v:.0f}" for k, v in extra.items())
             print(f"{label:28} {t:>3} {fmt(a, metric):>17} {fmt(b, metric):>17} {a / b:6.2f} {pk}{more}", flush=True)
+
+    models = os.path.join(bench_dir, "bench_models")
+    if (not args.filter or args.filter in "D2 peak RSS") and os.path.exists(models):
+        twin_rss = run_twin(models, "D2_train_pairs32", 1, 0.01)["peak_rss_MiB"]
+        out = subprocess.run([sys.executable, os.path.abspath(__file__), "--rss-d2"], check=True, capture_output=True,
+                             text=True).stdout.split()
+        print(f"D2 training peak RSS (1 thread): twin {twin_rss:.0f} MiB, PyTorch {float(out[0]):.0f} MiB "
+              f"({float(out[1]):.0f} MiB of it before the model was built)")
 
 
 if __name__ == "__main__":

@@ -8,8 +8,11 @@
 //   LeakyReLU  y = x > 0 ? x : slope x            dy/dx = x > 0 ? 1 : slope   (PyTorch slope 0.01)
 //   Tanh       y = tanh(x)                        dy/dx = 1 - y^2
 //   Sigmoid    y = 1 / (1 + e^-x)                 dy/dx = y (1 - y)
+#include <Eigen/Core>
+
 #include <cmath>
 #include <string>
+#include <type_traits>
 
 #include "twin/layer.hpp"
 #include "twin/parallel.hpp"
@@ -27,7 +30,10 @@ class ElementwiseLayer final : public Layer<T> {
     const T* xp = x.data();
     T* yp = y.data();
     parallel_for(0, x.size(), 1 << 15, [&](Index lo, Index hi) {
-      for (Index i = lo; i < hi; ++i) yp[i] = op_.f(xp[i]);
+      // An Op may provide a whole-range (vectorised) version of f.
+      if constexpr (requires { op_.apply(xp, yp, Index(0)); }) op_.apply(xp + lo, yp + lo, hi - lo);
+      else
+        for (Index i = lo; i < hi; ++i) yp[i] = op_.f(xp[i]);
     });
   }
   void backward(TensorView<const T> x, TensorView<const T> y, TensorView<const T> dy, TensorView<T> dx,
@@ -72,6 +78,16 @@ struct Tanh {
   std::string describe() const { return name; }
   template <class T>
   T f(T x) const { return std::tanh(x); }
+  // For float, Eigen's vectorised tanh: a rational approximation within 3e-7 of the exact
+  // value (NaN and +-inf handled), several times faster than libm's tanhf, which dominated
+  // small Tanh networks. Double keeps std::tanh.
+  template <class T>
+  void apply(const T* x, T* y, Index n) const {
+    if constexpr (std::is_same_v<T, float>)
+      Eigen::Map<Eigen::ArrayXf>(y, n) = Eigen::Map<const Eigen::ArrayXf>(x, n).tanh();
+    else
+      for (Index i = 0; i < n; ++i) y[i] = std::tanh(x[i]);
+  }
   template <class T>
   T df(T, T y) const { return T(1) - y * y; }
   template <class T>

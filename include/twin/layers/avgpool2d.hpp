@@ -38,6 +38,10 @@ class AvgPool2DLayer final : public Layer<T> {
   Shape output_shape(const Shape& in) const override { return win_.output_shape("AvgPool2D", in); }
 
   void forward(TensorView<const T> x, TensorView<T> y, const LayerContext&) const override {
+    if (tiles()) {
+      tiled_forward(x, y);
+      return;
+    }
     each_window(x.shape(), y.shape(), [&](Index p, Index o, Index r0, Index r1, Index c0, Index c1, T inv) {
       const T* xp = x.data() + p * x.dim(2) * x.dim(3);
       T s(0);
@@ -50,6 +54,10 @@ class AvgPool2DLayer final : public Layer<T> {
   void backward(TensorView<const T> x, TensorView<const T> y, TensorView<const T> dy, TensorView<T> dx,
                 const LayerContext&) const override {
     if (!dx.data()) return;
+    if (tiles()) {
+      tiled_backward(x, dy, dx);
+      return;
+    }
     const Index hw = x.dim(2) * x.dim(3);
     each_window(x.shape(), y.shape(), [&](Index p, Index o, Index r0, Index r1, Index c0, Index c1, T inv) {
       T* d = dx.data() + p * hw;
@@ -61,6 +69,53 @@ class AvgPool2DLayer final : public Layer<T> {
   }
 
  private:
+  // Windows that tile the image (stride == kernel, no padding: AvgPool2D{.kernel = 2}) need
+  // no clipping and cover every input at most once. The fast path below sums in the same
+  // order as each_window, so both give the same bits.
+  bool tiles() const { return win_.stride == win_.kernel && win_.pad == 0; }
+  void tiled_forward(TensorView<const T> x, TensorView<T> y) const {
+    const Index planes = x.dim(0) * x.dim(1), h = x.dim(2), w = x.dim(3), ho = y.dim(2), wo = y.dim(3), k = win_.kernel;
+    const T inv = T(1) / T(k * k);
+    parallel_for(0, planes, 4, [&](Index lo, Index hi) {
+      for (Index p = lo; p < hi; ++p)
+        for (Index i = 0; i < ho; ++i) {
+          const T* xr = x.data() + (p * h + i * k) * w;  // first row of this band of windows
+          T* yo = y.data() + (p * ho + i) * wo;
+          for (Index j = 0; j < wo; ++j) {
+            T s(0);
+            for (Index r = 0; r < k; ++r)
+              for (Index c = 0; c < k; ++c) s += xr[r * w + j * k + c];
+            yo[j] = s * inv;
+          }
+        }
+    });
+  }
+  void tiled_backward(TensorView<const T> x, TensorView<const T> dy, TensorView<T> dx) const {
+    const Index planes = x.dim(0) * x.dim(1), h = x.dim(2), w = x.dim(3), ho = h / win_.kernel, wo = w / win_.kernel,
+                k = win_.kernel;
+    const T inv = T(1) / T(k * k);
+    parallel_for(0, planes, 4, [&](Index lo, Index hi) {
+      for (Index p = lo; p < hi; ++p) {
+        T* d = dx.data() + p * h * w;
+        const T* g = dy.data() + p * ho * wo;
+        for (Index r = 0; r < h; ++r) {
+          T* dr = d + r * w;
+          const Index i = r / k;
+          if (i >= ho) {  // rows past the last window get no gradient
+            std::fill(dr, dr + w, T(0));
+            continue;
+          }
+          // 0 + g * inv, as the general path computes it (dx zeroed, then += once).
+          for (Index j = 0; j < wo; ++j) {
+            const T v = T(0) + g[i * wo + j] * inv;
+            for (Index c = 0; c < k; ++c) dr[j * k + c] = v;
+          }
+          std::fill(dr + wo * k, dr + w, T(0));
+        }
+      }
+    });
+  }
+
   // Calls f(plane, output index, r0, r1, c0, c1, 1 / divisor) for every window, in order
   // within a plane; planes run in parallel.
   template <class F>

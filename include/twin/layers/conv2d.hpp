@@ -104,7 +104,10 @@ void col2im(const kernels::ConvGeometry& g, const T* cols, T* dx) {
           if (r < 0 || r >= g.h) continue;
           const T* in = row + i * wo;
           T* out = dx + (c * g.h + r) * g.w - g.pad + q;
-          for (Index j = j_lo; j < j_hi; ++j) out[j * g.stride] += in[j];
+          if (g.stride == 1)  // contiguous: a loop the compiler vectorises
+            for (Index j = j_lo; j < j_hi; ++j) out[j] += in[j];
+          else
+            for (Index j = j_lo; j < j_hi; ++j) out[j * g.stride] += in[j];
         }
       }
 }

@@ -70,8 +70,9 @@ class DenseLayer final : public Layer<T> {
   void backward(TensorView<const T> x, TensorView<const T>, TensorView<const T> dy, TensorView<T> dx,
                 const LayerContext&) const override {
     const Index n = x.dim(0);
-    // dW += dy^T x  (out, in); db += column sums of dy.
-    kernels::gemm<T>(kernels::Trans::yes, kernels::Trans::no, o_.out, o_.in, n, T(1), dy.data(), o_.out, x.data(),
+    // dW += dy^T x  (out, in); db += column sums of dy. One product over the whole batch,
+    // split over threads by columns of dW (bit-identical for any thread count).
+    kernels::gemm_parallel<T>(kernels::Trans::yes, kernels::Trans::no, o_.out, o_.in, n, T(1), dy.data(), o_.out, x.data(),
                      o_.in, T(1), dw_.data(), o_.in);
     if (o_.bias)
       for (Index i = 0; i < n; ++i)

@@ -1,0 +1,173 @@
+// Whole-model benchmarks of issue 5 (D1-D3, D2 inference), at 1 and 2 threads. Each
+// benchmark builds its model and workspaces once and times complete steps; the first step
+// (which allocates every buffer) runs before the timing, as in a real training loop.
+// Counters: img/s (images through the tower per second) and peak_rss_MiB (the process's
+// peak resident memory; meaningful when one benchmark runs per process, as
+// compare_pytorch.py does).
+#include <sys/resource.h>
+
+#include <twin/siamese.hpp>
+
+#include "bench_common.hpp"
+
+using namespace twin;
+using namespace twin::bench;
+
+namespace {
+
+double peak_rss_mib() {
+  rusage u{};
+  getrusage(RUSAGE_SELF, &u);
+  return double(u.ru_maxrss) / 1024.0;  // ru_maxrss is in KiB on Linux
+}
+
+// Issue 5's tower for 1 x h x w images: three conv blocks, two dense layers, L2-normalised
+// 128-d embeddings.
+Sequential<float> signature_tower(Index h, Index w) {
+  auto out = [](Index n, Index k, Index s, Index p) { return (n + 2 * p - k) / s + 1; };
+  Index hh = out(h, 7, 2, 3), ww = out(w, 7, 2, 3);
+  for (int i = 0; i < 3; ++i) hh = out(hh, 3, 2, 0), ww = out(ww, 3, 2, 0);
+  Sequential<float> t;
+  t.add(Conv2D{.in = 1, .out = 32, .kernel = 7, .stride = 2, .pad = 3})
+      .add(ReLU{})
+      .add(MaxPool2D{.kernel = 3, .stride = 2})
+      .add(Conv2D{.in = 32, .out = 64, .kernel = 5, .stride = 1, .pad = 2})
+      .add(ReLU{})
+      .add(MaxPool2D{.kernel = 3, .stride = 2})
+      .add(Conv2D{.in = 64, .out = 128, .kernel = 3, .stride = 1, .pad = 1})
+      .add(ReLU{})
+      .add(Conv2D{.in = 128, .out = 128, .kernel = 3, .stride = 1, .pad = 1})
+      .add(ReLU{})
+      .add(MaxPool2D{.kernel = 3, .stride = 2})
+      .add(Flatten{})
+      .add(Dense{.in = 128 * hh * ww, .out = 256})
+      .add(ReLU{})
+      .add(Dense{.in = 256, .out = 128})
+      .add(L2Normalize{});
+  t.init(1);
+  return t;
+}
+
+// The Keras MNIST Siamese tutorial's tower (28 x 28 inputs, 10-d embeddings).
+Sequential<float> mnist_tower() {
+  Sequential<float> t;
+  t.add(BatchNorm2d{.features = 1})
+      .add(Conv2D{.in = 1, .out = 4, .kernel = 5})
+      .add(Tanh{})
+      .add(AvgPool2D{.kernel = 2})
+      .add(Conv2D{.in = 4, .out = 16, .kernel = 5})
+      .add(Tanh{})
+      .add(AvgPool2D{.kernel = 2})
+      .add(Flatten{})
+      .add(BatchNorm1d{.features = 256})
+      .add(Dense{.in = 256, .out = 10})
+      .add(Tanh{});
+  t.init(1);
+  return t;
+}
+
+std::vector<PairLabel> alternating_labels(Index n) {
+  std::vector<PairLabel> y(static_cast<std::size_t>(n));
+  for (Index i = 0; i < n; ++i) y[std::size_t(i)] = i % 2 == 0 ? PairLabel::same : PairLabel::different;
+  return y;
+}
+
+// One contrastive training step on pairs: forward both branches, loss, backward, update.
+template <class Opt>
+void pair_step(SiameseModule<float>& model, SiameseWorkspace<float>& ws, const Tensor<float>& a,
+               const Tensor<float>& b, const std::vector<PairLabel>& y, const ContrastiveLoss& loss, Opt& opt) {
+  const Index n = a.dim(0);
+  model.zero_grad();
+  const auto e = model.forward({a.view(), b.view()}, ws, Mode::train);
+  auto de = ws.d_embeddings();
+  loss(PairBatch<float>{.first = e.branch(0), .second = e.branch(1), .labels = y},
+       PairGrads<float>{.first = de.slice(0, n), .second = de.slice(n, n)});
+  model.backward(de, ws);
+  opt.step(model.params(), model.grads());
+}
+
+// D1: the MNIST tutorial network, contrastive loss (squared, margin 1) on the Euclidean
+// distance of the embeddings, RMSprop.
+void d1(benchmark::State& state, Index pairs) {
+  set_threads(state);
+  SiameseModule<float> model(mnist_tower());
+  SiameseWorkspace<float> ws;
+  const auto a = random_tensor(Shape{pairs, 1, 28, 28}, 1), b = random_tensor(Shape{pairs, 1, 28, 28}, 2);
+  const auto y = alternating_labels(pairs);
+  const ContrastiveLoss loss{.pos_margin = 0, .neg_margin = 1, .power = 2, .reduction = Reduction::mean};
+  RMSprop<float> opt({.lr = 0.001});
+  pair_step(model, ws, a, b, y, loss, opt);
+  for (auto _ : state) pair_step(model, ws, a, b, y, loss, opt);
+  images(state, 2.0 * double(pairs));
+}
+
+// D2: the signature tower on 1 x 96 x 192, 32 pairs, contrastive loss margin 1, SGD.
+void d2(benchmark::State& state) {
+  set_threads(state);
+  const Index pairs = 32;
+  SiameseModule<float> model(signature_tower(96, 192));
+  SiameseWorkspace<float> ws;
+  const auto a = random_tensor(Shape{pairs, 1, 96, 192}, 1), b = random_tensor(Shape{pairs, 1, 96, 192}, 2);
+  const auto y = alternating_labels(pairs);
+  const ContrastiveLoss loss{.pos_margin = 0, .neg_margin = 1, .power = 2, .reduction = Reduction::mean};
+  SGD<float> opt({.lr = 0.01});
+  pair_step(model, ws, a, b, y, loss, opt);
+  for (auto _ : state) pair_step(model, ws, a, b, y, loss, opt);
+  images(state, 2.0 * double(pairs));
+  state.counters["peak_rss_MiB"] = peak_rss_mib();
+}
+
+// D3: the same tower on 1 x 112 x 96, 32 triplets, triplet margin loss 0.2, SGD.
+void d3(benchmark::State& state) {
+  set_threads(state);
+  const Index n = 32;
+  SiameseModule<float> model(signature_tower(112, 96));
+  SiameseWorkspace<float> ws;
+  const auto a = random_tensor(Shape{n, 1, 112, 96}, 1), p = random_tensor(Shape{n, 1, 112, 96}, 2),
+             q = random_tensor(Shape{n, 1, 112, 96}, 3);
+  const TripletMarginLoss loss{.margin = 0.2};
+  SGD<float> opt({.lr = 0.01});
+  auto step = [&] {
+    model.zero_grad();
+    const auto e = model.forward({a.view(), p.view(), q.view()}, ws, Mode::train);
+    auto de = ws.d_embeddings();
+    loss(TripletBatch<float>{.anchor = e.branch(0), .positive = e.branch(1), .negative = e.branch(2)},
+         TripletGrads<float>{.anchor = de.slice(0, n), .positive = de.slice(n, n), .negative = de.slice(2 * n, n)});
+    model.backward(de, ws);
+    opt.step(model.params(), model.grads());
+  };
+  step();
+  for (auto _ : state) step();
+  images(state, 3.0 * double(n));
+}
+
+// D2 tower inference (embed, eval mode) at a given batch size.
+void d2_infer(benchmark::State& state, Index batch) {
+  set_threads(state);
+  SiameseModule<float> model(signature_tower(96, 192));
+  Workspace<float> ws;
+  const auto x = random_tensor(Shape{batch, 1, 96, 192}, 1);
+  model.embed(x.view(), ws);
+  for (auto _ : state) benchmark::DoNotOptimize(model.embed(x.view(), ws).data());
+  images(state, double(batch));
+}
+
+void register_all() {
+  at_1_and_2_threads("D1_mnist_train_b16", [](benchmark::State& s) { d1(s, 16); })->Unit(benchmark::kMicrosecond);
+  at_1_and_2_threads("D1_mnist_train_b128", [](benchmark::State& s) { d1(s, 128); });
+  at_1_and_2_threads("D2_train_pairs32", d2);
+  at_1_and_2_threads("D3_train_triplets32", d3);
+  at_1_and_2_threads("D2_infer_b1", [](benchmark::State& s) { d2_infer(s, 1); });
+  at_1_and_2_threads("D2_infer_b64", [](benchmark::State& s) { d2_infer(s, 64); });
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  register_all();
+  benchmark::Initialize(&argc, argv);
+  if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
+  benchmark::AddCustomContext("twin", build_info().str());
+  benchmark::RunSpecifiedBenchmarks();
+  benchmark::Shutdown();
+}
