@@ -9,6 +9,11 @@
 #include <cmath>
 #include <cstdint>
 #include <string>
+#include <type_traits>
+
+#if defined(__AVX2__)
+#include <immintrin.h>
+#endif
 
 #include "twin/layer.hpp"
 #include "twin/layers/pool_geometry.hpp"
@@ -18,6 +23,46 @@ namespace twin {
 
 template <class T>
 class MaxPool2DLayer;
+
+#if defined(__AVX2__)
+namespace detail {
+// Eight neighbouring interior windows of one output row at once, one per lane: window l
+// covers rows [r0, r1) and columns col0 + l stride + [0, k). Scans each window in the same
+// row-major order with the same test as the scalar loop (greater, or NaN), so the maxima
+// and argmax positions are identical to it.
+inline void max_windows_8(const float* xp, Index w, Index r0, Index r1, Index col0, Index stride, Index k, float* yo,
+                          std::int32_t* ao) {
+  const __m256i lane_off = _mm256_mullo_epi32(_mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7), _mm256_set1_epi32(int(stride)));
+  const __m256i even_lo = _mm256_setr_epi32(0, 2, 4, 6, 0, 0, 0, 0), odd_hi = _mm256_setr_epi32(0, 0, 0, 0, 1, 3, 5, 7);
+  __m256 best = _mm256_setzero_ps();
+  __m256i best_at = _mm256_setzero_si256();
+  bool first = true;
+  for (Index r = r0; r < r1; ++r)
+    for (Index c = 0; c < k; ++c) {
+      const Index base = r * w + col0 + c;
+      const float* p = xp + base;
+      __m256 v;
+      if (stride == 1) v = _mm256_loadu_ps(p);
+      else if (stride == 2)  // p[0], p[2], ..., p[14] without reading past p[14]
+        v = _mm256_blend_ps(_mm256_permutevar8x32_ps(_mm256_loadu_ps(p), even_lo),
+                            _mm256_permutevar8x32_ps(_mm256_loadu_ps(p + 7), odd_hi), 0xF0);
+      else v = _mm256_i32gather_ps(p, lane_off, 4);
+      const __m256i at = _mm256_add_epi32(_mm256_set1_epi32(int(base)), lane_off);
+      if (first) {
+        best = v;
+        best_at = at;
+        first = false;
+        continue;  // the scalar loop's first comparison is with itself: a no-op
+      }
+      const __m256 take = _mm256_or_ps(_mm256_cmp_ps(v, best, _CMP_GT_OQ), _mm256_cmp_ps(v, v, _CMP_UNORD_Q));
+      best = _mm256_blendv_ps(best, v, take);
+      best_at = _mm256_castps_si256(_mm256_blendv_ps(_mm256_castsi256_ps(best_at), _mm256_castsi256_ps(at), take));
+    }
+  _mm256_storeu_ps(yo, best);
+  _mm256_storeu_si256(reinterpret_cast<__m256i*>(ao), best_at);
+}
+}  // namespace detail
+#endif
 
 struct MaxPool2D {
   Index kernel = 0;
@@ -72,6 +117,12 @@ class MaxPool2DLayer final : public Layer<T> {
           };
           for (Index j = 0; j < wo; ++j) {
             if (j == j_lo && j_lo < j_hi) {
+#if defined(__AVX2__)
+              if constexpr (std::is_same_v<T, float>)
+                for (; j + 8 <= j_hi; j += 8)
+                  detail::max_windows_8(xp, w, r0, r1, j * win_.stride - win_.pad, win_.stride, win_.kernel, yo + j,
+                                        ao + j);
+#endif
               for (; j < j_hi; ++j) window(j, j * win_.stride - win_.pad, j * win_.stride - win_.pad + win_.kernel);
               if (j == wo) break;
             }
