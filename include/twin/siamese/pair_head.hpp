@@ -16,6 +16,7 @@
 // with the same optimiser type over a second span. backward() ACCUMULATES into
 // net.grads() and ASSIGNS de1, de2, which the caller then adds into the tower's
 // d_embeddings.
+#include <algorithm>
 #include <string>
 #include <utility>
 
@@ -51,8 +52,10 @@ class PairHead {
                               Mode mode) const {
     detail::check_pair_shapes(e1.shape(), e2.shape(), "PairHead");
     const Index N = e1.dim(0);
-    ws.a_ = Tensor<T>::from(e1);
-    ws.b_ = Tensor<T>::from(e2);
+    ws.a_.resize(e1.shape());  // kept for backward; the buffers are reused across calls
+    ws.b_.resize(e2.shape());
+    std::copy(e1.begin(), e1.end(), ws.a_.begin());
+    std::copy(e2.begin(), e2.end(), ws.b_.begin());
     if (combine_ == Combine::abs_diff) {
       ws.c_.resize(e1.shape());
       AbsDiff{}.forward<T>(e1, e2, ws.c_.view());
