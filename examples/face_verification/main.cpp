@@ -266,7 +266,7 @@ double train(twin::Sequential<float>& net, const Config& c, const std::vector<Im
 int run(Config c) {
   namespace fs = std::filesystem;
   if (c.quick) {
-    c.epochs = std::min(c.epochs, 8);
+    c.epochs = std::min(c.epochs, 15);
     c.episodes = std::min<Index>(c.episodes, 500);
   }
   if (c.miner != "semihard" && c.miner != "hard" && c.miner != "all")
@@ -357,7 +357,7 @@ int run(Config c) {
 
   if (c.check) {
     // Generous margins: the checks ask "did training help clearly", not for a number.
-    bool ok = trained.auc > raw.auc + 0.01 && trained.eer < raw.eer - 0.01;
+    bool ok = trained.auc > raw.auc + 0.02 && trained.eer < raw.eer - 0.02;
     for (std::size_t i = 0; i < ways.size(); ++i) ok = ok && trained.one_shot[i] > raw.one_shot[i];
     std::printf("check: %s\n", ok ? "trained model beats the raw-pixel baseline" : "FAILED: no clear gain over raw pixels");
     return ok ? 0 : 1;
@@ -372,7 +372,7 @@ int main(int argc, char** argv) try {
   CLI::App app{"FaceNet-style face verification and one-shot recognition on AT&T/ORL faces"};
   app.add_option("--data", c.data, "folder holding att_faces/ (default: $TWIN_DATA, then ../shared/data)");
   app.add_option("--epochs", c.epochs, "training epochs (each shows about every training image once)");
-  app.add_flag("--quick", c.quick, "at most 8 epochs and 500 episodes (tests)");
+  app.add_flag("--quick", c.quick, "at most 15 epochs and 500 episodes (tests)");
   app.add_option("--miner", c.miner, "triplet mining: semihard, hard (batch-hard) or all");
   app.add_option("--seed", c.seed, "seed of the subject split, initialisation, sampling and augmentation");
   app.add_option("--lr", c.lr, "Adam learning rate");

@@ -1,0 +1,21 @@
+# The face-verification example end to end on the real AT&T faces (docs/face-verification.md):
+# a short training run must beat the raw-pixel baseline on held-out subjects (the example's
+# --check), and the saved model, reloaded with --model, must do so again without training.
+# Not registered in the sanitizer build (ASan makes the 15-epoch run take minutes; the
+# pieces it uses have their own unit tests there). Exit code 77 means the data are absent.
+if(TWIN_BUILD_EXAMPLES AND NOT TWIN_SANITIZE AND EXISTS ${PROJECT_SOURCE_DIR}/examples/face_verification/main.cpp)
+  if(NOT EXISTS ${PROJECT_SOURCE_DIR}/../shared/data/att_faces)
+    message(STATUS "twin: ../shared/data/att_faces not found; the face_verification tests will report SKIPPED")
+  endif()
+  set(_face_model ${CMAKE_CURRENT_BINARY_DIR}/face_verification_test.safetensors)
+  add_test(NAME face_verification_train
+           COMMAND face_verification --quick --check --threads 2 --data ${PROJECT_SOURCE_DIR}/../shared/data
+                   --save ${_face_model})
+  add_test(NAME face_verification_reload
+           COMMAND face_verification --check --episodes 500 --data ${PROJECT_SOURCE_DIR}/../shared/data
+                   --model ${_face_model})
+  set_tests_properties(face_verification_train PROPERTIES TIMEOUT 300 SKIP_RETURN_CODE 77
+                                                          FIXTURES_SETUP face_model)
+  set_tests_properties(face_verification_reload PROPERTIES TIMEOUT 120 SKIP_RETURN_CODE 77
+                                                           FIXTURES_REQUIRED face_model)
+endif()
