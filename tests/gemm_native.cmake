@@ -1,7 +1,7 @@
 # The kernel tests once more, built for this machine (-march=native), so that the SIMD
 # kernels, not only the portable ones, are checked against their naive references.
 # No precompiled header: it would carry the portable build's flags.
-foreach(name test_gemm test_conv2d test_pooling test_pool_kernels test_gradcheck_dense_activation)
+foreach(name test_gemm test_conv2d test_conv_blocks test_pooling test_pool_kernels test_gradcheck_dense_activation)
   if(NOT EXISTS ${CMAKE_CURRENT_SOURCE_DIR}/${name}.cpp)
     continue()
   endif()

@@ -75,6 +75,43 @@ void im2col(const kernels::ConvGeometry& g, const T* x, T* cols) {
       }
 }
 
+// cols (C k k, j1 - j0), row stride ld <- the receptive fields of output pixels [j0, j1)
+// (pixels numbered i * Wo + j) of x (C, H, W): the columns j0..j1 of im2col's matrix.
+template <class T>
+void im2col_range(const kernels::ConvGeometry& g, const T* x, Index j0, Index j1, T* cols, Index ld) {
+  const Index wo = g.out_w();
+  for (Index c = 0; c < g.c; ++c)
+    for (Index p = 0; p < g.k; ++p)
+      for (Index q = 0; q < g.k; ++q) {
+        const Index row = ((c * g.k + p) * g.k + q) * ld;
+        const Index col_lo = std::min(wo, ceil_div_nonneg(g.pad - q, g.stride));
+        const Index col_hi = std::max(col_lo, std::min(wo, ceil_div_nonneg(g.w + g.pad - q, g.stride)));
+        for (Index j = j0; j < j1;) {  // one output row (a run of pixels [a, b) of row i) at a time
+          const Index i = j / wo, a = j - i * wo, b = std::min(wo, a + (j1 - j));
+          T* out = cols + row + (j - j0);  // out[jj - a] is pixel (i, jj)
+          const Index r = i * g.stride - g.pad + p;
+          if (r < 0 || r >= g.h) {
+            std::fill(out, out + (b - a), T(0));
+          } else {
+            const T* in = x + (c * g.h + r) * g.w;  // input column of pixel jj: jj * stride - pad + q
+            const Index lo = std::clamp(col_lo, a, b), hi = std::clamp(col_hi, lo, b);
+            std::fill(out, out + (lo - a), T(0));
+            if (hi > lo) {
+              T* o = out + (lo - a);
+              const T* src = in + (lo * g.stride - g.pad + q);
+              if (g.stride == 1) std::copy(src, src + (hi - lo), o);
+              else if (g.stride == 2)
+                for (Index t = 0; t < hi - lo; ++t) o[t] = src[2 * t];
+              else
+                for (Index t = 0; t < hi - lo; ++t) o[t] = src[t * g.stride];
+            }
+            std::fill(out + (hi - a), out + (b - a), T(0));
+          }
+          j += b - a;
+        }
+      }
+}
+
 // Sum of v[0:n] in 8 interleaved partial sums (a fixed order, so the same bits on every run),
 // which the compiler turns into one vector add per 8 values; a single running sum is one
 // dependent add per value.
@@ -121,6 +158,8 @@ class Conv2DLayer final : public Layer<T> {
   // Upper bound on the number of batch chunks (and so on im2col buffers and gradient
   // partials in scratch). Fixed, so that results do not depend on the thread count.
   static constexpr Index max_chunks = 8;
+  // Output pixels per im2col block in forward (a multiple of the GEMM kernel's 16 columns).
+  static constexpr Index pixel_block = 256;
 
   explicit Conv2DLayer(const Conv2D& o) : o_(o) {
     if (o.in <= 0 || o.out <= 0 || o.kernel <= 0 || o.stride <= 0 || o.pad < 0)
@@ -179,11 +218,22 @@ class Conv2DLayer final : public Layer<T> {
         for (Index n = c * cs; n < std::min(g.n, (c + 1) * cs); ++n) {
           const T* xn = x.data() + n * x_size;
           T* yn = y.data() + n * o_.out * hw_out;  // (O, Ho Wo)
-          if (cols) detail::im2col(g, xn, cols);
           if (o_.bias)
             for (Index o = 0; o < o_.out; ++o) std::fill(yn + o * hw_out, yn + (o + 1) * hw_out, b_[std::size_t(o)]);
-          kernels::gemm<T>(kernels::Trans::no, kernels::Trans::no, o_.out, hw_out, row_len(), T(1), w_.data(), row_len(),
-                           cols ? cols : xn, hw_out, o_.bias ? T(1) : T(0), yn, hw_out);
+          if (!cols) {
+            kernels::gemm<T>(kernels::Trans::no, kernels::Trans::no, o_.out, hw_out, row_len(), T(1), w_.data(),
+                             row_len(), xn, hw_out, o_.bias ? T(1) : T(0), yn, hw_out);
+            continue;
+          }
+          // im2col and multiply one block of output pixels at a time: the block's columns
+          // (C k k, pixel_block) stay in L2 between being written and being packed, instead
+          // of the whole matrix going out to memory and back.
+          for (Index j0 = 0; j0 < hw_out; j0 += pixel_block) {
+            const Index nb = std::min(pixel_block, hw_out - j0);
+            detail::im2col_range(g, xn, j0, j0 + nb, cols, nb);
+            kernels::gemm<T>(kernels::Trans::no, kernels::Trans::no, o_.out, nb, row_len(), T(1), w_.data(), row_len(),
+                             cols, nb, o_.bias ? T(1) : T(0), yn + j0, hw_out);
+          }
         }
       }
     });
