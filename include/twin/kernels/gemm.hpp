@@ -18,6 +18,7 @@
 //    does not allocate.
 //  * everything else (double, builds without AVX2): Eigen's GEMM.
 //  * gemm_reference(): a naive triple loop, the oracle the tests compare both against.
+// Define TWIN_NO_SIMD to force the portable paths (here and in MaxPool2D).
 // twin itself never sets -m flags: the consumer chooses. All translation units of one
 // program must be built with the same -m flags (the kernel is chosen per translation unit).
 #include <Eigen/Core>

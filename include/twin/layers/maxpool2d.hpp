@@ -11,7 +11,7 @@
 #include <string>
 #include <type_traits>
 
-#if defined(__AVX2__)
+#if defined(__AVX2__) && !defined(TWIN_NO_SIMD)
 #include <immintrin.h>
 #endif
 
@@ -24,7 +24,7 @@ namespace twin {
 template <class T>
 class MaxPool2DLayer;
 
-#if defined(__AVX2__)
+#if defined(__AVX2__) && !defined(TWIN_NO_SIMD)
 namespace detail {
 // Eight neighbouring interior windows of one output row at once, one per lane: window l
 // covers rows [r0, r1) and columns col0 + l stride + [0, k). Scans each window in the same
@@ -117,7 +117,7 @@ class MaxPool2DLayer final : public Layer<T> {
           };
           for (Index j = 0; j < wo; ++j) {
             if (j == j_lo && j_lo < j_hi) {
-#if defined(__AVX2__)
+#if defined(__AVX2__) && !defined(TWIN_NO_SIMD)
               if constexpr (std::is_same_v<T, float>)
                 for (; j + 8 <= j_hi; j += 8)
                   detail::max_windows_8(xp, w, r0, r1, j * win_.stride - win_.pad, win_.stride, win_.kernel, yo + j,
