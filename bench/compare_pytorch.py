@@ -15,7 +15,9 @@ Method
   * PyTorch: the same shapes, float32, warm-up then a timed loop of at least min_time,
     torch.set_num_threads(threads), run under the glibc malloc setting of issue 5
     (GLIBC_TUNABLES, set here by re-executing this script) which is PyTorch's best setting.
-  * ratio = twin throughput / PyTorch throughput (> 1: twin is faster).
+  * ratio = twin throughput / PyTorch throughput (> 1: twin is faster), wall clock.
+  * cpu ratio (1-thread rows): the same from CPU time of the working thread/process, which
+    other load on a shared machine distorts much less than wall time.
   * % peak: FLOP/s over the machine's fp32 FMA peak at that thread count, measured in the
     same invocation by twin's peak_fma benchmark; for pooling, B/s over the STREAM triad
     bandwidth (stream_triad benchmark).
@@ -225,13 +227,13 @@ def run_torch(factory, threads, min_time):
     step, work = factory()
     for _ in range(3):  # warm-up: first touches, oneDNN primitive creation
         step()
-    n, t0 = 0, time.perf_counter()
+    n, t0, c0 = 0, time.perf_counter(), time.process_time()
     while True:
         step()
         n += 1
         dt = time.perf_counter() - t0
         if dt >= min_time and n >= 3:
-            return work * n / dt
+            return work * n / dt, work * n / (time.process_time() - c0)
 
 
 def run_twin(binary, name, threads, min_time):
@@ -241,7 +243,9 @@ def run_twin(binary, name, threads, min_time):
     if not runs:
         raise RuntimeError(f"{binary}: no benchmark {name}/threads:{threads}")
     r = runs[0]
-    return {k: v for k, v in r.items() if k in ("FLOP/s", "B/s", "img/s", "peak_rss_MiB")}
+    out = {k: v for k, v in r.items() if k in ("FLOP/s", "B/s", "img/s", "peak_rss_MiB")}
+    out["wall_over_cpu"] = r["real_time"] / r["cpu_time"]  # the rates are per wall-clock second
+    return out
 
 
 def fmt(v, metric):
@@ -281,7 +285,8 @@ def main():
             run_twin(os.path.join(bench_dir, "bench_kernels"), "stream_triad", t, 0.2)["B/s"] for _ in range(args.rounds))
         print(f"measured peak, {t} thread(s): {peak[t] / 1e9:.1f} GFLOP/s fp32 FMA, STREAM triad {stream[t] / 1e9:.1f} GB/s")
 
-    header = f"{'workload':28} {'thr':>3} {'twin':>17} {'PyTorch':>17} {'ratio':>6} {'twin %pk':>8} {'torch %pk':>9}"
+    header = (f"{'workload':28} {'thr':>3} {'twin':>17} {'PyTorch':>17} {'ratio':>6} {'twin %pk':>8} {'torch %pk':>9}"
+              f" {'cpu ratio':>9}")
     print(header)
     print("-" * len(header))
     for label, binary, name, metric, factory in WORKLOADS:
@@ -292,21 +297,28 @@ def main():
             print(f"{label:28} (no {binary} in {bench_dir})")
             continue
         for t in threads:
-            tw, pt, extra = [], [], {}
+            tw, pt, tw_cpu, pt_cpu, extra = [], [], [], [], {}
             try:
                 for _ in range(args.rounds):
                     r = run_twin(exe, name, t, args.min_time)
                     tw.append(r[metric])
-                    extra.update({k: v for k, v in r.items() if k != metric})
-                    pt.append(run_torch(factory, t, args.min_time))
+                    tw_cpu.append(r[metric] * r["wall_over_cpu"])
+                    extra.update({k: v for k, v in r.items() if k not in (metric, "wall_over_cpu")})
+                    wall, cpu = run_torch(factory, t, args.min_time)
+                    pt.append(wall)
+                    pt_cpu.append(cpu)
             except (RuntimeError, subprocess.CalledProcessError) as e:
                 print(f"{label:28} {t:>3} failed: {e}")
                 continue
             a, b = statistics.median(tw), statistics.median(pt)
             ref = peak[t] if metric == "FLOP/s" else stream[t] if metric == "B/s" else None
-            pk = (f"{100 * a / ref:7.0f}% {100 * b / ref:8.0f}%") if ref else ""
+            pk = (f"{100 * a / ref:7.0f}% {100 * b / ref:8.0f}%") if ref else f"{'':8} {'':9}"
+            # With one thread all work is on the timed thread, so CPU time is comparable on
+            # both sides and much less sensitive to other load on the machine than wall time.
+            cpu_ratio = f"{statistics.median(tw_cpu) / statistics.median(pt_cpu):9.2f}" if t == 1 else f"{'':9}"
             more = "".join(f"  {k}={v:.0f}" for k, v in extra.items())
-            print(f"{label:28} {t:>3} {fmt(a, metric):>17} {fmt(b, metric):>17} {a / b:6.2f} {pk}{more}", flush=True)
+            print(f"{label:28} {t:>3} {fmt(a, metric):>17} {fmt(b, metric):>17} {a / b:6.2f} {pk} {cpu_ratio}{more}",
+                  flush=True)
 
     models = os.path.join(bench_dir, "bench_models")
     if (not args.filter or args.filter in "D2 peak RSS") and os.path.exists(models):
