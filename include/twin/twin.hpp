@@ -2,6 +2,10 @@
 // The umbrella header: everything in twin except opt-in pieces with extra dependencies
 // (twin/io/image.hpp needs stb_image; twin/testing/ is for tests).
 #include "twin/build_info.hpp"
+#include "twin/data/image_dataset.hpp"
+#include "twin/data/pairs.hpp"
+#include "twin/data/pk_sampler.hpp"
+#include "twin/data/transform.hpp"
 #include "twin/error.hpp"
 #include "twin/init.hpp"
 #include "twin/kernels/conv_reference.hpp"
@@ -19,6 +23,7 @@
 #include "twin/layers/local_response_norm.hpp"
 #include "twin/layers/maxpool2d.hpp"
 #include "twin/layers/pool_geometry.hpp"
+#include "twin/metrics.hpp"
 #include "twin/optim/adam.hpp"
 #include "twin/optim/optimizer.hpp"
 #include "twin/optim/rmsprop.hpp"
@@ -27,5 +32,6 @@
 #include "twin/parallel.hpp"
 #include "twin/rng.hpp"
 #include "twin/sequential.hpp"
+#include "twin/siamese.hpp"
 #include "twin/tensor.hpp"
 #include "twin/version.hpp"
