@@ -24,6 +24,9 @@ namespace {
 constexpr int n_features = 6;
 using Features = std::array<double, n_features>;
 
+const char* const raw_names[n_features] = {"mean", "std", "median", "p5", "otsu", "ink"};
+const char* const pre_names[n_features] = {"mass", "ink-level", "partial", "height", "width", "centroid"};
+
 // Global statistics of a raw scan: mean, std, median, 5th percentile, Otsu level, ink share.
 Features raw_features(const twin::Tensor<std::uint8_t, 2>& img) {
   std::array<double, 256> h{};
@@ -165,7 +168,16 @@ int run_audit(const AuditOptions& o) {
     std::vector<float> gen, forg;  // as distances: -P(genuine)
     for (std::size_t i = 0; i < p.size(); ++i) (yte[i] ? gen : forg).push_back(static_cast<float>(-p[i]));
     const double auc = roc_of_distances(gen, forg).auc;
-    std::printf("  %-13s AUC %.3f\n", name, auc);
+    std::printf("  %-13s AUC %.3f   (single features:", name, auc);
+    // Which statistic carries the cue: each one alone as a score (AUC folded to >= 0.5).
+    for (int k = 0; k < n_features; ++k) {
+      std::vector<float> g1, f1;
+      for (std::size_t i = 0; i < xte.size(); ++i) (yte[i] ? g1 : f1).push_back(static_cast<float>(-xte[i][static_cast<std::size_t>(k)]));
+      const double a = roc_of_distances(g1, f1).auc;
+      std::printf(" %s %.2f", (name == std::string("raw scans") ? raw_names : pre_names)[k], std::max(a, 1 - a));
+      out["feature_auc"][name][(name == std::string("raw scans") ? raw_names : pre_names)[k]] = std::max(a, 1 - a);
+    }
+    std::printf(")\n");
     out["probe_auc"][name] = auc;
   }
   if (!o.json.empty()) {

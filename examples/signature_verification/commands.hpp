@@ -24,13 +24,14 @@ struct TrainOptions {
   int max_train_writers = 0;  // use only the first N training writers (0 = all)
   std::uint64_t seed = 1;
   TowerConfig tower;
-  int epochs = 8;
-  int steps_per_epoch = 150;
+  int epochs = 6;
+  int steps_per_epoch = 100;
   int batch_pairs = 32;
   double lr = 1e-3;
   double margin = 1.0;
   double weight_decay = 1e-4;
   bool augment = true;
+  double skilled_fraction = 0.5;
   bool quiet = false;
   int stop_after_epochs = 0;  // testing aid: exit after this many epochs, as if interrupted
 };

@@ -62,6 +62,12 @@ json metrics_of(const std::vector<Scored>& s, double threshold, std::vector<std:
     if (neg.empty() || same.empty()) return;
     const RocSummary r = roc_of_distances(same, neg);
     j[key] = {{"auc", r.auc}, {"eer", r.eer}, {"eer_threshold", r.eer_threshold}, {"far", far_at(neg, threshold)}};
+    // The curve, thinned to at most ~300 points, for plots.
+    json curve = json::array();
+    const std::size_t stride = std::max<std::size_t>(1, r.curve.size() / 300);
+    for (std::size_t i = 0; i < r.curve.size(); i += stride) curve.push_back({r.curve[i].first, r.curve[i].second});
+    curve.push_back({r.curve.back().first, r.curve.back().second});
+    j[key]["roc"] = curve;
     rows.emplace_back(prefix + label + ": EER / ROC AUC", pct(r.eer) + " / " + num(r.auc, 4));
     rows.emplace_back(prefix + label + ": FAR at the threshold", pct(far_at(neg, threshold)));
     curves.push_back({prefix + label + " (EER " + pct(r.eer) + ")", color, r.curve});

@@ -67,6 +67,10 @@ int main(int argc, char** argv) {
   train->add_option("--width", tr.tower.canvas.width, "canvas width")->capture_default_str();
   train->add_option("--channels", tr.tower.width, "channels of the first convolution")->capture_default_str();
   train->add_option("--embed", tr.tower.embed, "embedding size")->capture_default_str();
+  train->add_flag("--batchnorm", tr.tower.batchnorm, "BatchNorm after each convolution");
+  train->add_flag("--l2norm", tr.tower.l2norm, "L2-normalise the embeddings (then a margin below 2)");
+  train->add_option("--skilled-fraction", tr.skilled_fraction, "share of negative training pairs that are skilled "
+                    "forgeries (the rest: other writers)")->capture_default_str();
   bool no_augment = false;
   train->add_flag("--no-augment", no_augment, "no random affine augmentation");
   train->add_flag("--quick", quick, "tiny budget (2 epochs of 5 steps): a smoke test");

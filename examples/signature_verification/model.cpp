@@ -3,6 +3,8 @@
 #include <cmath>
 
 #include <twin/layers/activation.hpp>
+#include <twin/layers/batchnorm.hpp>
+#include <twin/layers/l2_normalize.hpp>
 #include <twin/layers/conv2d.hpp>
 #include <twin/layers/dense.hpp>
 #include <twin/layers/flatten.hpp>
@@ -10,25 +12,28 @@
 namespace sigver {
 
 std::string TowerConfig::describe() const {
-  return twin::detail::concat("conv tower width ", width, ", embedding ", embed, ", input ", canvas.height, "x",
-                              canvas.width);
+  return twin::detail::concat("conv tower width ", width, batchnorm ? " with BatchNorm" : "", ", embedding ", embed,
+                              l2norm ? " (L2-normalised)" : "", ", input ", canvas.height, "x", canvas.width);
 }
 
 twin::Sequential<float> make_tower(const TowerConfig& c) {
   using namespace twin;
   const Index w = c.width;
   Sequential<float> net;
-  net.add(Conv2D{.in = 1, .out = w, .kernel = 5, .stride = 2, .pad = 2, .init = Init::he_uniform})
-      .add(ReLU{})
-      .add(Conv2D{.in = w, .out = 2 * w, .kernel = 3, .stride = 2, .pad = 1, .init = Init::he_uniform})
-      .add(ReLU{})
-      .add(Conv2D{.in = 2 * w, .out = 4 * w, .kernel = 3, .stride = 2, .pad = 1, .init = Init::he_uniform})
-      .add(ReLU{})
-      .add(Conv2D{.in = 4 * w, .out = 6 * w, .kernel = 3, .stride = 2, .pad = 1, .init = Init::he_uniform})
-      .add(ReLU{})
-      .add(Flatten{});
+  auto block = [&](Index in, Index out, Index k) {
+    net.add(Conv2D{.in = in, .out = out, .kernel = k, .stride = 2, .pad = k / 2, .bias = !c.batchnorm,
+                   .init = Init::he_uniform});
+    if (c.batchnorm) net.add(BatchNorm2d{.features = out});
+    net.add(ReLU{});
+  };
+  block(1, w, 5);
+  block(w, 2 * w, 3);
+  block(2 * w, 4 * w, 3);
+  block(4 * w, 6 * w, 3);
+  net.add(Flatten{});
   const Shape s = net.output_shape(Shape{1, 1, c.canvas.height, c.canvas.width});
   net.add(Dense{.in = s[1], .out = c.embed});
+  if (c.l2norm) net.add(L2Normalize{});
   return net;
 }
 

@@ -16,6 +16,8 @@ struct TowerConfig {
   Canvas canvas;
   int width = 16;           // channels of the first convolution; later ones 2x, 4x, 6x
   twin::Index embed = 128;  // embedding size
+  bool batchnorm = false;   // BatchNorm2d after each convolution (slower to converge here)
+  bool l2norm = false;      // unit-length embeddings
   std::string describe() const;
 };
 

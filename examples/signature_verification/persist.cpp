@@ -34,6 +34,8 @@ void save_model(const fs::path& file, const twin::Sequential<float>& net, const 
                   {"width", info.tower.canvas.width},
                   {"channels", info.tower.width},
                   {"embed", info.tower.embed},
+                  {"batchnorm", info.tower.batchnorm},
+                  {"l2norm", info.tower.l2norm},
                   {"threshold", info.threshold},
                   {"train_writers", info.train_writers},
                   {"val_writers", info.val_writers},
@@ -56,6 +58,8 @@ twin::Sequential<float> load_model(const fs::path& file, ModelInfo& info) {
     info.tower.canvas.width = j.at("width");
     info.tower.width = j.at("channels");
     info.tower.embed = j.at("embed");
+    info.tower.batchnorm = j.value("batchnorm", false);  // absent in the first model files
+    info.tower.l2norm = j.value("l2norm", false);
     info.threshold = j.at("threshold");
     info.train_writers = j.at("train_writers").get<std::vector<std::string>>();
     info.val_writers = j.at("val_writers").get<std::vector<std::string>>();

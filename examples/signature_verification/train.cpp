@@ -112,7 +112,7 @@ int run_train(const TrainOptions& o) {
   const std::string fingerprint = twin::detail::concat(
       cfg.describe(), "; train ", join(train_writers, ","), "; seed ", o.seed, "; epochs ", o.epochs, "x",
       o.steps_per_epoch, "x", o.batch_pairs, "; lr ", o.lr, "; margin ", o.margin, "; wd ", o.weight_decay,
-      "; augment ", o.augment);
+      "; augment ", o.augment, "; skilled ", o.skilled_fraction);
 
   TrainState st;
   if (o.resume) {
@@ -122,7 +122,7 @@ int run_train(const TrainOptions& o) {
                 st.epoch, 100 * st.best_val_eer, st.best_epoch);
   }
 
-  PairSampler sampler(train);
+  PairSampler sampler(train, o.skilled_fraction);
   const twin::Index P = o.batch_pairs, H = cfg.canvas.height, W = cfg.canvas.width, plane = H * W;
   twin::Tensor<float, 4> xa(twin::Shape{P, 1, H, W}), xb(twin::Shape{P, 1, H, W});
   std::vector<twin::PairLabel> labels(static_cast<std::size_t>(P));
