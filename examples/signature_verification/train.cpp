@@ -12,6 +12,8 @@
 #include <twin/siamese/contrastive_loss.hpp>
 #include <twin/siamese/siamese_module.hpp>
 
+#include <twin/parallel.hpp>
+
 #include "commands.hpp"
 #include "pairs.hpp"
 #include "persist.hpp"
@@ -132,17 +134,30 @@ int run_train(const TrainOptions& o) {
   Progress bar(total_steps, o.quiet);
   twin::data::AffineOptions aug{.max_shift = 0.04, .max_rotation_deg = 4.0, .scale_range = {0.92, 1.04}, .fill = 0.0f};
 
-  auto put = [&](twin::Tensor<float, 4>& x, twin::Index i, int file, twin::Rng& rng) {
-    const float* src = train_images.data() + file * plane;
-    float* dst = x.data() + i * plane;
-    if (!o.augment) {
-      std::copy(src, src + plane, dst);
-      return;
-    }
-    twin::data::Image img(twin::Shape{H, W});
-    std::copy(src, src + plane, img.data());
-    const auto a = twin::data::random_affine(img, rng, aug);
-    std::copy(a.begin(), a.end(), dst);
+  // A step's random draws (pairs, then each image's affine parameters) are made in order on
+  // one thread; the warps themselves, a third of a step, run in parallel.
+  struct Job {
+    int file;
+    float* dst;
+    twin::data::Affine affine;
+  };
+  std::vector<Job> jobs(static_cast<std::size_t>(2 * P));
+  const twin::data::Image shape_only(twin::Shape{H, W});  // draw_affine reads only its size
+  auto warp_all = [&] {
+    twin::parallel_for(0, 2 * P, 4, [&](twin::Index lo, twin::Index hi) {
+      twin::data::Image img(twin::Shape{H, W});
+      for (twin::Index j = lo; j < hi; ++j) {
+        const Job& job = jobs[static_cast<std::size_t>(j)];
+        const float* src = train_images.data() + job.file * plane;
+        if (!o.augment) {
+          std::copy(src, src + plane, job.dst);
+          continue;
+        }
+        std::copy(src, src + plane, img.data());
+        const auto a = twin::data::affine(img, job.affine, aug.fill);
+        std::copy(a.begin(), a.end(), job.dst);
+      }
+    });
   };
 
   int epochs_this_run = 0;
@@ -156,9 +171,14 @@ int run_train(const TrainOptions& o) {
       for (twin::Index i = 0; i < P; ++i) {
         const PairRef p = sampler.draw(rng);
         labels[static_cast<std::size_t>(i)] = twin::pair_label(p.same());
-        put(xa, i, p.a, rng);
-        put(xb, i, p.b, rng);
+        for (int side = 0; side < 2; ++side) {
+          Job& job = jobs[static_cast<std::size_t>(2 * i + side)];
+          job.file = side == 0 ? p.a : p.b;
+          job.dst = (side == 0 ? xa : xb).data() + i * plane;
+          if (o.augment) job.affine = twin::data::draw_affine(shape_only, rng, aug);
+        }
       }
+      warp_all();
       opt.set_lr(schedule(o.lr, global));
       model.zero_grad();
       const auto e = model.forward({xa.view(), xb.view()}, ws, twin::Mode::train);
