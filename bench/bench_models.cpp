@@ -4,7 +4,8 @@
 // Counters: img/s (images through the tower per second) and peak_rss_MiB (the process's
 // peak resident memory; meaningful when one benchmark runs per process, as
 // compare_pytorch.py does).
-#include <sys/resource.h>
+#include <fstream>
+#include <string>
 
 #include <twin/siamese.hpp>
 
@@ -15,10 +16,14 @@ using namespace twin::bench;
 
 namespace {
 
+// Peak resident memory of this process image, from /proc/self/status (VmHWM). Not
+// getrusage's ru_maxrss: that survives fork + exec, so a benchmark started by a large
+// parent (compare_pytorch.py with PyTorch loaded) would report the parent's peak.
 double peak_rss_mib() {
-  rusage u{};
-  getrusage(RUSAGE_SELF, &u);
-  return double(u.ru_maxrss) / 1024.0;  // ru_maxrss is in KiB on Linux
+  std::ifstream status("/proc/self/status");
+  for (std::string line; std::getline(status, line);)
+    if (line.rfind("VmHWM:", 0) == 0) return std::stod(line.substr(6)) / 1024.0;  // "VmHWM:  12345 kB"
+  return 0.0;
 }
 
 // Issue 5's tower for 1 x h x w images: three conv blocks, two dense layers, L2-normalised

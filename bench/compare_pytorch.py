@@ -15,6 +15,7 @@ Method
   * PyTorch: the same shapes, float32, warm-up then a timed loop of at least min_time,
     torch.set_num_threads(threads), run under the glibc malloc setting of issue 5
     (GLIBC_TUNABLES, set here by re-executing this script) which is PyTorch's best setting.
+    twin's benchmark processes get the caller's environment, without that setting.
   * ratio = twin throughput / PyTorch throughput (> 1: twin is faster), wall clock.
   * cpu ratio (1-thread rows): the same from CPU time of the working thread/process, which
     other load on a shared machine distorts much less than wall time.
@@ -34,8 +35,22 @@ TUNABLES = ("glibc.malloc.mmap_threshold=33554432:glibc.malloc.trim_threshold=42
             "glibc.malloc.top_pad=268435456")
 
 if os.environ.get("GLIBC_TUNABLES") != TUNABLES:
+    # twin's benchmarks run with the caller's own malloc settings, kept here.
+    os.environ["TWIN_COMPARE_CALLER_TUNABLES"] = os.environ.get("GLIBC_TUNABLES", "")
     os.environ["GLIBC_TUNABLES"] = TUNABLES
     os.execv(sys.executable, [sys.executable] + sys.argv)
+
+
+def twin_env():
+    """The environment for twin's benchmark processes: without PyTorch's malloc tuning (twin
+    allocates nothing in its steps and needs none)."""
+    env = dict(os.environ)
+    caller = env.pop("TWIN_COMPARE_CALLER_TUNABLES", "")
+    if caller:
+        env["GLIBC_TUNABLES"] = caller
+    else:
+        env.pop("GLIBC_TUNABLES", None)
+    return env
 
 import torch  # noqa: E402  (after the re-exec, so the malloc setting applies to it)
 import torch.nn as nn  # noqa: E402
@@ -212,13 +227,15 @@ WORKLOADS = [
 def torch_d2_rss():
     """Peak RSS (MiB) of this process after a few D2 training steps, and its RSS before the
     model was built (what importing PyTorch costs). Run in a fresh process (--rss-d2)."""
-    import resource
+    def vm_hwm():  # not ru_maxrss, which a child inherits from its parent across fork + exec
+        with open("/proc/self/status") as f:
+            return next(int(line.split()[1]) for line in f if line.startswith("VmHWM:")) / 1024
     torch.set_num_threads(1)
-    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    before = vm_hwm()
     step, _ = d2_case(32)
     for _ in range(3):
         step()
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, before
+    return vm_hwm(), before
 
 
 def run_torch(factory, threads, min_time):
@@ -238,7 +255,8 @@ def run_torch(factory, threads, min_time):
 
 def run_twin(binary, name, threads, min_time):
     out = subprocess.run([binary, f"--benchmark_filter=^{name}/threads:{threads}/", "--benchmark_format=json",
-                          f"--benchmark_min_time={min_time}"], check=True, capture_output=True, text=True).stdout
+                          f"--benchmark_min_time={min_time}"], check=True, capture_output=True, text=True,
+                         env=twin_env()).stdout
     runs = json.loads(out)["benchmarks"]
     if not runs:
         raise RuntimeError(f"{binary}: no benchmark {name}/threads:{threads}")
@@ -272,11 +290,10 @@ def main():
     threads = [int(t) for t in args.threads.split(",")]
 
     print(f"PyTorch {torch.__version__}, GLIBC_TUNABLES={os.environ['GLIBC_TUNABLES']}")
-    info = subprocess.run([os.path.join(bench_dir, "bench_kernels"), "--benchmark_filter=^$"], capture_output=True,
-                          text=True)
-    for line in (info.stdout + info.stderr).splitlines():
-        if line.startswith("twin:") or "MHz" in line or line.startswith("Load Average"):
-            print(line.strip())
+    info = json.loads(subprocess.run([os.path.join(bench_dir, "bench_kernels"), "--benchmark_filter=^peak_fma/threads:1/",
+                                      "--benchmark_min_time=0.01", "--benchmark_format=json"], check=True,
+                                     capture_output=True, text=True, env=twin_env()).stdout)["context"]
+    print(f"{info.get('twin', '')}; {info.get('num_cpus')} CPUs; load average {info.get('load_avg')}")
     peak, stream = {}, {}
     for t in threads:
         peak[t] = statistics.median(run_twin(os.path.join(bench_dir, "bench_kernels"), "peak_fma", t, 0.2)["FLOP/s"]
