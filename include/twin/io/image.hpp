@@ -14,7 +14,7 @@
 //    (DQT) is validated, because stb_image 2.27 (Debian 12) indexes out of bounds on tables
 //    with more than 256 codes;
 //  * every failure is a twin::image_error "<name>: <reason>".
-// RGB becomes grey as stb does it: (77 R + 150 G + 29 B) >> 8.
+// RGB becomes grey as stb does it: (77 R + 150 G + 29 B) >> 8 (a colour JPEG gives its Y).
 #include <algorithm>
 #include <cstddef>
 #include <cstdint>
