@@ -1,7 +1,13 @@
 # The kernel tests once more, built for this machine (-march=native), so that the SIMD
 # kernels, not only the portable ones, are checked against their naive references.
 # No precompiled header: it would carry the portable build's flags.
-foreach(name test_gemm test_conv2d test_conv_blocks test_pooling test_pool_kernels test_gradcheck_dense_activation)
+# Under the sanitizers only the kernel-level tests are repeated (the layer-level ones compile
+# slowly with ASan and add no SIMD code path that these do not already reach).
+set(_twin_native_tests test_gemm test_conv_blocks test_pool_kernels)
+if(NOT TWIN_SANITIZE)
+  list(APPEND _twin_native_tests test_conv2d test_pooling test_gradcheck_dense_activation)
+endif()
+foreach(name IN LISTS _twin_native_tests)
   if(NOT EXISTS ${CMAKE_CURRENT_SOURCE_DIR}/${name}.cpp)
     continue()
   endif()
