@@ -1,6 +1,10 @@
-// Conv2D's forward runs im2col + GEMM in blocks of output pixels (Conv2DLayer::pixel_block).
+// Conv2D's forward (kernels/conv_gemm.hpp) works in blocks of output pixels
+// (kernels::conv_pixel_block) and, with the AVX2 kernel, builds the im2col panels while
+// packing them (an implicit GEMM) and adds the bias in the micro-kernel's final write.
 // These images are large enough for several blocks, a partial last block and blocks that
-// start in the middle of an output row; the result must match the naive direct loop.
+// start in the middle of an output row, with C k k over one K block and O over one A block;
+// the result must match the naive direct loop, and the implicit GEMM must give the same bits
+// as an explicit im2col followed by gemm().
 // tests/gemm_native.cmake also builds this file with -march=native (the SIMD GEMM).
 #include <doctest/doctest.h>
 
@@ -14,13 +18,18 @@ using namespace twin;
 TEST_CASE("Conv2D forward in pixel blocks equals the direct loop") {
   struct Case {
     Index n, c, h, w, o, k, s, p;
+    bool bias;
   };
-  const Case cases[] = {{2, 3, 30, 41, 5, 3, 1, 1}, {1, 2, 33, 50, 4, 5, 2, 2}, {2, 1, 40, 70, 7, 7, 2, 3},
-                        {1, 2, 31, 47, 3, 3, 3, 0}, {2, 2, 29, 37, 3, 1, 2, 0}, {1, 1, 20, 300, 2, 3, 1, 0}};
+  const Case cases[] = {{2, 3, 30, 41, 5, 3, 1, 1, true},   {1, 2, 33, 50, 4, 5, 2, 2, true},
+                        {2, 1, 40, 70, 7, 7, 2, 3, true},   {1, 2, 31, 47, 3, 3, 3, 0, true},
+                        {2, 2, 29, 37, 3, 1, 2, 0, true},   {1, 1, 20, 300, 2, 3, 1, 0, true},
+                        {1, 40, 12, 23, 7, 3, 1, 1, true},  // C k k = 360: two K blocks
+                        {1, 2, 9, 30, 150, 3, 1, 1, true},  // O = 150: two A blocks
+                        {2, 3, 17, 19, 13, 3, 1, 0, false}, {1, 5, 16, 16, 8, 1, 1, 0, true}};
   for (const Case& cs : cases) {
-    INFO("C=", cs.c, " H=", cs.h, " W=", cs.w, " O=", cs.o, " k=", cs.k, " s=", cs.s, " p=", cs.p);
+    INFO("C=", cs.c, " bias=", cs.bias, " H=", cs.h, " W=", cs.w, " O=", cs.o, " k=", cs.k, " s=", cs.s, " p=", cs.p);
     Sequential<float> net;
-    net.add(Conv2D{.in = cs.c, .out = cs.o, .kernel = cs.k, .stride = cs.s, .pad = cs.p});
+    net.add(Conv2D{.in = cs.c, .out = cs.o, .kernel = cs.k, .stride = cs.s, .pad = cs.p, .bias = cs.bias});
     net.init(3);
     Tensor<float> x(Shape{cs.n, cs.c, cs.h, cs.w});
     Rng rng(5);
@@ -29,11 +38,38 @@ TEST_CASE("Conv2D forward in pixel blocks equals the direct loop") {
     const kernels::ConvGeometry g{cs.n, cs.c, cs.h, cs.w, cs.o, cs.k, cs.s, cs.p};
     std::vector<float> want(static_cast<std::size_t>(y.size()));
     const auto params = net.params();
-    kernels::conv2d_reference_forward<float>(g, x.data(), params.data(), params.data() + cs.o * cs.c * cs.k * cs.k,
-                                             want.data());
+    kernels::conv2d_reference_forward<float>(g, x.data(), params.data(),
+                                             cs.bias ? params.data() + cs.o * cs.c * cs.k * cs.k : nullptr, want.data());
     double worst = 0;
     for (Index i = 0; i < y.size(); ++i) worst = std::max(worst, std::abs(double(y[i]) - double(want[std::size_t(i)])));
     CHECK(worst <= 1e-5 * double(cs.c * cs.k * cs.k));
     for (Index i = 0; i < y.size(); ++i) REQUIRE(std::isfinite(y[i]));
+  }
+}
+
+TEST_CASE("implicit-GEMM convolution gives the same bits as im2col + gemm") {
+  // gemm() with the bias written into y first and beta = 1 adds b + W cols in the same
+  // order as the implicit kernel's fused write, K block by K block.
+  struct Case {
+    Index c, h, w, o, k, s, p;
+  };
+  const Case cases[] = {{3, 30, 41, 5, 3, 1, 1}, {1, 40, 70, 7, 7, 2, 3}, {40, 12, 23, 7, 3, 1, 1}, {2, 9, 30, 150, 3, 1, 1}};
+  Rng rng(9);
+  for (const Case& cs : cases) {
+    INFO("C=", cs.c, " H=", cs.h, " W=", cs.w, " O=", cs.o, " k=", cs.k, " s=", cs.s, " p=", cs.p);
+    const kernels::ConvGeometry g{1, cs.c, cs.h, cs.w, cs.o, cs.k, cs.s, cs.p};
+    const Index K = cs.c * cs.k * cs.k, N = g.out_h() * g.out_w();
+    std::vector<float> x(std::size_t(cs.c * cs.h * cs.w)), w(std::size_t(cs.o * K)), b(std::size_t(cs.o));
+    for (auto* v : {&x, &w, &b})
+      for (float& e : *v) e = float(rng.uniform(-1.0, 1.0));
+    std::vector<float> got(std::size_t(cs.o * N)), want(got.size()), cols(std::size_t(K * N));
+    kernels::conv_forward_image<float>(g, x.data(), kernels::pack_conv_weights<float>(g, w.data()), b.data(), got.data());
+    kernels::im2col<float>(g, x.data(), cols.data());
+    for (Index o = 0; o < cs.o; ++o)
+      for (Index j = 0; j < N; ++j) want[std::size_t(o * N + j)] = b[std::size_t(o)];
+    for (Index j0 = 0; j0 < N; j0 += kernels::conv_pixel_block)  // the same column blocks
+      kernels::gemm<float>(kernels::Trans::no, kernels::Trans::no, cs.o, std::min(kernels::conv_pixel_block, N - j0), K,
+                           1.0f, w.data(), K, cols.data() + j0, N, 1.0f, want.data() + j0, N);
+    CHECK(got == want);
   }
 }

@@ -121,27 +121,27 @@ inline GemmBuffers& gemm_buffers() {
   return buffers;
 }
 
+// One packed panel: out[k * W + r] = src[r * rs + k * ks] for r < n, 0 for n <= r < W, k < kc.
+// Every panel of A (W = MR) and every edge panel of B (W = NR) is this loop; only the strides
+// differ with the transposition. A full panel (n == W) skips the bounds test.
+template <Index W>
+void pack_panel(const float* src, Index rs, Index ks, Index kc, Index n, float* out) {
+  if (n == W) {
+    for (Index k = 0; k < kc; ++k)
+      for (Index r = 0; r < W; ++r) out[k * W + r] = src[r * rs + k * ks];
+  } else {
+    for (Index k = 0; k < kc; ++k)
+      for (Index r = 0; r < W; ++r) out[k * W + r] = r < n ? src[r * rs + k * ks] : 0.0f;
+  }
+}
+
 // Packs op(A)[i0 : i0+mc, p0 : p0+kc] as ceil(mc / MR) panels, each kc x MR (k-major),
 // zero-padded to a multiple of MR rows.
 inline void pack_a(Trans ta, const float* A, Index lda, Index i0, Index mc, Index p0, Index kc, float* out) {
-  for (Index ir = 0; ir < mc; ir += gemm_mr) {
+  for (Index ir = 0; ir < mc; ir += gemm_mr, out += kc * gemm_mr) {
     const Index mr = std::min(gemm_mr, mc - ir);
-    if (ta == Trans::no) {
-      const float* src = A + (i0 + ir) * lda + p0;
-      if (mr == gemm_mr) {
-        for (Index k = 0; k < kc; ++k)
-          for (Index r = 0; r < gemm_mr; ++r) out[k * gemm_mr + r] = src[r * lda + k];
-      } else {
-        for (Index k = 0; k < kc; ++k)
-          for (Index r = 0; r < gemm_mr; ++r) out[k * gemm_mr + r] = r < mr ? src[r * lda + k] : 0.0f;
-      }
-    } else {
-      // op(A)(i, k) = A[k * lda + i]: rows of A are already k-major.
-      const float* src = A + p0 * lda + i0 + ir;
-      for (Index k = 0; k < kc; ++k)
-        for (Index r = 0; r < gemm_mr; ++r) out[k * gemm_mr + r] = r < mr ? src[k * lda + r] : 0.0f;
-    }
-    out += kc * gemm_mr;
+    if (ta == Trans::no) pack_panel<gemm_mr>(A + (i0 + ir) * lda + p0, lda, 1, kc, mr, out);
+    else pack_panel<gemm_mr>(A + p0 * lda + i0 + ir, 1, lda, kc, mr, out);  // op(A)(i, k) = A[k * lda + i]
   }
 }
 
@@ -187,35 +187,29 @@ inline void pack_b(Trans tb, const float* B, Index ldb, Index p0, Index kc, Inde
       }
     }
   }
-  for (Index jr = 0; jr < nc; jr += gemm_nr) {
+  for (Index jr = 0; jr < nc; jr += gemm_nr, out += kc * gemm_nr) {
     const Index nr = std::min(gemm_nr, nc - jr);
     if (tb == Trans::no) {
-      // Rows of B are contiguous: the caller's loop below handles full panels row by row.
-      const float* src = B + p0 * ldb + j0 + jr;
-      if (nr == gemm_nr) {
-        out += kc * gemm_nr;
-        continue;
-      }
-      for (Index k = 0; k < kc; ++k)
-        for (Index c = 0; c < gemm_nr; ++c) out[k * gemm_nr + c] = c < nr ? src[k * ldb + c] : 0.0f;
-    } else {
-      // op(B)(k, j) = B[j * ldb + k]: transpose 8 x 8 blocks in registers.
-      const float* src = B + (j0 + jr) * ldb + p0;
-      Index k = 0;
-      if (nr == gemm_nr)
-        for (; k + 8 <= kc; k += 8)
-          for (Index c = 0; c < gemm_nr; c += 8) transpose_8x8(src + c * ldb + k, ldb, out + k * gemm_nr + c, gemm_nr);
-      for (; k < kc; ++k)
-        for (Index c = 0; c < gemm_nr; ++c) out[k * gemm_nr + c] = c < nr ? src[c * ldb + k] : 0.0f;
+      // Full panels were packed row by row above; the edge panel is op(B)(k, j) = B[k * ldb + j].
+      if (nr < gemm_nr) pack_panel<gemm_nr>(B + p0 * ldb + j0 + jr, 1, ldb, kc, nr, out);
+      continue;
     }
-    out += kc * gemm_nr;
+    // op(B)(k, j) = B[j * ldb + k]: full panels transpose 8 x 8 blocks in registers.
+    const float* src = B + (j0 + jr) * ldb + p0;
+    Index k = 0;
+    if (nr == gemm_nr)
+      for (; k + 8 <= kc; k += 8)
+        for (Index c = 0; c < gemm_nr; c += 8) transpose_8x8(src + c * ldb + k, ldb, out + k * gemm_nr + c, gemm_nr);
+    pack_panel<gemm_nr>(src + k, ldb, 1, kc - k, nr, out + k * gemm_nr);
   }
 }
 
-// C[0:mr, 0:nr] = alpha * (a_panel * b_panel) + beta * C, the panels packed as above.
-// Full tiles store straight to C; edge tiles go through a small buffer.
+// C[0:mr, 0:nr] = alpha * (a_panel * b_panel) + bias + beta * C, the panels packed as above;
+// bias (mr values, one per row, or null) is added in the same write, so a convolution's bias
+// costs no pass over its output. Tiles with all NR columns store straight to C; narrower
+// edge tiles go through a small buffer.
 inline void micro_kernel_6x16(Index kc, const float* a, const float* b, float* C, Index ldc, Index mr, Index nr,
-                              float alpha, float beta) {
+                              float alpha, float beta, const float* bias = nullptr) {
   __m256 c00 = _mm256_setzero_ps(), c01 = _mm256_setzero_ps(), c10 = _mm256_setzero_ps(),
          c11 = _mm256_setzero_ps(), c20 = _mm256_setzero_ps(), c21 = _mm256_setzero_ps(),
          c30 = _mm256_setzero_ps(), c31 = _mm256_setzero_ps(), c40 = _mm256_setzero_ps(),
@@ -250,20 +244,30 @@ inline void micro_kernel_6x16(Index kc, const float* a, const float* b, float* C
   }
   const __m256 acc[gemm_mr][2] = {{c00, c01}, {c10, c11}, {c20, c21}, {c30, c31}, {c40, c41}, {c50, c51}};
   const __m256 va = _mm256_set1_ps(alpha), vb = _mm256_set1_ps(beta);
-  if (mr == gemm_mr && nr == gemm_nr) {
-    for (Index r = 0; r < gemm_mr; ++r) {
+  // alpha * acc + bias, then + beta * C: the same operations, in the same order, for the
+  // vector and the scalar stores.
+  auto scaled = [&](Index r, int h) {
+    const __m256 v = _mm256_mul_ps(va, acc[r][h]);
+    return bias ? _mm256_add_ps(v, _mm256_set1_ps(bias[r])) : v;
+  };
+  auto store_rows = [&](Index rows) {
+    for (Index r = 0; r < rows; ++r) {
       float* c = C + r * ldc;
       for (int h = 0; h < 2; ++h) {
-        __m256 v = _mm256_mul_ps(va, acc[r][h]);
+        __m256 v = scaled(r, h);
         if (beta != 0.0f) v = _mm256_fmadd_ps(vb, _mm256_loadu_ps(c + 8 * h), v);
         _mm256_storeu_ps(c + 8 * h, v);
       }
     }
+  };
+  if (nr == gemm_nr) {
+    if (mr == gemm_mr) store_rows(gemm_mr);  // a constant trip count: the accumulators stay in registers
+    else store_rows(mr);
     return;
   }
   alignas(32) float tile[gemm_mr * gemm_nr];
-  for (Index r = 0; r < gemm_mr; ++r)
-    for (int h = 0; h < 2; ++h) _mm256_store_ps(tile + r * gemm_nr + 8 * h, _mm256_mul_ps(va, acc[r][h]));
+  for (Index r = 0; r < mr; ++r)
+    for (int h = 0; h < 2; ++h) _mm256_store_ps(tile + r * gemm_nr + 8 * h, scaled(r, h));
   for (Index r = 0; r < mr; ++r)
     for (Index j = 0; j < nr; ++j) {
       float& c = C[r * ldc + j];

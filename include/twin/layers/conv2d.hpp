@@ -9,18 +9,26 @@
 // field of output (i, j), zero where it reaches into the padding. The naive direct loop in
 // kernels/conv_reference.hpp is the oracle the tests compare this against.
 //
-// Threads and determinism: the batch is cut into at most `max_chunks` chunks whose
-// boundaries depend only on N. Each chunk has its own im2col buffer and, in backward, its
-// own partial weight/bias gradient; the partials are added in chunk order. So the results
-// are bit-identical for any thread count. All buffers live in the layer's scratch.
+// Threads, memory and determinism: forward runs images in parallel, each computed whole by
+// one thread (kernels/conv_gemm.hpp: an implicit GEMM with the AVX2 kernel). Backward cuts
+// the batch into at most `max_chunks` chunks whose boundaries depend only on N; each chunk
+// sums its own partial weight/bias gradient and the partials are added in chunk order, so
+// the results are bit-identical for any thread count. Nothing is kept from forward to
+// backward (backward rebuilds im2col from x): the layer needs no workspace scratch. The
+// im2col buffers are per thread and the partials belong to the calling thread
+// (kernels::conv_buffers), grown to the largest layer and reused, so they cost
+// threads x (C k k, Ho Wo) + max_chunks x (O C k k + O) scalars for the largest layer of a
+// network, and nothing beyond packing buffers for inference.
 // A 1x1 kernel with stride 1 and no padding needs no im2col: x[n] viewed as (C, H W) is
 // already the column matrix.
 #include <algorithm>
 #include <string>
 
 #include "twin/init.hpp"
+#include "twin/kernels/conv_gemm.hpp"
 #include "twin/kernels/conv_reference.hpp"
 #include "twin/kernels/gemm.hpp"
+#include "twin/kernels/im2col.hpp"
 #include "twin/layer.hpp"
 #include "twin/parallel.hpp"
 
@@ -42,76 +50,6 @@ struct Conv2D {
 };
 
 namespace detail {
-// Smallest j >= 0 with j * s >= a (a may be negative).
-inline Index ceil_div_nonneg(Index a, Index s) { return a <= 0 ? 0 : (a + s - 1) / s; }
-
-// cols (C k k, Ho Wo) <- receptive fields of x (C, H, W).
-template <class T>
-void im2col(const kernels::ConvGeometry& g, const T* x, T* cols) {
-  const Index ho = g.out_h(), wo = g.out_w();
-  for (Index c = 0; c < g.c; ++c)
-    for (Index p = 0; p < g.k; ++p)
-      for (Index q = 0; q < g.k; ++q) {
-        T* row = cols + ((c * g.k + p) * g.k + q) * ho * wo;
-        // Outputs j whose input column j*stride - pad + q lies inside [0, W).
-        const Index j_lo = std::min(wo, ceil_div_nonneg(g.pad - q, g.stride));
-        const Index j_hi = std::max(j_lo, std::min(wo, ceil_div_nonneg(g.w + g.pad - q, g.stride)));
-        for (Index i = 0; i < ho; ++i) {
-          T* out = row + i * wo;
-          const Index r = i * g.stride - g.pad + p;
-          if (r < 0 || r >= g.h) {
-            std::fill(out, out + wo, T(0));
-            continue;
-          }
-          const T* in = x + (c * g.h + r) * g.w - g.pad + q;
-          std::fill(out, out + j_lo, T(0));
-          if (g.stride == 1) std::copy(in + j_lo, in + j_hi, out + j_lo);
-          else if (g.stride == 2)  // a constant stride the compiler vectorises (even lanes)
-            for (Index j = j_lo; j < j_hi; ++j) out[j] = in[2 * j];
-          else
-            for (Index j = j_lo; j < j_hi; ++j) out[j] = in[j * g.stride];
-          std::fill(out + j_hi, out + wo, T(0));
-        }
-      }
-}
-
-// cols (C k k, j1 - j0), row stride ld <- the receptive fields of output pixels [j0, j1)
-// (pixels numbered i * Wo + j) of x (C, H, W): the columns j0..j1 of im2col's matrix.
-template <class T>
-void im2col_range(const kernels::ConvGeometry& g, const T* x, Index j0, Index j1, T* cols, Index ld) {
-  const Index wo = g.out_w();
-  for (Index c = 0; c < g.c; ++c)
-    for (Index p = 0; p < g.k; ++p)
-      for (Index q = 0; q < g.k; ++q) {
-        const Index row = ((c * g.k + p) * g.k + q) * ld;
-        const Index col_lo = std::min(wo, ceil_div_nonneg(g.pad - q, g.stride));
-        const Index col_hi = std::max(col_lo, std::min(wo, ceil_div_nonneg(g.w + g.pad - q, g.stride)));
-        for (Index j = j0; j < j1;) {  // one output row (a run of pixels [a, b) of row i) at a time
-          const Index i = j / wo, a = j - i * wo, b = std::min(wo, a + (j1 - j));
-          T* out = cols + row + (j - j0);  // out[jj - a] is pixel (i, jj)
-          const Index r = i * g.stride - g.pad + p;
-          if (r < 0 || r >= g.h) {
-            std::fill(out, out + (b - a), T(0));
-          } else {
-            const T* in = x + (c * g.h + r) * g.w;  // input column of pixel jj: jj * stride - pad + q
-            const Index lo = std::clamp(col_lo, a, b), hi = std::clamp(col_hi, lo, b);
-            std::fill(out, out + (lo - a), T(0));
-            if (hi > lo) {
-              T* o = out + (lo - a);
-              const T* src = in + (lo * g.stride - g.pad + q);
-              if (g.stride == 1) std::copy(src, src + (hi - lo), o);
-              else if (g.stride == 2)
-                for (Index t = 0; t < hi - lo; ++t) o[t] = src[2 * t];
-              else
-                for (Index t = 0; t < hi - lo; ++t) o[t] = src[t * g.stride];
-            }
-            std::fill(out + (hi - a), out + (b - a), T(0));
-          }
-          j += b - a;
-        }
-      }
-}
-
 // Sum of v[0:n] in 8 interleaved partial sums (a fixed order, so the same bits on every run),
 // which the compiler turns into one vector add per 8 values; a single running sum is one
 // dependent add per value.
@@ -126,40 +64,14 @@ T sum_8_lanes(const T* v, Index n) {
   return s;
 }
 
-// dx (C, H, W) <- sum of the columns of cols (C k k, Ho Wo) at their receptive fields
-// (the adjoint of im2col). dx is assigned.
-template <class T>
-void col2im(const kernels::ConvGeometry& g, const T* cols, T* dx) {
-  const Index ho = g.out_h(), wo = g.out_w();
-  std::fill(dx, dx + g.c * g.h * g.w, T(0));
-  for (Index c = 0; c < g.c; ++c)
-    for (Index p = 0; p < g.k; ++p)
-      for (Index q = 0; q < g.k; ++q) {
-        const T* row = cols + ((c * g.k + p) * g.k + q) * ho * wo;
-        const Index j_lo = std::min(wo, ceil_div_nonneg(g.pad - q, g.stride));
-        const Index j_hi = std::max(j_lo, std::min(wo, ceil_div_nonneg(g.w + g.pad - q, g.stride)));
-        for (Index i = 0; i < ho; ++i) {
-          const Index r = i * g.stride - g.pad + p;
-          if (r < 0 || r >= g.h) continue;
-          const T* in = row + i * wo;
-          T* out = dx + (c * g.h + r) * g.w - g.pad + q;
-          if (g.stride == 1)  // contiguous: a loop the compiler vectorises
-            for (Index j = j_lo; j < j_hi; ++j) out[j] += in[j];
-          else
-            for (Index j = j_lo; j < j_hi; ++j) out[j * g.stride] += in[j];
-        }
-      }
-}
 }  // namespace detail
 
 template <class T>
 class Conv2DLayer final : public Layer<T> {
  public:
-  // Upper bound on the number of batch chunks (and so on im2col buffers and gradient
-  // partials in scratch). Fixed, so that results do not depend on the thread count.
+  // Upper bound on the number of batch chunks in backward (and so on weight-gradient
+  // partials). Fixed, so that results do not depend on the thread count.
   static constexpr Index max_chunks = 8;
-  // Output pixels per im2col block in forward (a multiple of the GEMM kernel's 16 columns).
-  static constexpr Index pixel_block = 256;
 
   explicit Conv2DLayer(const Conv2D& o) : o_(o) {
     if (o.in <= 0 || o.out <= 0 || o.kernel <= 0 || o.stride <= 0 || o.pad < 0)
@@ -168,6 +80,7 @@ class Conv2DLayer final : public Layer<T> {
   }
   const Conv2D& options() const { return o_; }
   std::string name() const override { return "Conv2D"; }
+  BackwardReads backward_reads() const override { return {.input = true, .output = false}; }
   std::string describe() const override {
     return detail::concat("Conv2D(", o_.in, " -> ", o_.out, ", kernel ", o_.kernel, ", stride ", o_.stride, ", pad ",
                           o_.pad, o_.bias ? "" : ", no bias", ")");
@@ -196,67 +109,35 @@ class Conv2DLayer final : public Layer<T> {
     initialise<T>(o_.init, w_, b_, double(o_.in) * k2, double(o_.out) * k2, rng);
   }
 
-  std::size_t scratch_bytes(const Shape& in, Mode) const override {
-    const auto g = geometry(in);
-    const Index chunks = num_chunks(g.n);
-    std::size_t bytes = 0;
-    if (!pointwise()) bytes += scratch_bytes_for<T>(chunks * cols_size(g));
-    bytes += scratch_bytes_for<T>(chunks * partial_size());
-    return bytes;
-  }
-
-  void forward(TensorView<const T> x, TensorView<T> y, const LayerContext& ctx) const override {
+  void forward(TensorView<const T> x, TensorView<T> y, const LayerContext&) const override {
     const auto g = geometry(x.shape());
     if (g.n == 0) return;
-    ScratchCarver carve(ctx.scratch);
-    const Index chunks = num_chunks(g.n), cs = chunk_size(g.n);
-    T* cols_all = pointwise() ? nullptr : carve.take<T>(chunks * cols_size(g));
-    const Index hw_out = g.out_h() * g.out_w(), x_size = g.c * g.h * g.w;
-    parallel_for(0, chunks, 1, [&](Index c_lo, Index c_hi) {
-      for (Index c = c_lo; c < c_hi; ++c) {
-        T* cols = cols_all ? cols_all + c * cols_size(g) : nullptr;
-        for (Index n = c * cs; n < std::min(g.n, (c + 1) * cs); ++n) {
-          const T* xn = x.data() + n * x_size;
-          T* yn = y.data() + n * o_.out * hw_out;  // (O, Ho Wo)
-          if (o_.bias)
-            for (Index o = 0; o < o_.out; ++o) std::fill(yn + o * hw_out, yn + (o + 1) * hw_out, b_[std::size_t(o)]);
-          if (!cols) {
-            kernels::gemm<T>(kernels::Trans::no, kernels::Trans::no, o_.out, hw_out, row_len(), T(1), w_.data(),
-                             row_len(), xn, hw_out, o_.bias ? T(1) : T(0), yn, hw_out);
-            continue;
-          }
-          // im2col and multiply one block of output pixels at a time: the block's columns
-          // (C k k, pixel_block) stay in L2 between being written and being packed, instead
-          // of the whole matrix going out to memory and back.
-          for (Index j0 = 0; j0 < hw_out; j0 += pixel_block) {
-            const Index nb = std::min(pixel_block, hw_out - j0);
-            detail::im2col_range(g, xn, j0, j0 + nb, cols, nb);
-            kernels::gemm<T>(kernels::Trans::no, kernels::Trans::no, o_.out, nb, row_len(), T(1), w_.data(), row_len(),
-                             cols, nb, o_.bias ? T(1) : T(0), yn + j0, hw_out);
-          }
-        }
-      }
+    const T* wp = kernels::pack_conv_weights(g, w_.data());  // once per call, shared by the threads
+    const T* bias = o_.bias ? b_.data() : nullptr;
+    const Index x_size = g.c * g.h * g.w, y_size = o_.out * g.out_h() * g.out_w();
+    parallel_for(0, g.n, 1, [&](Index lo, Index hi) {
+      for (Index n = lo; n < hi; ++n) kernels::conv_forward_image(g, x.data() + n * x_size, wp, bias, y.data() + n * y_size);
     });
   }
 
   void backward(TensorView<const T> x, TensorView<const T>, TensorView<const T> dy, TensorView<T> dx,
-                const LayerContext& ctx) const override {
+                const LayerContext&) const override {
     const auto g = geometry(x.shape());
     if (g.n == 0) return;
-    ScratchCarver carve(ctx.scratch);
     const Index chunks = num_chunks(g.n), cs = chunk_size(g.n);
-    T* cols_all = pointwise() ? nullptr : carve.take<T>(chunks * cols_size(g));
-    T* partial_all = carve.take<T>(chunks * partial_size());  // chunks x (dW (O, C k k), db (O))
+    // chunks x (dW (O, C k k), db (O)), on the calling thread's buffers: the tasks below
+    // (which may run on this thread too) use only their own threads' im2col buffers.
+    T* partial_all = kernels::conv_buffers<T>().get(kernels::ConvBuffers<T>::partials, chunks * partial_size());
     const Index hw_out = g.out_h() * g.out_w(), x_size = g.c * g.h * g.w, k = row_len();
     fixed_chunks(g.n, cs, [&](Index c, Index lo, Index hi) {
-      T* cols = cols_all ? cols_all + c * cols_size(g) : nullptr;
+      T* cols = pointwise() ? nullptr : kernels::conv_buffers<T>().get(kernels::ConvBuffers<T>::cols, cols_size(g));
       T* pw = partial_all + c * partial_size();
       T* pb = pw + o_.out * k;
       for (Index n = lo; n < hi; ++n) {
         const T* xn = x.data() + n * x_size;
         const T* dyn = dy.data() + n * o_.out * hw_out;  // (O, Ho Wo)
         const T first = n == lo ? T(0) : T(1);         // the first sample overwrites the partial
-        if (cols) detail::im2col(g, xn, cols);
+        if (cols) kernels::im2col(g, xn, cols);
         kernels::gemm<T>(kernels::Trans::no, kernels::Trans::yes, o_.out, k, hw_out, T(1), dyn, hw_out, cols ? cols : xn,
                          hw_out, first, pw, k);
         if (o_.bias)
@@ -269,7 +150,7 @@ class Conv2DLayer final : public Layer<T> {
         if (cols) {  // the im2col buffer is free again: reuse it for W^T dy[n] (C k k, Ho Wo)
           kernels::gemm<T>(kernels::Trans::yes, kernels::Trans::no, k, hw_out, o_.out, T(1), w_.data(), k, dyn, hw_out,
                            T(0), cols, hw_out);
-          detail::col2im(g, cols, dxn);
+          kernels::col2im(g, cols, dxn);
         } else {
           kernels::gemm<T>(kernels::Trans::yes, kernels::Trans::no, k, hw_out, o_.out, T(1), w_.data(), k, dyn, hw_out,
                            T(0), dxn, hw_out);
@@ -288,7 +169,7 @@ class Conv2DLayer final : public Layer<T> {
     });
   }
 
-  // The batch chunking, shared by scratch_bytes, forward and backward.
+  // The batch chunking of backward.
   static Index num_chunks(Index n) { return n == 0 ? 0 : (n + chunk_size(n) - 1) / chunk_size(n); }
   static Index chunk_size(Index n) {
     const Index c = std::clamp<Index>(n, 1, max_chunks);

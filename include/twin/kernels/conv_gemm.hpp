@@ -1,0 +1,244 @@
+#pragma once
+// Convolution forward of one image as a GEMM, y = W * cols(x) + b:
+//   x (C, H, W), W (O, C k k) (PyTorch's (O, C, k, k) viewed flat), b (O) or null,
+//   y (O, Ho Wo), cols(x) (C k k, Ho Wo) the im2col matrix (kernels/im2col.hpp).
+//
+// float with the packed AVX2 GEMM (kernels/gemm.hpp): an implicit GEMM. The im2col matrix
+// is never stored: each row of a B panel block is built by im2col_row() into a one-row
+// buffer that stays in L1 and goes straight into the packed panels, and the bias is added
+// by the micro-kernel's final write. W is packed once per call (pack_conv_weights), not once
+// per image. Everything else (double, builds without AVX2): im2col in blocks of
+// conv_pixel_block columns, then gemm(), the bias written first.
+//
+// Buffers are per thread (ConvBuffers), grown on demand and kept, so the hot path does not
+// allocate and their size is bounded by the largest layer, not summed over layers.
+// Every output element is computed by one thread in a fixed order: the result does not
+// depend on the thread count or on which thread ran which image.
+#include <algorithm>
+#include <memory>
+#include <type_traits>
+
+#include "twin/kernels/conv_reference.hpp"
+#include "twin/kernels/gemm.hpp"
+#include "twin/kernels/im2col.hpp"
+
+namespace twin::kernels {
+
+// Output pixels per block of the forward GEMM's B (a multiple of the kernel's 16 columns):
+// with C k k <= 320 (one K block) the packed block is <= 320 KiB and stays in L2 with W.
+inline constexpr Index conv_pixel_block = 256;
+
+// Per-thread work buffers of the convolution kernels, grown on demand and kept (a fresh page
+// costs 10+ us). Each is used by one kernel step at a time on its own thread.
+template <class T>
+class ConvBuffers {
+ public:
+  enum Slot { cols, panel, weights, partials, slots };
+  T* get(Slot s, Index n) {
+    if (n > cap_[s]) {
+      buf_[s] = twin::detail::aligned_alloc_array<T>(n);
+      cap_[s] = n;
+    }
+    return buf_[s].get();
+  }
+
+ private:
+  std::unique_ptr<T[], twin::detail::AlignedDelete<T>> buf_[slots];
+  Index cap_[slots] = {};
+};
+template <class T>
+ConvBuffers<T>& conv_buffers() {
+  static thread_local ConvBuffers<T> buffers;
+  return buffers;
+}
+
+// The weights as the forward wants them: a packed copy for the AVX2 kernel (on the calling
+// thread's buffers, shared read-only by the workers), W itself otherwise.
+template <class T>
+const T* pack_conv_weights(const ConvGeometry& g, const T* w) {
+#if TWIN_GEMM_AVX2
+  if constexpr (std::is_same_v<T, float>) {
+    // K block by K block (gemm_k_block), each as gemm's A panels: block pc starts at pc * Mpad.
+    const Index K = g.c * g.k * g.k, kb = detail::gemm_k_block(K), mr = detail::gemm_mr;
+    const Index mpad = (g.o + mr - 1) / mr * mr;
+    float* out = conv_buffers<float>().get(ConvBuffers<float>::weights, K * mpad);
+    for (Index pc = 0; pc < K; pc += kb) detail::pack_a(Trans::no, w, K, 0, g.o, pc, std::min(kb, K - pc), out + pc * mpad);
+    return out;
+  }
+#endif
+  (void)g;
+  return w;
+}
+
+#if TWIN_GEMM_AVX2
+namespace detail {
+// The image as the panel packing reads it: zero-padded, and with every padded row split by
+// column phase (column mod stride), so that each run of an im2col row is a contiguous copy:
+//   xpad[c][r][col] = xs[c][r][col % s][col / s],  xs (C, H + 2 pad, s, Wps), Wps = ceil((W + 2 pad) / s)
+//   cols row (c, p, q), pixel (i, j) = xs[c][i s + p][q % s][j + q / s]
+// = xs[base(c, p, q) + lane(i, j)] with base = ((c Hp + p) s + q % s) Wps + q / s and
+// lane = i s s Wps + j: a row's offset plus a pixel's offset.
+struct PaddedImage {
+  Index hp, wps, row;  // padded rows, columns per phase, floats per padded row (s Wps)
+  static constexpr Index guard = 16;  // floats of slack at both ends for the two-run loads below
+  static PaddedImage of(const ConvGeometry& g) {
+    const Index hp = g.h + 2 * g.pad, wps = (g.w + 2 * g.pad + g.stride - 1) / g.stride;
+    return {hp, wps, g.stride * wps};
+  }
+  Index size(const ConvGeometry& g) const { return g.c * hp * row + 2 * guard; }
+  Index base(const ConvGeometry& g, Index c, Index p, Index q) const {  // of cols row (c, p, q)
+    if (g.stride == 1) return (c * hp + p) * wps + q;
+    return ((c * hp + p) * g.stride + q % g.stride) * wps + q / g.stride;
+  }
+  Index lane(const ConvGeometry& g, Index pixel) const {
+    const Index wo = g.out_w(), i = pixel / wo, j = pixel - i * wo;
+    return i * g.stride * row + j;
+  }
+  // buf (size()) <- x (C, H, W) laid out as above; returns xs (buf + guard).
+  float* fill(const ConvGeometry& g, const float* x, float* buf) const {
+    std::fill(buf, buf + guard, 0.0f);
+    std::fill(buf + size(g) - guard, buf + size(g), 0.0f);
+    float* xs = buf + guard;
+    for (Index c = 0; c < g.c; ++c)
+      for (Index rr = 0; rr < hp; ++rr) {
+        float* out = xs + (c * hp + rr) * row;
+        const Index r = rr - g.pad;
+        if (r < 0 || r >= g.h) {
+          std::fill(out, out + row, 0.0f);
+          continue;
+        }
+        const float* in = x + (c * g.h + r) * g.w;
+        if (g.stride == 1) {
+          std::fill(out, out + g.pad, 0.0f);
+          std::copy(in, in + g.w, out + g.pad);
+          std::fill(out + g.pad + g.w, out + row, 0.0f);
+          continue;
+        }
+        for (Index ph = 0; ph < g.stride; ++ph)
+          for (Index m = 0; m < wps; ++m) {
+            const Index col = m * g.stride + ph - g.pad;
+            out[ph * wps + m] = col >= 0 && col < g.w ? in[col] : 0.0f;
+          }
+      }
+    return xs;
+  }
+};
+
+// Where the 16 lanes (pixels) of one B panel read from, relative to a cols row's base: lanes
+// [0, split) at first + t, lanes [split, 16) at second + t (one or two runs of consecutive
+// pixels: a panel crosses at most one output row when Wo >= 16), or else lane by lane from
+// off[t], zero from lane `valid` on (the last, partial panel).
+struct PanelLanes {
+  Index first = 0, second = 0;
+  int split = 16, valid = 16;
+  bool by_lane = false;
+  Index off[16] = {};
+};
+
+// lanes[q] for the panels of pixels [j0, j0 + nc).
+inline void map_panel_lanes(const ConvGeometry& g, const PaddedImage& pi, Index j0, Index nc, PanelLanes* lanes) {
+  for (Index jr = 0, q = 0; jr < nc; jr += gemm_nr, ++q) {
+    PanelLanes& l = lanes[q];
+    l = PanelLanes{};
+    l.valid = int(std::min(gemm_nr, nc - jr));
+    for (int t = 0; t < l.valid; ++t) l.off[t] = pi.lane(g, j0 + jr + t);
+    l.first = l.off[0];
+    int t = 1;
+    while (t < l.valid && l.off[t] == l.first + t) ++t;
+    l.split = t;
+    if (t < l.valid) {
+      l.second = l.off[t] - t;
+      for (int u = t; u < l.valid; ++u) l.by_lane = l.by_lane || l.off[u] != l.second + u;
+    }
+    l.by_lane = l.by_lane || l.valid < gemm_nr;
+  }
+}
+
+// Packs rows [p0, p0 + kc) and the panels mapped in `lanes` of cols(x) as pack_b() packs an
+// untransposed B: kc x NR panels; xs from PaddedImage::fill.
+inline void pack_b_im2col(const ConvGeometry& g, const PaddedImage& pi, const float* xs, const PanelLanes* lanes,
+                          Index panels, Index p0, Index kc, float* out) {
+  const __m256i lo = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7), hi = _mm256_setr_epi32(8, 9, 10, 11, 12, 13, 14, 15);
+  // Walk (c, p, q) of the rows with counters: a division per row would cost more than its copies.
+  Index c = p0 / (g.k * g.k), p = p0 / g.k % g.k, q = p0 % g.k;
+  for (Index kk = 0; kk < kc; ++kk) {
+    const float* src = xs + pi.base(g, c, p, q);
+    if (++q == g.k) {
+      q = 0;
+      if (++p == g.k) p = 0, ++c;
+    }
+    float* dst = out + kk * gemm_nr;
+    for (Index q = 0; q < panels; ++q, dst += kc * gemm_nr) {
+      const PanelLanes& l = lanes[q];
+      if (l.by_lane) {
+        for (int t = 0; t < gemm_nr; ++t) dst[t] = t < l.valid ? src[l.off[t]] : 0.0f;
+      } else if (l.split == gemm_nr) {
+        _mm256_store_ps(dst, _mm256_loadu_ps(src + l.first));
+        _mm256_store_ps(dst + 8, _mm256_loadu_ps(src + l.first + 8));
+      } else {  // two runs: load both 16-wide and keep lanes < split from the first
+        const __m256i split = _mm256_set1_epi32(l.split);
+        const __m256 m0 = _mm256_castsi256_ps(_mm256_cmpgt_epi32(split, lo));
+        const __m256 m1 = _mm256_castsi256_ps(_mm256_cmpgt_epi32(split, hi));
+        const float *a = src + l.first, *b = src + l.second;
+        _mm256_store_ps(dst, _mm256_blendv_ps(_mm256_loadu_ps(b), _mm256_loadu_ps(a), m0));
+        _mm256_store_ps(dst + 8, _mm256_blendv_ps(_mm256_loadu_ps(b + 8), _mm256_loadu_ps(a + 8), m1));
+      }
+    }
+  }
+}
+
+inline void conv_forward_avx2(const ConvGeometry& g, const float* x, const float* wp, const float* bias, float* y) {
+  const Index M = g.o, K = g.c * g.k * g.k, N = g.out_h() * g.out_w(), kb = gemm_k_block(K);
+  const Index mpad = (M + gemm_mr - 1) / gemm_mr * gemm_mr;
+  ConvBuffers<float>& buf = conv_buffers<float>();
+  const PaddedImage pi = PaddedImage::of(g);
+  const float* xs = pi.fill(g, x, buf.get(ConvBuffers<float>::cols, pi.size(g)));
+  float* bp = buf.get(ConvBuffers<float>::panel, kb * conv_pixel_block);
+  PanelLanes lanes[conv_pixel_block / gemm_nr];
+  for (Index jc = 0; jc < N; jc += conv_pixel_block) {
+    const Index nc = std::min(conv_pixel_block, N - jc), panels = (nc + gemm_nr - 1) / gemm_nr;
+    map_panel_lanes(g, pi, jc, nc, lanes);
+    for (Index pc = 0; pc < K; pc += kb) {
+      const Index kc = std::min(kb, K - pc);
+      pack_b_im2col(g, pi, xs, lanes, panels, pc, kc, bp);
+      const float* ap = wp + pc * mpad;
+      const bool first = pc == 0;  // the first K block writes y (with the bias), later ones add
+      for (Index ic = 0; ic < M; ic += gemm_mc)  // A blocks that fit L2 (one block for M <= 144)
+        for (Index jr = 0; jr < nc; jr += gemm_nr) {
+          const float* bpanel = bp + (jr / gemm_nr) * kc * gemm_nr;
+          for (Index ir = ic; ir < std::min(M, ic + gemm_mc); ir += gemm_mr)
+            micro_kernel_6x16(kc, ap + (ir / gemm_mr) * kc * gemm_mr, bpanel, y + ir * N + jc + jr, N,
+                              std::min(gemm_mr, M - ir), std::min(gemm_nr, nc - jr), 1.0f, first ? 0.0f : 1.0f,
+                              first && bias ? bias + ir : nullptr);
+        }
+    }
+  }
+}
+}  // namespace detail
+#endif
+
+// y (O, Ho Wo) <- W * cols(x) + b for one image x (C, H, W); wp from pack_conv_weights(g, w).
+template <class T>
+void conv_forward_image(const ConvGeometry& g, const T* x, const T* wp, const T* bias, T* y) {
+#if TWIN_GEMM_AVX2
+  if constexpr (std::is_same_v<T, float>) {
+    detail::conv_forward_avx2(g, x, wp, bias, y);
+    return;
+  }
+#endif
+  const Index K = g.c * g.k * g.k, N = g.out_h() * g.out_w();
+  if (bias)
+    for (Index o = 0; o < g.o; ++o) std::fill(y + o * N, y + (o + 1) * N, bias[o]);
+  if (g.k == 1 && g.stride == 1 && g.pad == 0) {  // x viewed as (C, H W) is cols(x) already
+    gemm<T>(Trans::no, Trans::no, g.o, N, K, T(1), wp, K, x, N, bias ? T(1) : T(0), y, N);
+    return;
+  }
+  T* cols = conv_buffers<T>().get(ConvBuffers<T>::cols, K * std::min(N, conv_pixel_block));
+  for (Index j0 = 0; j0 < N; j0 += conv_pixel_block) {  // the block's columns stay in L2 until gemm packs them
+    const Index nb = std::min(conv_pixel_block, N - j0);
+    im2col_range(g, x, j0, j0 + nb, cols, nb);
+    gemm<T>(Trans::no, Trans::no, g.o, nb, K, T(1), wp, K, cols, nb, bias ? T(1) : T(0), y + j0, N);
+  }
+}
+
+}  // namespace twin::kernels

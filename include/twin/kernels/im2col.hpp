@@ -1,0 +1,88 @@
+#pragma once
+// im2col and its adjoint col2im, the layout steps that turn a convolution into a GEMM.
+//   cols(x) (C k k, Ho Wo): row (c, p, q), column pixel (i, j) (numbered i * Wo + j) holds
+//   x[c, i*stride - pad + p, j*stride - pad + q], 0 where that reaches into the padding.
+// im2col_row() builds any run of one row: the full matrix (backward), a block of columns
+// (the portable forward), or a row of a GEMM panel being packed (kernels/conv_gemm.hpp).
+// Geometry and the naive oracle: kernels/conv_reference.hpp.
+#include <algorithm>
+
+#include "twin/kernels/conv_reference.hpp"
+
+namespace twin::kernels {
+
+namespace detail {
+// Smallest j >= 0 with j * s >= a (a may be negative).
+inline Index ceil_div_nonneg(Index a, Index s) { return a <= 0 ? 0 : (a + s - 1) / s; }
+}  // namespace detail
+
+// out[0 : j1 - j0] <- row `row` = (c, p, q) of cols(x), pixels [j0, j1); x is one image (C, H, W).
+template <class T>
+void im2col_row(const ConvGeometry& g, const T* x, Index row, Index j0, Index j1, T* out) {
+  const Index c = row / (g.k * g.k), p = row / g.k % g.k, q = row % g.k, wo = g.out_w();
+  // Output columns j whose input column j*stride - pad + q lies inside [0, W).
+  const Index col_lo = std::min(wo, detail::ceil_div_nonneg(g.pad - q, g.stride));
+  const Index col_hi = std::max(col_lo, std::min(wo, detail::ceil_div_nonneg(g.w + g.pad - q, g.stride)));
+  for (Index j = j0; j < j1;) {  // one output row (a run of pixels [a, b) of row i) at a time
+    const Index i = j / wo, a = j - i * wo, b = std::min(wo, a + (j1 - j));
+    T* o = out + (j - j0);  // o[jj - a] is pixel (i, jj)
+    const Index r = i * g.stride - g.pad + p;
+    if (r < 0 || r >= g.h) {
+      std::fill(o, o + (b - a), T(0));
+    } else {
+      const Index lo = std::clamp(col_lo, a, b), hi = std::clamp(col_hi, lo, b);
+      std::fill(o, o + (lo - a), T(0));
+      if (hi > lo) {
+        T* d = o + (lo - a);
+        const T* src = x + (c * g.h + r) * g.w + (lo * g.stride - g.pad + q);
+        if (g.stride == 1) std::copy(src, src + (hi - lo), d);
+        else if (g.stride == 2)  // a constant stride the compiler vectorises (even lanes)
+          for (Index t = 0; t < hi - lo; ++t) d[t] = src[2 * t];
+        else
+          for (Index t = 0; t < hi - lo; ++t) d[t] = src[t * g.stride];
+      }
+      std::fill(o + (hi - a), o + (b - a), T(0));
+    }
+    j += b - a;
+  }
+}
+
+// cols (C k k, j1 - j0), row stride ld <- columns [j0, j1) of cols(x).
+template <class T>
+void im2col_range(const ConvGeometry& g, const T* x, Index j0, Index j1, T* cols, Index ld) {
+  for (Index row = 0; row < g.c * g.k * g.k; ++row) im2col_row(g, x, row, j0, j1, cols + row * ld);
+}
+
+// cols (C k k, Ho Wo) <- cols(x).
+template <class T>
+void im2col(const ConvGeometry& g, const T* x, T* cols) {
+  const Index hw = g.out_h() * g.out_w();
+  im2col_range(g, x, 0, hw, cols, hw);
+}
+
+// dx (C, H, W) <- sum of the columns of cols (C k k, Ho Wo) at their receptive fields
+// (the adjoint of im2col). dx is assigned.
+template <class T>
+void col2im(const ConvGeometry& g, const T* cols, T* dx) {
+  const Index ho = g.out_h(), wo = g.out_w();
+  std::fill(dx, dx + g.c * g.h * g.w, T(0));
+  for (Index c = 0; c < g.c; ++c)
+    for (Index p = 0; p < g.k; ++p)
+      for (Index q = 0; q < g.k; ++q) {
+        const T* row = cols + ((c * g.k + p) * g.k + q) * ho * wo;
+        const Index j_lo = std::min(wo, detail::ceil_div_nonneg(g.pad - q, g.stride));
+        const Index j_hi = std::max(j_lo, std::min(wo, detail::ceil_div_nonneg(g.w + g.pad - q, g.stride)));
+        for (Index i = 0; i < ho; ++i) {
+          const Index r = i * g.stride - g.pad + p;
+          if (r < 0 || r >= g.h) continue;
+          const T* in = row + i * wo;
+          T* out = dx + (c * g.h + r) * g.w - g.pad + q;
+          if (g.stride == 1)  // contiguous: a loop the compiler vectorises
+            for (Index j = j_lo; j < j_hi; ++j) out[j] += in[j];
+          else
+            for (Index j = j_lo; j < j_hi; ++j) out[j * g.stride] += in[j];
+        }
+      }
+}
+
+}  // namespace twin::kernels
