@@ -4,6 +4,8 @@
 
 #include <twin/kernels/conv_reference.hpp>
 
+#include <type_traits>
+
 using namespace twin;
 using namespace layer_test;
 using twin::testing::check_layer;
@@ -102,6 +104,43 @@ TEST_CASE("Conv2D: im2col + GEMM equals the naive reference on random shapes") {
     for (Index i = 0; i < y.size(); ++i) REQUIRE(y[i] == doctest::Approx(y_ref[i]).epsilon(1e-12).scale(1));
     for (Index i = 0; i < dx.size(); ++i) REQUIRE(dx[i] == doctest::Approx(dx_ref[i]).epsilon(1e-12).scale(1));
     for (std::size_t i = 0; i < dp_ref.size(); ++i) REQUIRE(net.grads()[i] == doctest::Approx(dp_ref[i]).epsilon(1e-12).scale(1));
+  }
+}
+
+TEST_CASE("Conv2D: backward in pixel blocks equals the naive reference") {
+  // Images with several blocks of kernels::conv_pixel_block output pixels, a partial last
+  // block and blocks starting mid-row, in double and in float (the SIMD GEMM when native).
+  struct Case {
+    Index n, c, h, w, o, k, s, p;
+  };
+  const Case cases[] = {{3, 2, 20, 30, 3, 3, 1, 1}, {2, 1, 41, 37, 2, 5, 2, 2}, {2, 3, 23, 29, 2, 1, 1, 0}};
+  Rng rng(77);
+  for (const Case& cs : cases) {
+    INFO("C=", cs.c, " H=", cs.h, " W=", cs.w, " O=", cs.o, " k=", cs.k, " s=", cs.s, " p=", cs.p);
+    const kernels::ConvGeometry g{cs.n, cs.c, cs.h, cs.w, cs.o, cs.k, cs.s, cs.p};
+    auto run = [&](auto zero) {
+      using T = decltype(zero);
+      Sequential<T> net;
+      net.add(Conv2D{.in = cs.c, .out = cs.o, .kernel = cs.k, .stride = cs.s, .pad = cs.p});
+      net.init(5);
+      Tensor<T> x(Shape{cs.n, cs.c, cs.h, cs.w});
+      for (T& v : x) v = T(rng.uniform(-1, 1));
+      auto y = net.forward(x.view(), Mode::train);
+      Tensor<T> dy(y.shape());
+      for (T& v : dy) v = T(rng.uniform(-1, 1));
+      auto dx = net.backward(dy.view(), true);
+      std::vector<T> dx_ref(std::size_t(x.size())), dp_ref(net.params().size(), T(0));
+      const T* wp = net.params().data();
+      const Index nw = cs.o * cs.c * cs.k * cs.k;
+      kernels::conv2d_reference_backward(g, x.data(), wp, dy.data(), dx_ref.data(), dp_ref.data(), dp_ref.data() + nw);
+      const double tol = std::is_same_v<T, float> ? 1e-4 : 1e-12;
+      for (Index i = 0; i < dx.size(); ++i)
+        REQUIRE(double(dx[i]) == doctest::Approx(double(dx_ref[std::size_t(i)])).epsilon(tol).scale(1));
+      for (std::size_t i = 0; i < dp_ref.size(); ++i)  // sums over many pixels: scale the tolerance
+        REQUIRE(double(net.grads()[i]) == doctest::Approx(double(dp_ref[i])).epsilon(tol * 30).scale(1));
+    };
+    run(0.0);
+    run(0.0f);
   }
 }
 

@@ -2,8 +2,8 @@
 // im2col and its adjoint col2im, the layout steps that turn a convolution into a GEMM.
 //   cols(x) (C k k, Ho Wo): row (c, p, q), column pixel (i, j) (numbered i * Wo + j) holds
 //   x[c, i*stride - pad + p, j*stride - pad + q], 0 where that reaches into the padding.
-// im2col_row() builds any run of one row: the full matrix (backward), a block of columns
-// (the portable forward), or a row of a GEMM panel being packed (kernels/conv_gemm.hpp).
+// im2col_row() builds any run of one row, col2im_row_add() is its adjoint: whole matrices or
+// blocks of columns (pixels), so that a block stays in L2 between the layout step and the GEMM.
 // Geometry and the naive oracle: kernels/conv_reference.hpp.
 #include <algorithm>
 
@@ -60,29 +60,43 @@ void im2col(const ConvGeometry& g, const T* x, T* cols) {
   im2col_range(g, x, 0, hw, cols, hw);
 }
 
+// dx (C, H, W) += row `row` = (c, p, q) of a cols matrix, pixels [j0, j1), at their
+// receptive fields: the adjoint of im2col_row (in[0 : j1 - j0] holds the row's values).
+template <class T>
+void col2im_row_add(const ConvGeometry& g, const T* in, Index row, Index j0, Index j1, T* dx) {
+  const Index c = row / (g.k * g.k), p = row / g.k % g.k, q = row % g.k, wo = g.out_w();
+  const Index col_lo = std::min(wo, detail::ceil_div_nonneg(g.pad - q, g.stride));
+  const Index col_hi = std::max(col_lo, std::min(wo, detail::ceil_div_nonneg(g.w + g.pad - q, g.stride)));
+  for (Index j = j0; j < j1;) {
+    const Index i = j / wo, a = j - i * wo, b = std::min(wo, a + (j1 - j));
+    const T* v = in + (j - j0);  // v[jj - a] is pixel (i, jj)
+    const Index r = i * g.stride - g.pad + p;
+    if (r >= 0 && r < g.h) {
+      const Index lo = std::clamp(col_lo, a, b), hi = std::clamp(col_hi, lo, b);
+      const T* s = v + (lo - a);
+      T* d = dx + (c * g.h + r) * g.w + (lo * g.stride - g.pad + q);
+      if (g.stride == 1)  // contiguous: a loop the compiler vectorises
+        for (Index t = 0; t < hi - lo; ++t) d[t] += s[t];
+      else
+        for (Index t = 0; t < hi - lo; ++t) d[t * g.stride] += s[t];
+    }
+    j += b - a;
+  }
+}
+
+// dx (C, H, W) += columns [j0, j1) of a cols matrix (C k k, j1 - j0), row stride ld.
+template <class T>
+void col2im_range_add(const ConvGeometry& g, const T* cols, Index ld, Index j0, Index j1, T* dx) {
+  for (Index row = 0; row < g.c * g.k * g.k; ++row) col2im_row_add(g, cols + row * ld, row, j0, j1, dx);
+}
+
 // dx (C, H, W) <- sum of the columns of cols (C k k, Ho Wo) at their receptive fields
 // (the adjoint of im2col). dx is assigned.
 template <class T>
 void col2im(const ConvGeometry& g, const T* cols, T* dx) {
-  const Index ho = g.out_h(), wo = g.out_w();
+  const Index hw = g.out_h() * g.out_w();
   std::fill(dx, dx + g.c * g.h * g.w, T(0));
-  for (Index c = 0; c < g.c; ++c)
-    for (Index p = 0; p < g.k; ++p)
-      for (Index q = 0; q < g.k; ++q) {
-        const T* row = cols + ((c * g.k + p) * g.k + q) * ho * wo;
-        const Index j_lo = std::min(wo, detail::ceil_div_nonneg(g.pad - q, g.stride));
-        const Index j_hi = std::max(j_lo, std::min(wo, detail::ceil_div_nonneg(g.w + g.pad - q, g.stride)));
-        for (Index i = 0; i < ho; ++i) {
-          const Index r = i * g.stride - g.pad + p;
-          if (r < 0 || r >= g.h) continue;
-          const T* in = row + i * wo;
-          T* out = dx + (c * g.h + r) * g.w - g.pad + q;
-          if (g.stride == 1)  // contiguous: a loop the compiler vectorises
-            for (Index j = j_lo; j < j_hi; ++j) out[j] += in[j];
-          else
-            for (Index j = j_lo; j < j_hi; ++j) out[j * g.stride] += in[j];
-        }
-      }
+  col2im_range_add(g, cols, hw, 0, hw, dx);
 }
 
 }  // namespace twin::kernels

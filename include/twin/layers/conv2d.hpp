@@ -13,12 +13,13 @@
 // one thread (kernels/conv_gemm.hpp: an implicit GEMM with the AVX2 kernel). Backward cuts
 // the batch into at most `max_chunks` chunks whose boundaries depend only on N; each chunk
 // sums its own partial weight/bias gradient and the partials are added in chunk order, so
-// the results are bit-identical for any thread count. Nothing is kept from forward to
-// backward (backward rebuilds im2col from x): the layer needs no workspace scratch. The
-// im2col buffers are per thread and the partials belong to the calling thread
-// (kernels::conv_buffers), grown to the largest layer and reused, so they cost
-// threads x (C k k, Ho Wo) + max_chunks x (O C k k + O) scalars for the largest layer of a
-// network, and nothing beyond packing buffers for inference.
+// the results are bit-identical for any thread count. Backward works on blocks of
+// kernels::conv_pixel_block output pixels, rebuilding their im2col columns from x, so nothing
+// is kept from forward to backward and the layer needs no workspace scratch. The work
+// buffers are per thread and the partials belong to the calling thread
+// (kernels::conv_buffers), grown to the largest layer and reused: about
+// threads x C k k x 256 + max_chunks x (O C k k + O) scalars for a whole network, and no
+// gradient partials for inference.
 // A 1x1 kernel with stride 1 and no padding needs no im2col: x[n] viewed as (C, H W) is
 // already the column matrix.
 #include <algorithm>
@@ -130,31 +131,41 @@ class Conv2DLayer final : public Layer<T> {
     T* partial_all = kernels::conv_buffers<T>().get(kernels::ConvBuffers<T>::partials, chunks * partial_size());
     const Index hw_out = g.out_h() * g.out_w(), x_size = g.c * g.h * g.w, k = row_len();
     fixed_chunks(g.n, cs, [&](Index c, Index lo, Index hi) {
-      T* cols = pointwise() ? nullptr : kernels::conv_buffers<T>().get(kernels::ConvBuffers<T>::cols, cols_size(g));
+      // One block of output pixels at a time: its im2col columns (C k k, nb) stay in L2
+      // through both GEMMs and col2im instead of a (C k k, Ho Wo) matrix going to memory.
+      const Index block = std::min(hw_out, kernels::conv_pixel_block);
+      T* cols = pointwise() ? nullptr : kernels::conv_buffers<T>().get(kernels::ConvBuffers<T>::cols, k * block);
       T* pw = partial_all + c * partial_size();
       T* pb = pw + o_.out * k;
       for (Index n = lo; n < hi; ++n) {
         const T* xn = x.data() + n * x_size;
         const T* dyn = dy.data() + n * o_.out * hw_out;  // (O, Ho Wo)
-        const T first = n == lo ? T(0) : T(1);         // the first sample overwrites the partial
-        if (cols) kernels::im2col(g, xn, cols);
-        kernels::gemm<T>(kernels::Trans::no, kernels::Trans::yes, o_.out, k, hw_out, T(1), dyn, hw_out, cols ? cols : xn,
-                         hw_out, first, pw, k);
+        T* dxn = dx.data() ? dx.data() + n * x_size : nullptr;
+        if (dxn && cols) std::fill(dxn, dxn + x_size, T(0));
+        for (Index j0 = 0; j0 < hw_out; j0 += block) {
+          const Index nb = std::min(block, hw_out - j0);
+          const T beta = n == lo && j0 == 0 ? T(0) : T(1);  // the chunk's first block overwrites the partial
+          // B = this block's columns (C k k, nb), row stride ldb: x[n] itself when pointwise.
+          const T* b = cols ? cols : xn + j0;
+          const Index ldb = cols ? nb : hw_out;
+          if (cols) kernels::im2col_range(g, xn, j0, j0 + nb, cols, nb);
+          kernels::gemm<T>(kernels::Trans::no, kernels::Trans::yes, o_.out, k, nb, T(1), dyn + j0, hw_out, b, ldb, beta,
+                           pw, k);
+          if (!dxn) continue;
+          if (cols) {  // the block's buffer is free again: W^T dy (C k k, nb), then added onto dx
+            kernels::gemm<T>(kernels::Trans::yes, kernels::Trans::no, k, nb, o_.out, T(1), w_.data(), k, dyn + j0, hw_out,
+                             T(0), cols, nb);
+            kernels::col2im_range_add(g, cols, nb, j0, j0 + nb, dxn);
+          } else {
+            kernels::gemm<T>(kernels::Trans::yes, kernels::Trans::no, k, nb, o_.out, T(1), w_.data(), k, dyn + j0, hw_out,
+                             T(0), dxn + j0, hw_out);
+          }
+        }
         if (o_.bias)
           for (Index o = 0; o < o_.out; ++o) {
             const T s = detail::sum_8_lanes(dyn + o * hw_out, hw_out);
             pb[o] = n == lo ? s : pb[o] + s;
           }
-        if (!dx.data()) continue;
-        T* dxn = dx.data() + n * x_size;
-        if (cols) {  // the im2col buffer is free again: reuse it for W^T dy[n] (C k k, Ho Wo)
-          kernels::gemm<T>(kernels::Trans::yes, kernels::Trans::no, k, hw_out, o_.out, T(1), w_.data(), k, dyn, hw_out,
-                           T(0), cols, hw_out);
-          kernels::col2im(g, cols, dxn);
-        } else {
-          kernels::gemm<T>(kernels::Trans::yes, kernels::Trans::no, k, hw_out, o_.out, T(1), w_.data(), k, dyn, hw_out,
-                           T(0), dxn, hw_out);
-        }
       }
     });
     // Reduce the partials in chunk order; each gradient element is owned by one task.
@@ -182,7 +193,6 @@ class Conv2DLayer final : public Layer<T> {
   }
   bool pointwise() const { return o_.kernel == 1 && o_.stride == 1 && o_.pad == 0; }
   Index row_len() const { return o_.in * o_.kernel * o_.kernel; }  // C k k
-  Index cols_size(const kernels::ConvGeometry& g) const { return row_len() * g.out_h() * g.out_w(); }
   Index partial_size() const { return o_.out * row_len() + (o_.bias ? o_.out : 0); }
 
   Conv2D o_;
