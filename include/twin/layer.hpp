@@ -18,6 +18,18 @@
 //
 // Parameters and buffers are owned by the model (one flat block each, see Sequential);
 // a layer holds spans into them, set by bind().
+//
+// MEMORY PLANNING (optional; the defaults are always safe)
+//  * backward_reads() says which of x and y backward reads. Sequential lets activations that
+//    no backward reads share memory with each other and with the gradients, and passes the
+//    unread views to backward with data() == nullptr (shape kept), so an undeclared read
+//    fails loudly instead of reading a reused buffer.
+//  * aliasing() == Aliasing::in_place: forward and backward are element-wise, so they are
+//    correct when y.data() == x.data() and when dx.data() == dy.data(); backward must not
+//    read x. Sequential then writes y over x (when no one reads the old x in backward) and
+//    dx over dy.
+//  * aliasing() == Aliasing::view: y holds exactly x's values in the same order (a reshape);
+//    forward and backward skip their copy when y.data() == x.data() / dx.data() == dy.data().
 #include <cstddef>
 #include <cstdint>
 #include <memory>
@@ -31,6 +43,13 @@
 namespace twin {
 
 enum class Mode { train, eval };
+
+// Which of x and y a layer's backward reads (see MEMORY PLANNING above).
+struct BackwardReads {
+  bool input = true;
+  bool output = true;
+};
+enum class Aliasing { none, in_place, view };
 
 // A named parameter or buffer tensor of a layer: "weight" (out, in), "running_mean" (C)...
 struct ParamSpec {
@@ -91,6 +110,8 @@ class Layer {
   virtual void init(Rng& /*rng*/) {}
 
   virtual std::size_t scratch_bytes(const Shape& /*in*/, Mode /*mode*/) const { return 0; }
+  virtual BackwardReads backward_reads() const { return {}; }
+  virtual Aliasing aliasing() const { return Aliasing::none; }
 
   virtual void forward(TensorView<const T> x, TensorView<T> y, const LayerContext& ctx) const = 0;
   virtual void backward(TensorView<const T> x, TensorView<const T> y, TensorView<const T> dy, TensorView<T> dx,

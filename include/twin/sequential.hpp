@@ -15,6 +15,16 @@
 // Workspace keeps its buffers across calls and only grows them, so a training loop with a
 // fixed batch shape allocates once. forward(x, ws, mode) is const: several threads may run
 // inference on one trained model, each with its own Workspace.
+//
+// Memory plan (from each layer's backward_reads() and aliasing(), layer.hpp). Consecutive
+// layers whose outputs share one buffer form a "chain": an in-place layer (ReLU, Tanh...)
+// writes over its input when no backward reads that input's value any more, a view layer
+// (Flatten) reuses it as it is. A chain whose values some backward reads ("kept") has its
+// own buffer in the workspace; every other chain lives in one of two shared buffers, which
+// backward then reuses for the gradients (in-place and view layers pass the gradient on in
+// the same buffer). The model's output is always kept, so it stays valid after backward.
+// For issue 5's D2 tower this keeps only the pooled outputs and conv3's ReLU output: the
+// conv outputs and most gradients live in the two shared buffers.
 #include <cstdint>
 #include <limits>
 #include <memory>
@@ -45,6 +55,13 @@ class Workspace {
   // usual loop); set_step(s) makes the next forward step s, e.g. to follow an optimiser.
   void set_step(std::uint64_t s) { next_step_ = s; }
   std::uint64_t step() const { return step_; }
+  // Bytes of activations, gradients and layer scratch this workspace holds (its capacity).
+  std::size_t bytes() const {
+    std::size_t b = static_cast<std::size_t>(input_.capacity() + shared_[0].capacity() + shared_[1].capacity()) * sizeof(T);
+    for (const auto& t : kept_) b += static_cast<std::size_t>(t.capacity()) * sizeof(T);
+    for (const auto& s : scratch_) b += s.capacity;
+    return b;
+  }
 
  private:
   template <class>
@@ -61,11 +78,16 @@ class Workspace {
       size = n;
     }
   };
-  Tensor<T> input_;
-  std::vector<Tensor<T>> act_;       // act_[i]: output of layer i
+  // Where layer i's output lives.
+  enum class Place : std::uint8_t { kept, shared0, shared1 };
+  Tensor<T> input_;                  // a copy of the input (unless the caller lends it)
+  TensorView<const T> in_;           // the input the layers saw
+  std::vector<TensorView<T>> act_;   // act_[i]: output of layer i, in kept_ or shared_
+  std::vector<Place> place_;         // place_[i]: the buffer act_[i] lives in
+  std::vector<Tensor<T>> kept_;      // kept_[i]: the buffer of the kept chain layer i starts
+  Tensor<T> shared_[2];              // unkept chains in forward, gradients in backward
   std::vector<Bytes> scratch_;       // scratch_[i]: layer i's bytes from forward to backward
   std::vector<Rng> layer_rng_;       // the stream layer i drew from in the last forward
-  Tensor<T> grad_[2];                // ping-pong gradient buffers for backward
   Mode mode_ = Mode::eval;
   bool has_forward_ = false;
   bool poison_ = false;
@@ -178,52 +200,48 @@ class Sequential {
 
   // Runs all layers on x; the result stays valid in `ws` until its next forward.
   TensorView<const T> forward(TensorView<const T> x, Workspace<T>& ws, Mode mode) const {
-    if (!initialised_) throw error("Sequential::forward: call init(seed) (or load parameters) first");
-    if (layers_.empty()) throw error("Sequential::forward: no layers");
-    ws.act_.resize(layers_.size());
-    ws.scratch_.resize(layers_.size());
-    ws.layer_rng_.resize(layers_.size());
     ws.input_.resize(x.shape());
     std::copy(x.begin(), x.end(), ws.input_.begin());
-    ws.mode_ = mode;
-    ws.step_ = ws.next_step_++;
-    if (ws.check_finite_) guard(ws, ws.input_.span(), layers_.size(), "input");
-    const std::uint64_t step_seed = ws.rng_.next();
-    TensorView<const T> in = ws.input_.view();
-    for (std::size_t i = 0; i < layers_.size(); ++i) {
-      const Shape out_shape = layer_output_shape(i, in.shape());
-      ws.act_[i].resize(out_shape);
-      ws.scratch_[i].resize(layers_[i]->scratch_bytes(in.shape(), mode));
-      ws.layer_rng_[i] = Rng(step_seed).fork(i);
-      Rng r = ws.layer_rng_[i];
-      layers_[i]->forward(in, ws.act_[i].view(), {mode, ws.scratch_[i].span(), &r});
-      if (ws.check_finite_) guard(ws, ws.act_[i].span(), i, "forward output");
-      in = ws.act_[i].view();
-    }
-    ws.has_forward_ = true;
-    return in;
+    return run_forward(ws.input_.view(), ws, mode);
+  }
+  // As forward(), but the workspace keeps a view of x instead of a copy: x must stay alive
+  // and unchanged until the matching backward. Saves one input-sized buffer and its copy.
+  TensorView<const T> forward_borrowing_input(TensorView<const T> x, Workspace<T>& ws, Mode mode) const {
+    return run_forward(x, ws, mode);
   }
 
   // Back-propagates dy (the gradient of the loss with respect to the last forward's output)
   // through all layers, ACCUMULATING parameter gradients into grads(). Returns the gradient
-  // with respect to the input when need_input_grad, else an empty view.
+  // with respect to the input when need_input_grad, else an empty view. The returned view
+  // (and every activation but the output) is overwritten by the next forward or backward.
   TensorView<const T> backward(TensorView<const T> dy, Workspace<T>& ws, bool need_input_grad = false) const {
     if (!ws.has_forward_ || ws.act_.size() != layers_.size())
       throw error("Sequential::backward: no matching forward in this workspace");
     require_shape(dy.shape(), ws.act_.back().shape(), "Sequential::backward: dy");
     if (ws.check_finite_) guard(ws, dy.span(), layers_.size(), "output gradient (dy from the loss)");
     TensorView<const T> g = dy;
-    int slot = 0;
+    int g_slot = -1;  // the shared buffer g lives in; -1: the caller's dy
     for (std::size_t i = layers_.size(); i-- > 0;) {
-      TensorView<const T> x = i == 0 ? ws.input_.view() : ws.act_[i - 1].view();
+      const TensorView<const T> x_full = i == 0 ? ws.in_ : TensorView<const T>(ws.act_[i - 1]);
+      const BackwardReads reads = layers_[i]->backward_reads();
+      const TensorView<const T> x(reads.input ? x_full.data() : nullptr, x_full.shape());
+      const TensorView<const T> y(reads.output ? ws.act_[i].data() : nullptr, ws.act_[i].shape());
       TensorView<T> dx;
+      int dx_slot = -1;
       if (i > 0 || need_input_grad) {
-        ws.grad_[slot].resize(x.shape());
-        dx = ws.grad_[slot].view();
-        if (ws.poison_) ws.grad_[slot].fill(std::numeric_limits<T>::quiet_NaN());
+        if (layers_[i]->aliasing() != Aliasing::none && g_slot >= 0) {
+          // dx over dy: both have x's size (an element-wise layer or a reshape).
+          dx_slot = g_slot;
+          dx = TensorView<T>(ws.shared_[g_slot].data(), x_full.shape());
+        } else {
+          dx_slot = g_slot == 0 ? 1 : 0;
+          ws.shared_[dx_slot].resize(x_full.shape());
+          dx = ws.shared_[dx_slot].view();
+          if (ws.poison_) ws.shared_[dx_slot].fill(std::numeric_limits<T>::quiet_NaN());
+        }
       }
       Rng r = ws.layer_rng_[i];
-      layers_[i]->backward(x, ws.act_[i].view(), g, dx, {ws.mode_, ws.scratch_[i].span(), &r});
+      layers_[i]->backward(x, y, g, dx, {ws.mode_, ws.scratch_[i].span(), &r});
       if (ws.check_finite_) {
         if (dx.data()) guard(ws, dx.span(), i, "input gradient");
         guard(ws, grads_.span().subspan(static_cast<std::size_t>(param_begin_[i]),
@@ -231,7 +249,7 @@ class Sequential {
               i, "parameter gradients");
       }
       g = dx;
-      slot ^= 1;
+      g_slot = dx_slot;
     }
     return g;
   }
@@ -251,6 +269,72 @@ class Sequential {
       throw shape_error(detail::concat("layer ", i, " (", layers_[i]->describe(), "): ", e.what()));
     }
   }
+  TensorView<const T> run_forward(TensorView<const T> x, Workspace<T>& ws, Mode mode) const {
+    if (!initialised_) throw error("Sequential::forward: call init(seed) (or load parameters) first");
+    if (layers_.empty()) throw error("Sequential::forward: no layers");
+    const std::size_t L = layers_.size();
+    ws.act_.resize(L);
+    ws.place_.resize(L);
+    ws.kept_.resize(L);
+    ws.scratch_.resize(L);
+    ws.layer_rng_.resize(L);
+    ws.in_ = x;
+    ws.mode_ = mode;
+    ws.step_ = ws.next_step_++;
+    ws.has_forward_ = false;
+    if (ws.check_finite_) guard(ws, x.span(), L, "input");
+
+    // Plan: which layers write over (or reshape) their input's buffer, and which chains are
+    // kept. `alias[i]`: layer i's output shares layer i - 1's buffer.
+    std::vector<Shape> shapes(L);
+    std::vector<char> alias(L, 0), kept(L, 0);
+    {
+      Shape s = x.shape();
+      bool value_read = false;  // does some backward read the current value of the chain's buffer?
+      for (std::size_t i = 0; i < L; ++i) {
+        shapes[i] = s = layer_output_shape(i, s);
+        const Aliasing a = layers_[i]->aliasing();
+        const BackwardReads reads = layers_[i]->backward_reads();
+        alias[i] = i > 0 && (a == Aliasing::view || (a == Aliasing::in_place && !value_read && !reads.input));
+        if (!alias[i] || a == Aliasing::in_place) value_read = false;  // a new value in the buffer
+        value_read = value_read || reads.output || (i + 1 < L && layers_[i + 1]->backward_reads().input);
+        std::size_t head = i;
+        while (alias[head]) --head;
+        if (value_read || i + 1 == L) kept[head] = 1;
+      }
+    }
+
+    const std::uint64_t step_seed = ws.rng_.next();
+    TensorView<const T> in = x;
+    typename Workspace<T>::Place in_at = Workspace<T>::Place::kept;  // where `in` lives
+    for (std::size_t i = 0; i < L; ++i) {
+      std::size_t head = i;
+      while (alias[head]) --head;
+      if (alias[i]) {
+        ws.place_[i] = in_at;
+        ws.act_[i] = TensorView<T>(ws.act_[i - 1].data(), shapes[i]);
+      } else if (kept[head]) {
+        ws.place_[i] = Workspace<T>::Place::kept;
+        ws.kept_[i].resize(shapes[i]);
+        ws.act_[i] = ws.kept_[i].view();
+      } else {
+        const int slot = in_at == Workspace<T>::Place::shared0 ? 1 : 0;
+        ws.place_[i] = slot == 0 ? Workspace<T>::Place::shared0 : Workspace<T>::Place::shared1;
+        ws.shared_[slot].resize(shapes[i]);
+        ws.act_[i] = ws.shared_[slot].view();
+      }
+      ws.scratch_[i].resize(layers_[i]->scratch_bytes(in.shape(), mode));
+      ws.layer_rng_[i] = Rng(step_seed).fork(i);
+      Rng r = ws.layer_rng_[i];
+      layers_[i]->forward(in, ws.act_[i], {mode, ws.scratch_[i].span(), &r});
+      if (ws.check_finite_) guard(ws, ws.act_[i].span(), i, "forward output");
+      in = ws.act_[i];
+      in_at = ws.place_[i];
+    }
+    ws.has_forward_ = true;
+    return in;
+  }
+
   // Throws numeric_error naming the step and layer `i` (layers_.size(): the whole model)
   // when `v` holds a NaN/Inf. The message is only built on failure.
   void guard(const Workspace<T>& ws, std::span<const T> v, std::size_t i, const char* what) const {

@@ -1,8 +1,15 @@
 #pragma once
-// Element-wise activations. Each is one struct of options plus two scalar functions:
+// Element-wise activations. Each is one struct of options plus scalar functions:
 //   f(x)            the forward value
-//   df(x, y)        dy/dx, from the input x and/or the output y (whichever is cheaper)
-// ElementwiseLayer turns such a pair into a layer: y = f(x), dx = dy * df(x, y).
+// and either
+//   slope_below()   for piecewise-linear ones: dy/dx = x > 0 ? 1 : slope_below(), so
+//                   backward needs one bit per element (x > 0), kept in scratch
+// or
+//   df(y)           dy/dx from the output y
+// ElementwiseLayer turns such an op into a layer: y = f(x), dx = dy * dy/dx. It works in
+// place (Aliasing::in_place): Sequential writes y over x and dx over dy, and backward reads
+// neither x nor (for the piecewise-linear ones) y, so a ReLU after a convolution costs a
+// bit per element to train through instead of a second activation-sized buffer.
 //
 //   ReLU       y = max(x, 0)                      dy/dx = [x > 0]
 //   LeakyReLU  y = x > 0 ? x : slope x            dy/dx = x > 0 ? 1 : slope   (PyTorch slope 0.01)
@@ -10,7 +17,9 @@
 //   Sigmoid    y = 1 / (1 + e^-x)                 dy/dx = y (1 - y)
 #include <Eigen/Core>
 
+#include <algorithm>
 #include <cmath>
+#include <cstdint>
 #include <string>
 #include <type_traits>
 
@@ -21,29 +30,72 @@ namespace twin {
 
 template <class T, class Op>
 class ElementwiseLayer final : public Layer<T> {
+  // Piecewise linear around 0: the gradient needs only the sign mask of x.
+  static constexpr bool sign_mask = requires(const Op& op) { op.template slope_below<T>(); };
+
  public:
   explicit ElementwiseLayer(const Op& op) : op_(op) {}
   std::string name() const override { return Op::name; }
   std::string describe() const override { return op_.describe(); }
   Shape output_shape(const Shape& in) const override { return in; }
-  void forward(TensorView<const T> x, TensorView<T> y, const LayerContext&) const override {
+  Aliasing aliasing() const override { return Aliasing::in_place; }
+  BackwardReads backward_reads() const override { return {.input = false, .output = !sign_mask}; }
+  // The sign mask: bit i % 8 of byte i / 8 is x[i] > 0.
+  std::size_t scratch_bytes(const Shape& in, Mode) const override {
+    return sign_mask ? scratch_bytes_for<std::uint8_t>((in.numel() + 7) / 8) : 0;
+  }
+
+  // y may be x (in place).
+  void forward(TensorView<const T> x, TensorView<T> y, const LayerContext& ctx) const override {
     const T* xp = x.data();
     T* yp = y.data();
-    parallel_for(0, x.size(), 1 << 15, [&](Index lo, Index hi) {
-      // An Op may provide a whole-range (vectorised) version of f.
-      if constexpr (requires { op_.apply(xp, yp, Index(0)); }) op_.apply(xp + lo, yp + lo, hi - lo);
-      else
-        for (Index i = lo; i < hi; ++i) yp[i] = op_.f(xp[i]);
-    });
+    const Index n = x.size();
+    if constexpr (sign_mask) {
+      std::uint8_t* mask = ScratchCarver(ctx.scratch).take<std::uint8_t>((n + 7) / 8);
+      // Whole mask bytes per task, so no two threads write one byte.
+      parallel_for(0, (n + 7) / 8, 1 << 12, [&](Index lo, Index hi) {
+        for (Index b = lo; b < hi; ++b) {
+          const Index i0 = b * 8, i1 = std::min(n, i0 + 8);
+          unsigned bits = 0;
+          for (Index i = i0; i < i1; ++i) {
+            const T v = xp[i];
+            bits |= unsigned(v > T(0)) << (i - i0);
+            yp[i] = op_.f(v);
+          }
+          mask[b] = static_cast<std::uint8_t>(bits);
+        }
+      });
+    } else {
+      parallel_for(0, n, 1 << 15, [&](Index lo, Index hi) {
+        // An Op may provide a whole-range (vectorised) version of f.
+        if constexpr (requires { op_.apply(xp, yp, Index(0)); }) op_.apply(xp + lo, yp + lo, hi - lo);
+        else
+          for (Index i = lo; i < hi; ++i) yp[i] = op_.f(xp[i]);
+      });
+    }
   }
-  void backward(TensorView<const T> x, TensorView<const T> y, TensorView<const T> dy, TensorView<T> dx,
-                const LayerContext&) const override {
+  // dx may be dy (in place); x is not read, y only when the op's derivative needs it.
+  void backward(TensorView<const T>, TensorView<const T> y, TensorView<const T> dy, TensorView<T> dx,
+                const LayerContext& ctx) const override {
     if (!dx.data()) return;
-    const T *xp = x.data(), *yp = y.data(), *g = dy.data();
+    const T* g = dy.data();
     T* out = dx.data();
-    parallel_for(0, x.size(), 1 << 15, [&](Index lo, Index hi) {
-      for (Index i = lo; i < hi; ++i) out[i] = g[i] * op_.df(xp[i], yp[i]);
-    });
+    const Index n = dy.size();
+    if constexpr (sign_mask) {
+      const std::uint8_t* mask = ScratchCarver(ctx.scratch).take<std::uint8_t>((n + 7) / 8);
+      const T below = op_.template slope_below<T>();
+      parallel_for(0, (n + 7) / 8, 1 << 12, [&](Index lo, Index hi) {
+        for (Index b = lo; b < hi; ++b) {
+          const Index i0 = b * 8, i1 = std::min(n, i0 + 8);
+          for (Index i = i0; i < i1; ++i) out[i] = (mask[b] >> (i - i0)) & 1u ? g[i] : g[i] * below;
+        }
+      });
+    } else {
+      const T* yp = y.data();
+      parallel_for(0, n, 1 << 15, [&](Index lo, Index hi) {
+        for (Index i = lo; i < hi; ++i) out[i] = g[i] * op_.df(yp[i]);
+      });
+    }
   }
 
  private:
@@ -56,7 +108,7 @@ struct ReLU {
   template <class T>
   T f(T x) const { return x > T(0) ? x : T(0); }
   template <class T>
-  T df(T x, T) const { return x > T(0) ? T(1) : T(0); }
+  T slope_below() const { return T(0); }
   template <class T>
   using layer = ElementwiseLayer<T, ReLU>;
 };
@@ -68,7 +120,7 @@ struct LeakyReLU {
   template <class T>
   T f(T x) const { return x > T(0) ? x : static_cast<T>(slope) * x; }
   template <class T>
-  T df(T x, T) const { return x > T(0) ? T(1) : static_cast<T>(slope); }
+  T slope_below() const { return static_cast<T>(slope); }
   template <class T>
   using layer = ElementwiseLayer<T, LeakyReLU>;
 };
@@ -89,7 +141,7 @@ struct Tanh {
       for (Index i = 0; i < n; ++i) y[i] = std::tanh(x[i]);
   }
   template <class T>
-  T df(T, T y) const { return T(1) - y * y; }
+  T df(T y) const { return T(1) - y * y; }
   template <class T>
   using layer = ElementwiseLayer<T, Tanh>;
 };
@@ -105,7 +157,7 @@ struct Sigmoid {
     return e / (T(1) + e);
   }
   template <class T>
-  T df(T, T y) const { return y * (T(1) - y); }
+  T df(T y) const { return y * (T(1) - y); }
   template <class T>
   using layer = ElementwiseLayer<T, Sigmoid>;
 };

@@ -32,6 +32,7 @@ class AvgPool2DLayer final : public Layer<T> {
   explicit AvgPool2DLayer(const AvgPool2D& o)
       : win_(detail::PoolWindow::make("AvgPool2D", o.kernel, o.stride, o.pad)), include_pad_(o.count_include_pad) {}
   std::string name() const override { return "AvgPool2D"; }
+  BackwardReads backward_reads() const override { return {.input = false, .output = false}; }
   std::string describe() const override {
     return win_.describe("AvgPool2D") + (include_pad_ ? "" : " excluding padding");
   }

@@ -52,6 +52,7 @@ class BatchNormLayer final : public Layer<T> {
   explicit BatchNormLayer(const BatchNorm2d& o) : BatchNormLayer("BatchNorm2d", o.features, o.eps, o.momentum, o.affine) {}
 
   std::string name() const override { return name_; }
+  BackwardReads backward_reads() const override { return {.input = true, .output = false}; }
   std::string describe() const override {
     return detail::concat(name_, "(", c_, ", eps ", eps_, ", momentum ", momentum_, affine_ ? "" : ", no affine", ")");
   }

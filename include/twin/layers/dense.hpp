@@ -34,6 +34,7 @@ class DenseLayer final : public Layer<T> {
   }
   const Dense& options() const { return o_; }
   std::string name() const override { return "Dense"; }
+  BackwardReads backward_reads() const override { return {.input = true, .output = false}; }
   std::string describe() const override {
     return detail::concat("Dense(", o_.in, " -> ", o_.out, o_.bias ? "" : ", no bias", ")");
   }

@@ -29,6 +29,8 @@ class DropoutLayer final : public Layer<T> {
     if (!(o.p >= 0 && o.p <= 1)) throw error(detail::concat("Dropout: p must be in [0, 1], got ", o.p));
   }
   std::string name() const override { return "Dropout"; }
+  BackwardReads backward_reads() const override { return {.input = false, .output = false}; }  // the mask is in scratch
+  Aliasing aliasing() const override { return Aliasing::in_place; }
   std::string describe() const override { return detail::concat("Dropout(p=", p_, ")"); }
   Shape output_shape(const Shape& in) const override { return in; }
 
@@ -38,7 +40,7 @@ class DropoutLayer final : public Layer<T> {
 
   void forward(TensorView<const T> x, TensorView<T> y, const LayerContext& ctx) const override {
     if (ctx.mode == Mode::eval) {
-      std::copy(x.begin(), x.end(), y.begin());
+      if (y.data() != x.data()) std::copy(x.begin(), x.end(), y.begin());
       return;
     }
     if (!ctx.rng) throw error("Dropout: training mode needs a random stream (LayerContext::rng)");
@@ -55,7 +57,7 @@ class DropoutLayer final : public Layer<T> {
                 const LayerContext& ctx) const override {
     if (!dx.data()) return;
     if (ctx.mode == Mode::eval) {
-      std::copy(dy.begin(), dy.end(), dx.begin());
+      if (dx.data() != dy.data()) std::copy(dy.begin(), dy.end(), dx.begin());
       return;
     }
     const T* mask = ScratchCarver(ctx.scratch).take<T>(x.size());

@@ -24,6 +24,7 @@ class GlobalAvgPoolLayer final : public Layer<T> {
  public:
   explicit GlobalAvgPoolLayer(const GlobalAvgPool&) {}
   std::string name() const override { return "GlobalAvgPool"; }
+  BackwardReads backward_reads() const override { return {.input = false, .output = false}; }
   Shape output_shape(const Shape& in) const override {
     require(in.rank() >= 3 && in.sample_size() > 0, "GlobalAvgPool", "expected (N, C, H, W) with H W > 0", in);
     return Shape{in[0], in[1]};

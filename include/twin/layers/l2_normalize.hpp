@@ -31,6 +31,7 @@ class L2NormalizeLayer final : public Layer<T> {
     if (!(o.eps >= 0)) throw error(detail::concat("L2Normalize: eps must be >= 0, got ", o.eps));
   }
   std::string name() const override { return "L2Normalize"; }
+  BackwardReads backward_reads() const override { return {.input = false, .output = true}; }
   std::string describe() const override { return detail::concat("L2Normalize(eps=", eps_, ")"); }
   Shape output_shape(const Shape& in) const override {
     require(in.rank() >= 2, "L2Normalize", "expected (N, D) or (N, ...)", in);

@@ -77,6 +77,7 @@ class MaxPool2DLayer final : public Layer<T> {
  public:
   explicit MaxPool2DLayer(const MaxPool2D& o) : win_(detail::PoolWindow::make("MaxPool2D", o.kernel, o.stride, o.pad)) {}
   std::string name() const override { return "MaxPool2D"; }
+  BackwardReads backward_reads() const override { return {.input = false, .output = false}; }  // the argmax is in scratch
   std::string describe() const override { return win_.describe("MaxPool2D"); }
   Shape output_shape(const Shape& in) const override { return win_.output_shape("MaxPool2D", in); }
 

@@ -118,7 +118,7 @@ class SiameseModule {
         std::copy(b.begin(), b.end(), ws.stacked_.data() + off);
         off += N * per;
       }
-      all = tower_.forward(ws.stacked_.view(), ws.ws_, mode);
+      all = tower_.forward_borrowing_input(ws.stacked_.view(), ws.ws_, mode);  // stacked_ lives until backward
     } else {
       if (static_cast<Index>(ws.branch_ws_.size()) < B) ws.branch_ws_.resize(static_cast<std::size_t>(B));
       Index i = 0;
