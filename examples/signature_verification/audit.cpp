@@ -118,7 +118,9 @@ int run_audit(const AuditOptions& o) {
   twin::parallel_for(0, n, 1, [&](twin::Index lo, twin::Index hi) {
     for (twin::Index i = lo; i < hi; ++i) {
       const auto img = twin::io::load_image(all.files[static_cast<std::size_t>(i)].path);
-      const auto x = twin::data::normalise_document(img.view(), o.canvas.height, o.canvas.width);
+      const auto x = twin::data::normalise_document(
+          img.view(), o.canvas.height, o.canvas.width,
+          {.speck_share = o.canvas.speck_share, .stroke_radius = o.canvas.stroke_radius});
       const auto k = static_cast<std::size_t>(i);
       raw[k] = raw_features(img);
       pre[k] = pre_features(x);

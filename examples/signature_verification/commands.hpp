@@ -32,6 +32,9 @@ struct TrainOptions {
   double weight_decay = 1e-4;
   bool augment = true;
   double skilled_fraction = 0.5;
+  double hard_share = 0.0;      // share of random forgeries drawn from the nearest writers
+  int hard_writers = 5;         // how many nearest writers (by mean embedding, each epoch)
+  double augment_strength = 1.0;  // multiplies rotation, scale range and shift
   bool quiet = false;
   int stop_after_epochs = 0;  // testing aid: exit after this many epochs, as if interrupted
 };

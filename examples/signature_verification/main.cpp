@@ -65,12 +65,21 @@ int main(int argc, char** argv) {
   train->add_option("--weight-decay", tr.weight_decay, "AdamW weight decay")->capture_default_str();
   train->add_option("--height", tr.tower.canvas.height, "canvas height")->capture_default_str();
   train->add_option("--width", tr.tower.canvas.width, "canvas width")->capture_default_str();
+  train->add_option("--speck-share", tr.tower.canvas.speck_share, "remove ink components below this share of all "
+                    "ink before cropping (0: none)")->capture_default_str();
+  train->add_option("--stroke-radius", tr.tower.canvas.stroke_radius, "thin the strokes and redraw them with this "
+                    "radius (1: 3 px wide; -1: keep the pen's width)")->capture_default_str();
   train->add_option("--channels", tr.tower.width, "channels of the first convolution")->capture_default_str();
   train->add_option("--embed", tr.tower.embed, "embedding size")->capture_default_str();
   train->add_flag("--batchnorm", tr.tower.batchnorm, "BatchNorm after each convolution");
   train->add_flag("--l2norm", tr.tower.l2norm, "L2-normalise the embeddings (then a margin below 2)");
   train->add_option("--skilled-fraction", tr.skilled_fraction, "share of negative training pairs that are skilled "
                     "forgeries (the rest: other writers)")->capture_default_str();
+  train->add_option("--hard-share", tr.hard_share, "share of random-forgery training pairs whose other writer is "
+                    "one of the --hard-writers nearest (by mean embedding, recomputed each epoch)")->capture_default_str();
+  train->add_option("--hard-writers", tr.hard_writers, "nearest writers for --hard-share")->capture_default_str();
+  train->add_option("--augment-strength", tr.augment_strength, "multiplies the augmentation's rotation (4 deg), "
+                    "scale range (0.92-1.04) and shift (4%)")->capture_default_str();
   bool no_augment = false;
   train->add_flag("--no-augment", no_augment, "no random affine augmentation");
   train->add_flag("--quick", quick, "tiny budget (2 epochs of 5 steps): a smoke test");
@@ -115,6 +124,8 @@ int main(int argc, char** argv) {
   add_split_options(audit, au.split, au_val, au_test);
   audit->add_option("--height", au.canvas.height, "canvas height")->capture_default_str();
   audit->add_option("--width", au.canvas.width, "canvas width")->capture_default_str();
+  audit->add_option("--speck-share", au.canvas.speck_share, "as for train")->capture_default_str();
+  audit->add_option("--stroke-radius", au.canvas.stroke_radius, "as for train")->capture_default_str();
 
   try {
     app.parse(argc, argv);

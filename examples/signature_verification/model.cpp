@@ -13,7 +13,9 @@ namespace sigver {
 
 std::string TowerConfig::describe() const {
   return twin::detail::concat("conv tower width ", width, batchnorm ? " with BatchNorm" : "", ", embedding ", embed,
-                              l2norm ? " (L2-normalised)" : "", ", input ", canvas.height, "x", canvas.width);
+                              l2norm ? " (L2-normalised)" : "", ", input ", canvas.height, "x", canvas.width,
+                              canvas.speck_share > 0 ? twin::detail::concat(", specks < ", canvas.speck_share, " removed") : "",
+                              canvas.stroke_radius >= 0 ? twin::detail::concat(", strokes redrawn r=", canvas.stroke_radius) : "");
 }
 
 twin::Sequential<float> make_tower(const TowerConfig& c) {

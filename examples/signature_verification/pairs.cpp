@@ -46,8 +46,17 @@ PairSampler::PairSampler(const Dataset& d, double skilled_fraction)
       throw twin::error("writer '" + w + "' has fewer than 2 genuine signatures: no genuine pair can be made");
 }
 
+void PairSampler::set_nearest(std::vector<std::vector<int>> nearest, double share) {
+  if (nearest.size() != writers_.size())
+    throw twin::error("PairSampler::set_nearest: " + std::to_string(nearest.size()) + " lists for " +
+                      std::to_string(writers_.size()) + " writers");
+  nearest_ = std::move(nearest);
+  hard_share_ = share;
+}
+
 PairRef PairSampler::draw(twin::Rng& rng) const {
-  const std::string& w = writers_[rng.below(writers_.size())];
+  const std::size_t wi = rng.below(writers_.size());
+  const std::string& w = writers_[wi];
   const auto& g = d_->genuine.at(w);
   const int a = g[rng.below(g.size())];
   if (rng.bernoulli(0.5)) {
@@ -59,6 +68,9 @@ PairRef PairSampler::draw(twin::Rng& rng) const {
   if (f != d_->forged.end() && !f->second.empty() && rng.bernoulli(skilled_fraction_))
     return {a, f->second[rng.below(f->second.size())], PairKind::skilled};
   std::string other = w;
+  // (No draw at all when hard negatives are off: runs without them stay bit-identical.)
+  if (hard_share_ > 0 && !nearest_[wi].empty() && rng.bernoulli(hard_share_))
+    other = writers_[static_cast<std::size_t>(nearest_[wi][rng.below(nearest_[wi].size())])];
   while (other == w) other = writers_[rng.below(writers_.size())];
   const auto& og = d_->genuine.at(other);
   return {a, og[rng.below(og.size())], PairKind::random};

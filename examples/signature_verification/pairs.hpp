@@ -34,10 +34,18 @@ class PairSampler {
   PairSampler(const Dataset& d, double skilled_fraction = 0.5);
   PairRef draw(twin::Rng& rng) const;
 
+  // Hard random forgeries: with probability `share`, a random-forgery pair takes its other
+  // writer from `nearest[w]` (indices into the sampler's writers, e.g. the writers whose
+  // mean embedding is closest to writer w's) instead of from all writers.
+  void set_nearest(std::vector<std::vector<int>> nearest, double share);
+  const std::vector<std::string>& writers() const { return writers_; }
+
  private:
   const Dataset* d_;
   std::vector<std::string> writers_;
   double skilled_fraction_;
+  std::vector<std::vector<int>> nearest_;
+  double hard_share_ = 0;
 };
 
 // A line of a pairs file: path1,path2,label (label 1 = same writer, genuine; 0 = forgery or

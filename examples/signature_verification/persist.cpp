@@ -32,6 +32,8 @@ const std::string& get(const std::map<std::string, std::string>& m, const std::s
 void save_model(const fs::path& file, const twin::Sequential<float>& net, const ModelInfo& info) {
   const json j = {{"height", info.tower.canvas.height},
                   {"width", info.tower.canvas.width},
+                  {"speck_share", info.tower.canvas.speck_share},
+                  {"stroke_radius", info.tower.canvas.stroke_radius},
                   {"channels", info.tower.width},
                   {"embed", info.tower.embed},
                   {"batchnorm", info.tower.batchnorm},
@@ -56,6 +58,8 @@ twin::Sequential<float> load_model(const fs::path& file, ModelInfo& info) {
     j = json::parse(get(st.metadata(), "signature_verification", file));
     info.tower.canvas.height = j.at("height");
     info.tower.canvas.width = j.at("width");
+    info.tower.canvas.speck_share = j.value("speck_share", 0.0);  // absent in older model files
+    info.tower.canvas.stroke_radius = j.value("stroke_radius", twin::Index{-1});
     info.tower.width = j.at("channels");
     info.tower.embed = j.at("embed");
     info.tower.batchnorm = j.value("batchnorm", false);  // absent in the first model files

@@ -8,7 +8,8 @@ namespace sigver {
 
 twin::Tensor<float, 2> load_preprocessed(const fs::path& path, const Canvas& c) {
   const auto raw = twin::io::load_image(path);
-  return twin::data::normalise_document(raw.view(), c.height, c.width);
+  return twin::data::normalise_document(raw.view(), c.height, c.width,
+                                        {.speck_share = c.speck_share, .stroke_radius = c.stroke_radius});
 }
 
 twin::Tensor<float, 4> load_all(const Dataset& d, const Canvas& c) {

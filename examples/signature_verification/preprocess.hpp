@@ -11,9 +11,12 @@
 
 namespace sigver {
 
+// The network's input and how a scan becomes it (stored in the model file).
 struct Canvas {
   twin::Index height = 80;
   twin::Index width = 160;
+  double speck_share = 0.0;     // drop ink components below this share of all ink before the crop
+  twin::Index stroke_radius = -1;  // >= 0: thin, then redraw strokes this thick (1: 3 px); < 0: pen width
 };
 
 // One file, loaded and preprocessed: (height, width) in [0, 1], paper exactly 0.

@@ -1,6 +1,7 @@
 // `train`: writer-independent training with the contrastive loss.
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -65,6 +66,31 @@ std::vector<float> pair_distances(const twin::Tensor<float, 2>& emb, const std::
   return d;
 }
 
+// For each training writer, the `k` other writers whose mean embedding (of their genuine
+// signatures, un-augmented, current weights) is closest: the writers most easily confused.
+std::vector<std::vector<int>> nearest_writers(const twin::Sequential<float>& net, const twin::Tensor<float, 4>& images,
+                                              const Dataset& d, int k) {
+  const auto emb = embed_all(net, images);  // (N, D)
+  const twin::Index D = emb.dim(1);
+  const std::size_t n = d.writers.size();
+  std::vector<std::vector<float>> mean(n, std::vector<float>(static_cast<std::size_t>(D), 0.0f));
+  for (std::size_t w = 0; w < n; ++w) {
+    const auto& g = d.genuine.at(d.writers[w]);
+    for (int i : g)
+      for (twin::Index j = 0; j < D; ++j) mean[w][static_cast<std::size_t>(j)] += emb(i, j) / static_cast<float>(g.size());
+  }
+  std::vector<std::vector<int>> out(n);
+  for (std::size_t w = 0; w < n; ++w) {
+    std::vector<std::pair<float, int>> by;
+    for (std::size_t v = 0; v < n; ++v)
+      if (v != w) by.emplace_back(euclidean(mean[w].data(), mean[v].data(), D), static_cast<int>(v));
+    const auto m = std::min<std::size_t>(static_cast<std::size_t>(std::max(k, 1)), by.size());
+    std::partial_sort(by.begin(), by.begin() + static_cast<std::ptrdiff_t>(m), by.end());
+    for (std::size_t i = 0; i < m; ++i) out[w].push_back(by[i].second);
+  }
+  return out;
+}
+
 void print_split(const Split& s, const Dataset& d) {
   std::printf("data: %s (%s layout, %zu writers, %zu images)\n", d.root.string().c_str(), d.layout.c_str(),
               d.writers.size(), d.files.size());
@@ -114,7 +140,9 @@ int run_train(const TrainOptions& o) {
   const std::string fingerprint = twin::detail::concat(
       cfg.describe(), "; train ", join(train_writers, ","), "; seed ", o.seed, "; epochs ", o.epochs, "x",
       o.steps_per_epoch, "x", o.batch_pairs, "; lr ", o.lr, "; margin ", o.margin, "; wd ", o.weight_decay,
-      "; augment ", o.augment, "; skilled ", o.skilled_fraction);
+      "; augment ", o.augment, "; skilled ", o.skilled_fraction,
+      o.hard_share > 0 ? twin::detail::concat("; hard ", o.hard_share, "x", o.hard_writers) : std::string(),
+      o.augment_strength != 1.0 ? twin::detail::concat("; augment strength ", o.augment_strength) : std::string());
 
   TrainState st;
   if (o.resume) {
@@ -132,7 +160,9 @@ int run_train(const TrainOptions& o) {
   const long total_steps = static_cast<long>(o.epochs) * o.steps_per_epoch;
   const twin::CosineAnnealingLR schedule{.t_max = total_steps, .eta_min = o.lr * 0.02};
   Progress bar(total_steps, o.quiet);
-  twin::data::AffineOptions aug{.max_shift = 0.04, .max_rotation_deg = 4.0, .scale_range = {0.92, 1.04}, .fill = 0.0f};
+  const double k = o.augment_strength;
+  twin::data::AffineOptions aug{.max_shift = 0.04 * k, .max_rotation_deg = 4.0 * k,
+                                .scale_range = {1.0 - 0.08 * k, 1.0 + 0.04 * k}, .fill = 0.0f};
 
   // A step's random draws (pairs, then each image's affine parameters) are made in order on
   // one thread; the warps themselves, a third of a step, run in parallel.
@@ -163,6 +193,7 @@ int run_train(const TrainOptions& o) {
   int epochs_this_run = 0;
   for (int epoch = st.epoch; epoch < o.epochs; ++epoch) {
     const auto te = Clock::now();
+    if (o.hard_share > 0) sampler.set_nearest(nearest_writers(model.tower(), train_images, train, o.hard_writers), o.hard_share);
     double loss_avg = 0;
     for (int step = 0; step < o.steps_per_epoch; ++step) {
       const long global = static_cast<long>(epoch) * o.steps_per_epoch + step;
