@@ -58,4 +58,16 @@ struct BoundLayer {
   }
 };
 
+// The main() of every benchmark program: registers its benchmarks, parses Google
+// Benchmark's flags and runs them, with twin's build_info() in the report's context.
+inline int run_benchmarks(int argc, char** argv, void (*register_all)()) {
+  register_all();
+  benchmark::Initialize(&argc, argv);
+  if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
+  benchmark::AddCustomContext("twin", build_info().str());
+  benchmark::RunSpecifiedBenchmarks();
+  benchmark::Shutdown();
+  return 0;
+}
+
 }  // namespace twin::bench

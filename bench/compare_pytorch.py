@@ -59,38 +59,34 @@ import torch.nn.functional as F  # noqa: E402
 
 # ---------------------------------------------------------------------------------------
 # PyTorch workloads: each returns (step function, units of work per step).
+def layer_step(m, x, dy, backward):
+    """The step a one-layer workload times: forward without autograd, or forward and
+    backward to the input and the weights (zero_grad is a no-op for pooling)."""
+    def step():
+        if backward:
+            m.zero_grad(set_to_none=False)
+            x.grad = None
+            m(x).backward(dy)
+        else:
+            with torch.no_grad():
+                m(x)
+    return step
+
+
 def conv_case(n, cin, cout, k, s, p, h, w, backward):
     m = nn.Conv2d(cin, cout, k, stride=s, padding=p)
     x = torch.randn(n, cin, h, w, requires_grad=backward)
     ho, wo = (h + 2 * p - k) // s + 1, (w + 2 * p - k) // s + 1
     flops = (6.0 if backward else 2.0) * n * cout * ho * wo * cin * k * k
     dy = torch.randn(n, cout, ho, wo)
-
-    def step():
-        if backward:
-            m.zero_grad(set_to_none=False)
-            x.grad = None
-            m(x).backward(dy)
-        else:
-            with torch.no_grad():
-                m(x)
-    return step, flops
+    return layer_step(m, x, dy, backward), flops
 
 
 def dense_case(n, i, o, backward):
     m = nn.Linear(i, o)
     x = torch.randn(n, i, requires_grad=backward)
     dy = torch.randn(n, o)
-
-    def step():
-        if backward:
-            m.zero_grad(set_to_none=False)
-            x.grad = None
-            m(x).backward(dy)
-        else:
-            with torch.no_grad():
-                m(x)
-    return step, (6.0 if backward else 2.0) * n * i * o
+    return layer_step(m, x, dy, backward), (6.0 if backward else 2.0) * n * i * o
 
 
 def pool_case(kind, n, c, h, w, backward):
@@ -103,15 +99,7 @@ def pool_case(kind, n, c, h, w, backward):
         y = m(x)
     dy = torch.randn_like(y)
     nbytes = 4.0 * (x.numel() + y.numel()) * (2 if backward else 1)
-
-    def step():
-        if backward:
-            x.grad = None
-            m(x).backward(dy)
-        else:
-            with torch.no_grad():
-                m(x)
-    return step, nbytes
+    return layer_step(m, x, dy, backward), nbytes
 
 
 def tower(h, w):
