@@ -351,6 +351,9 @@ class Sequential {
       nb += total_size(l->buffers());
     }
     auto grow = [](Tensor<T>& t, Index n) {
+      // Layers without parameters (activations, pooling) change nothing: no new block, so
+      // building a model does not leave freed parameter-sized blocks in the heap.
+      if (n == t.size()) return;
       Tensor<T> fresh(Shape{n}, T(0));
       std::copy(t.begin(), t.begin() + std::min(n, t.size()), fresh.begin());
       t = std::move(fresh);
