@@ -82,6 +82,12 @@ class AvgPool2DLayer final : public Layer<T> {
         for (Index i = 0; i < ho; ++i) {
           const T* xr = x.data() + (p * h + i * k) * w;  // first row of this band of windows
           T* yo = y.data() + (p * ho + i) * wo;
+          if (k == 2) {  // the common 2 x 2 window with a fixed trip count, so it vectorises
+            const T* xr1 = xr + w;
+            for (Index j = 0; j < wo; ++j) yo[j] = (((T(0) + xr[2 * j]) + xr[2 * j + 1]) + xr1[2 * j]) + xr1[2 * j + 1];
+            for (Index j = 0; j < wo; ++j) yo[j] *= inv;
+            continue;
+          }
           for (Index j = 0; j < wo; ++j) {
             T s(0);
             for (Index r = 0; r < k; ++r)
@@ -107,6 +113,11 @@ class AvgPool2DLayer final : public Layer<T> {
             continue;
           }
           // 0 + g * inv, as the general path computes it (dx zeroed, then += once).
+          if (k == 2) {
+            for (Index j = 0; j < wo; ++j) dr[2 * j] = dr[2 * j + 1] = T(0) + g[i * wo + j] * inv;
+            std::fill(dr + wo * k, dr + w, T(0));
+            continue;
+          }
           for (Index j = 0; j < wo; ++j) {
             const T v = T(0) + g[i * wo + j] * inv;
             for (Index c = 0; c < k; ++c) dr[j * k + c] = v;
