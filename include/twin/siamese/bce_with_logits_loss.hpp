@@ -62,7 +62,7 @@ struct BCEWithLogitsLoss {
 
   template <ViewLike V, class T = view_value_t<V>>
   LossResult<T> operator()(const V& logits, std::span<const PairLabel> labels, TensorView<T> dlogits = {}) const {
-    std::vector<T> y(labels.size());
+    const std::span<T> y = detail::loss_scratch<T, 0>(static_cast<Index>(labels.size()));
     for (std::size_t i = 0; i < labels.size(); ++i) y[i] = to_target<T>(labels[i]);
     return (*this)(cview(logits), std::span<const T>(y), dlogits);
   }

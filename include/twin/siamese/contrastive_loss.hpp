@@ -56,7 +56,7 @@ struct ContrastiveLoss {
     if (dd.data() && dd.size() != N) throw shape_error("ContrastiveLoss: dd must have one value per distance");
     LossResult<T> r;
     r.per_sample.resize(static_cast<std::size_t>(N));
-    std::vector<T> g(static_cast<std::size_t>(N));
+    const std::span<T> g = detail::loss_scratch<T, 0>(N);  // dl/dd before the reduction's weight
     for (Index i = 0; i < N; ++i) {
       const auto [l, dl] = pair_loss(d[i], labels[static_cast<std::size_t>(i)]);
       r.per_sample[static_cast<std::size_t>(i)] = l;
@@ -72,7 +72,8 @@ struct ContrastiveLoss {
   LossResult<T> operator()(const PairBatch<T>& in, PairGrads<T> grads = {}) const {
     detail::check_pair_shapes(in.first.shape(), in.second.shape(), "ContrastiveLoss");
     const Index N = in.first.dim(0), D = in.first.dim(1);
-    Tensor<T> d(Shape{N}), dd(Shape{N});
+    // Slots 1 and 2: on_distances below holds slot 0.
+    const TensorView<T> d(detail::loss_scratch<T, 1>(N).data(), Shape{N}), dd(detail::loss_scratch<T, 2>(N).data(), Shape{N});
     const Euclidean euclid;
     const Cosine cosine;
     for (Index i = 0; i < N; ++i) {
@@ -80,7 +81,7 @@ struct ContrastiveLoss {
       const T* b = in.second.data() + i * D;
       d[i] = distance == PairDistance::euclidean ? euclid.row(a, b, D) : cosine.row(a, b, D);
     }
-    LossResult<T> r = on_distances<T>(d.view(), in.labels, dd.view());
+    LossResult<T> r = on_distances<T>(d, in.labels, dd);
     if (grads.first.data()) require_shape(grads.first.shape(), in.first.shape(), "ContrastiveLoss: grads.first");
     if (grads.second.data()) require_shape(grads.second.shape(), in.second.shape(), "ContrastiveLoss: grads.second");
     if (grads.first.data() || grads.second.data())

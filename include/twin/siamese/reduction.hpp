@@ -11,6 +11,7 @@
 // With zero samples (e.g. a batch with no valid triplet) every reduction gives value 0,
 // gradients 0 and count 0 (PyTorch would give NaN for mean over nothing).
 #include <cstddef>
+#include <span>
 #include <vector>
 
 #include "twin/tensor.hpp"
@@ -30,6 +31,17 @@ struct LossResult {
 };
 
 namespace detail {
+// Per-thread, grow-only buffers for a loss's small per-call arrays (distances and their
+// gradients). A loss is a const options struct that any thread may call, so its scratch
+// lives with the thread: after the first call of a training loop a loss allocates nothing
+// but the LossResult it returns. `Slot` tells apart the buffers one call holds at once.
+template <class U, int Slot>
+std::span<U> loss_scratch(Index n) {
+  thread_local std::vector<U> buf;
+  if (buf.size() < static_cast<std::size_t>(n)) buf.resize(static_cast<std::size_t>(n));
+  return {buf.data(), static_cast<std::size_t>(n)};
+}
+
 // Sums per-sample losses into r.value and returns the weight each sample's gradient gets.
 template <class T>
 T reduce(LossResult<T>& r, Reduction red) {

@@ -128,8 +128,10 @@ struct TripletMarginLoss {
   LossResult<T> run(Index n, Index D, A a, P pos, N_ neg, GA ga, GP gp, GN gn) const {
     LossResult<T> r;
     r.per_sample.resize(static_cast<std::size_t>(n));
-    std::vector<T> s(static_cast<std::size_t>(n)), dap(static_cast<std::size_t>(n)), dan(static_cast<std::size_t>(n));
-    std::vector<char> swapped(static_cast<std::size_t>(n), 0);
+    const std::span<T> s = detail::loss_scratch<T, 0>(n), dap = detail::loss_scratch<T, 1>(n),
+                       dan = detail::loss_scratch<T, 2>(n);
+    const std::span<char> swapped = detail::loss_scratch<char, 0>(n);
+    std::fill(swapped.begin(), swapped.end(), char(0));
     for (Index i = 0; i < n; ++i) {
       const auto u = static_cast<std::size_t>(i);
       dap[u] = dist(a(i), pos(i), D);
