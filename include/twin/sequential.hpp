@@ -85,6 +85,8 @@ class Workspace {
   std::vector<TensorView<T>> act_;   // act_[i]: output of layer i, in kept_ or shared_
   std::vector<Place> place_;         // place_[i]: the buffer act_[i] lives in
   std::vector<Tensor<T>> kept_;      // kept_[i]: the buffer of the kept chain layer i starts
+  std::vector<Shape> shapes_;        // the plan: output shapes,
+  std::vector<char> alias_, keep_;   // outputs sharing their input's buffer, kept chain heads
   Tensor<T> shared_[2];              // unkept chains in forward, gradients in backward
   std::vector<Bytes> scratch_;       // scratch_[i]: layer i's bytes from forward to backward
   std::vector<Rng> layer_rng_;       // the stream layer i drew from in the last forward
@@ -286,8 +288,12 @@ class Sequential {
 
     // Plan: which layers write over (or reshape) their input's buffer, and which chains are
     // kept. `alias[i]`: layer i's output shares layer i - 1's buffer.
-    std::vector<Shape> shapes(L);
-    std::vector<char> alias(L, 0), kept(L, 0);
+    std::vector<Shape>& shapes = ws.shapes_;  // in the workspace: a step allocates nothing
+    std::vector<char>& alias = ws.alias_;
+    std::vector<char>& kept = ws.keep_;
+    shapes.resize(L);
+    alias.assign(L, 0);
+    kept.assign(L, 0);
     {
       Shape s = x.shape();
       bool value_read = false;  // does some backward read the current value of the chain's buffer?
