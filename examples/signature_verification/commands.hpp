@@ -32,7 +32,7 @@ struct TrainOptions {
   double weight_decay = 1e-4;
   bool augment = true;
   double skilled_fraction = 0.5;
-  double hard_share = 0.0;      // share of random forgeries drawn from the nearest writers
+  double hard_share = 0.5;      // share of random forgeries drawn from the nearest writers
   int hard_writers = 5;         // how many nearest writers (by mean embedding, each epoch)
   double augment_strength = 1.0;  // multiplies rotation, scale range and shift
   bool quiet = false;
@@ -56,6 +56,7 @@ struct VerifyOptions {
   std::string enrollments = "enrollments.json";
   std::string against;  // writer name: compare with its enrolled references
   std::vector<std::string> images;
+  int repeat = 1;  // run the pair's whole path (decode, preprocess, embed) this often; report cold and warm times
 };
 
 struct EnrollOptions {

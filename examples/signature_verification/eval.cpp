@@ -1,4 +1,5 @@
 // `eval`, `verify` and `enroll`: using a trained model.
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -250,12 +251,22 @@ int run_verify(const VerifyOptions& o) {
   if (o.against.empty()) {
     if (o.images.size() != 2) throw twin::error("verify needs two images (or one with --against WRITER)");
     std::vector<fs::path> paths(o.images.begin(), o.images.end());
-    const auto t0 = std::chrono::steady_clock::now();
-    const auto emb = embed_all(net, load_paths(paths, info.tower.canvas));
-    const double ms = 1000 * std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    std::vector<double> ms;
+    twin::Tensor<float, 2> emb;
+    for (int r = 0; r < std::max(o.repeat, 1); ++r) {
+      const auto t0 = std::chrono::steady_clock::now();
+      emb = embed_all(net, load_paths(paths, info.tower.canvas));
+      ms.push_back(1000 * std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+    }
     const float d = euclidean(emb.data(), emb.data() + emb.dim(1), emb.dim(1));
-    std::printf("distance %.4f, threshold %.4f: %s (%.1f ms)\n", d, info.threshold,
-                d <= info.threshold ? "SAME WRITER (genuine)" : "DIFFERENT (forgery or another writer)", ms);
+    std::printf("distance %.4f, threshold %.4f: %s (%.2f ms)\n", d, info.threshold,
+                d <= info.threshold ? "SAME WRITER (genuine)" : "DIFFERENT (forgery or another writer)", ms[0]);
+    if (ms.size() > 1) {
+      std::vector<double> warm(ms.begin() + 1, ms.end());
+      std::sort(warm.begin(), warm.end());
+      std::printf("time per pair (decode + preprocess + embed both): first %.2f ms, warm median %.2f ms, min %.2f ms "
+                  "over %zu repeats\n", ms[0], warm[warm.size() / 2], warm.front(), warm.size());
+    }
     return 0;
   }
   if (o.images.size() != 1) throw twin::error("verify --against takes exactly one questioned image");

@@ -107,6 +107,8 @@ int main(int argc, char** argv) {
   verify->add_option("--model", ve.model, "model file")->capture_default_str();
   verify->add_option("--against", ve.against, "enrolled writer to compare with");
   verify->add_option("--enrollments", ve.enrollments, "enrolment file")->capture_default_str();
+  verify->add_option("--repeat", ve.repeat, "repeat the pair's verification (decode, preprocess, embed both) N times "
+                     "and report the first (cold) and the median of the others (warm)")->capture_default_str();
 
   sigver::EnrollOptions en;
   auto* enroll = app.add_subcommand("enroll", "store reference signatures of a writer for verify --against");

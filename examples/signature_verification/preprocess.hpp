@@ -1,7 +1,9 @@
 #pragma once
 // From a scan to the network's input, removing CEDAR's scanner shortcuts (paper brightness
 // and contrast differ between genuine and forged scans): Otsu threshold, binarise (ink 1,
-// paper exactly 0), crop to the ink, fit into a fixed canvas keeping the aspect ratio.
+// paper exactly 0), drop specks, crop to the ink, fit into a fixed canvas keeping the aspect
+// ratio, and redraw the strokes at one fixed width (the pen's width and the scan's contrast
+// would otherwise still tell genuine from forged scans apart; docs/signature-verification.md).
 #include <filesystem>
 #include <vector>
 
@@ -15,8 +17,8 @@ namespace sigver {
 struct Canvas {
   twin::Index height = 80;
   twin::Index width = 160;
-  double speck_share = 0.0;     // drop ink components below this share of all ink before the crop
-  twin::Index stroke_radius = -1;  // >= 0: thin, then redraw strokes this thick (1: 3 px); < 0: pen width
+  double speck_share = 0.002;     // drop ink components below this share of all ink before the crop (0: none)
+  twin::Index stroke_radius = 1;  // >= 0: thin, then redraw strokes around the skeleton (1: 3 px); < 0: pen width
 };
 
 // One file, loaded and preprocessed: (height, width) in [0, 1], paper exactly 0.
