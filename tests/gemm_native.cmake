@@ -1,22 +1,21 @@
-# The kernel tests once more, built for this machine (-march=native), so that the SIMD
-# kernels, not only the portable ones, are checked against their naive references.
-# No precompiled header: it would carry the portable build's flags.
-# Under the sanitizers only the kernel-level tests are repeated (the layer-level ones compile
-# slowly with ASan and add no SIMD code path that these do not already reach).
+# The kernel tests once more, built for this machine (-march=native) as one more unity-built
+# executable, twin_tests_native, so that the SIMD kernels, not only the portable ones, are
+# checked against their naive references. No precompiled header: it would carry the portable
+# build's flags. Under the sanitizers only the kernel-level tests are repeated (the
+# layer-level ones add no SIMD code path that these do not already reach).
 set(_twin_native_tests test_gemm test_conv_blocks test_pool_kernels)
 if(NOT TWIN_SANITIZE)
   list(APPEND _twin_native_tests test_conv2d test_pooling test_gradcheck_dense_activation)
 endif()
+set(_twin_native_sources)
 foreach(name IN LISTS _twin_native_tests)
-  if(NOT EXISTS ${CMAKE_CURRENT_SOURCE_DIR}/${name}.cpp)
-    continue()
+  if(EXISTS ${CMAKE_CURRENT_SOURCE_DIR}/${name}.cpp)
+    list(APPEND _twin_native_sources ${CMAKE_CURRENT_SOURCE_DIR}/${name}.cpp)
   endif()
-  add_executable(${name}_native ${CMAKE_CURRENT_SOURCE_DIR}/${name}.cpp ${CMAKE_CURRENT_SOURCE_DIR}/main.cpp)
-  target_link_libraries(${name}_native PRIVATE twin::twin doctest::doctest twin_project_warnings twin_project_sanitize
-                                                twin_project_native)
-  target_include_directories(${name}_native PRIVATE ${CMAKE_CURRENT_SOURCE_DIR})
-  target_compile_definitions(${name}_native PRIVATE TWIN_TEST_DATA_DIR="${CMAKE_CURRENT_SOURCE_DIR}/data"
-                                                    TWIN_SOURCE_DIR="${PROJECT_SOURCE_DIR}")
-  add_test(NAME ${name}_native COMMAND ${name}_native)
-  set_tests_properties(${name}_native PROPERTIES TIMEOUT 600)
 endforeach()
+add_executable(twin_tests_native ${_twin_native_sources})
+# twin_test_main brings doctest's main (its own flags do not matter) and the test definitions.
+target_link_libraries(twin_tests_native PRIVATE twin_test_main twin_project_native)
+target_include_directories(twin_tests_native PRIVATE ${CMAKE_CURRENT_SOURCE_DIR})
+set_target_properties(twin_tests_native PROPERTIES UNITY_BUILD ON UNITY_BUILD_BATCH_SIZE ${TWIN_TEST_UNITY_BATCH})
+twin_add_file_tests(twin_tests_native _native ${_twin_native_sources})

@@ -1,11 +1,11 @@
 # twin's model files read by numpy, and a file in PyTorch's safetensors convention read by
-# twin (tests/python/safetensors_interop.py drives test_safetensors). Skipped without
+# twin (tests/python/safetensors_interop.py drives twin_tests). Skipped without
 # Debian's python3 + numpy.
-if(TARGET test_safetensors AND EXISTS /usr/bin/python3)
+if(TARGET twin_tests AND EXISTS /usr/bin/python3)
   execute_process(COMMAND /usr/bin/python3 -c "import numpy" RESULT_VARIABLE _twin_numpy_missing OUTPUT_QUIET ERROR_QUIET)
   if(NOT _twin_numpy_missing)
     add_test(NAME safetensors_python
-             COMMAND /usr/bin/python3 ${CMAKE_CURRENT_LIST_DIR}/python/safetensors_interop.py $<TARGET_FILE:test_safetensors>
+             COMMAND /usr/bin/python3 ${CMAKE_CURRENT_LIST_DIR}/python/safetensors_interop.py $<TARGET_FILE:twin_tests>
                      ${CMAKE_CURRENT_BINARY_DIR}/safetensors-interop)
     set_tests_properties(safetensors_python PROPERTIES TIMEOUT 120)
   else()

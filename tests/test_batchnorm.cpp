@@ -2,6 +2,8 @@
 // values, running statistics, the one-value-per-channel error, float32, threads, shapes.
 #include "layer_helpers.hpp"
 
+namespace test_batchnorm {  // file-local: the test files are compiled as unity batches
+
 using namespace twin;
 using namespace layer_test;
 using twin::testing::check_gradients;
@@ -145,3 +147,5 @@ TEST_CASE("BatchNorm: parameters, buffers, names and shape errors") {
   CHECK_THROWS_AS(BatchNormLayer<float>(BatchNorm2d{.features = 0}), shape_error);
   CHECK_THROWS_AS(BatchNormLayer<float>(BatchNorm2d{.features = 2, .momentum = 1.5}), shape_error);
 }
+
+}  // namespace test_batchnorm

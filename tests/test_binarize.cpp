@@ -3,6 +3,8 @@
 #include <twin/data/binarize.hpp>
 #include <twin/twin.hpp>
 
+namespace test_binarize {  // file-local: the test files are compiled as unity batches
+
 using namespace twin;
 using namespace twin::data;
 
@@ -98,3 +100,5 @@ TEST_CASE("normalise_document: two scans of one shape on different papers give t
   // Paper exactly 0 outside the fitted ink, and the ink fills the canvas width.
   CHECK(ink_bbox(a.view()).width == 96);
 }
+
+}  // namespace test_binarize

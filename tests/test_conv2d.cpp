@@ -6,6 +6,8 @@
 
 #include <type_traits>
 
+namespace test_conv2d {  // file-local: the test files are compiled as unity batches
+
 using namespace twin;
 using namespace layer_test;
 using twin::testing::check_layer;
@@ -166,3 +168,5 @@ TEST_CASE("Conv2D: shape errors name the layer") {
   CHECK(net.num_params() == 4 * 9 + 4);
   CHECK(net.named_tensors()[0].shape == Shape{4, 1, 3, 3});
 }
+
+}  // namespace test_conv2d

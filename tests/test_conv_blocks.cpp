@@ -13,6 +13,8 @@
 #include <cmath>
 #include <vector>
 
+namespace test_conv_blocks {  // file-local: the test files are compiled as unity batches
+
 using namespace twin;
 
 TEST_CASE("Conv2D forward in pixel blocks equals the direct loop") {
@@ -73,3 +75,5 @@ TEST_CASE("implicit-GEMM convolution gives the same bits as im2col + gemm") {
     CHECK(got == want);
   }
 }
+
+}  // namespace test_conv_blocks

@@ -13,6 +13,8 @@
 #include <unistd.h>
 #include <vector>
 
+namespace test_data_pairs {  // file-local: the test files are compiled as unity batches
+
 using namespace twin;
 using namespace twin::data;
 
@@ -151,3 +153,5 @@ TEST_CASE("ImageDataset: folder-per-class layout, explicit list, loader callback
   CHECK_THROWS_AS(ImageDataset::from_folders(root / "missing", loader), io_error);
   fs::remove_all(root);
 }
+
+}  // namespace test_data_pairs

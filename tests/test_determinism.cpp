@@ -9,6 +9,8 @@
 
 #include <vector>
 
+namespace test_determinism {  // file-local: the test files are compiled as unity batches
+
 using namespace twin;
 
 namespace {
@@ -67,3 +69,5 @@ TEST_CASE("Siamese training: bit-identical weights for 1 and 2 threads and acros
   CHECK(two.buffers == again.buffers);
   CHECK(two.params != other.params);  // the seed matters: the test can fail
 }
+
+}  // namespace test_determinism

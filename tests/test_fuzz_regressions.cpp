@@ -10,6 +10,8 @@
 #include "twin/io/image.hpp"
 #include "twin/io/safetensors.hpp"
 
+namespace test_fuzz_regressions {  // file-local: the test files are compiled as unity batches
+
 namespace fs = std::filesystem;
 
 // Inputs under image-stb-ub/ trigger arithmetic undefined behaviour inside stb_image 2.27
@@ -66,3 +68,5 @@ TEST_CASE("safetensors fuzz regressions are rejected cleanly") {
     }
   }
 }
+
+}  // namespace test_fuzz_regressions

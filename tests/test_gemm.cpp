@@ -11,6 +11,8 @@
 #include <limits>
 #include <vector>
 
+namespace test_gemm {  // file-local: the test files are compiled as unity batches
+
 using namespace twin;
 using kernels::Trans;
 
@@ -110,3 +112,5 @@ TEST_CASE("build_info names the kernel and the thread count") {
   CHECK(info.threads == num_threads());
   CHECK(info.str().find(info.gemm_kernel) != std::string::npos);
 }
+
+}  // namespace test_gemm

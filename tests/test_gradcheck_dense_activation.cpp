@@ -4,6 +4,8 @@
 
 #include "layer_helpers.hpp"
 
+namespace test_gradcheck_dense_activation {  // file-local: the test files are compiled as unity batches
+
 using namespace twin;
 using twin::testing::check_layer;
 
@@ -175,3 +177,5 @@ TEST_CASE("Sequential: initialisation is seeded and per-layer") {
   a.init(5);
   CHECK(std::equal(b.params().begin(), b.params().end(), a.params().begin()));
 }
+
+}  // namespace test_gradcheck_dense_activation

@@ -5,6 +5,8 @@
 
 #include <twin/data/group_split.hpp>
 
+namespace test_group_split {  // file-local: the test files are compiled as unity batches
+
 using namespace twin;
 using namespace twin::data;
 
@@ -50,3 +52,5 @@ TEST_CASE("split_groups_explicit: the given writers, checked") {
   CHECK_THROWS_WITH_AS(split_groups_explicit(w, {99}, {1}), "validation group 99 is not in the data set", error);
   CHECK_THROWS_AS(split_groups_explicit(w, {1, 1}, {2}), error);
 }
+
+}  // namespace test_group_split

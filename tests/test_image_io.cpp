@@ -12,6 +12,8 @@
 
 #include <unistd.h>
 
+namespace test_image_io {  // file-local: the test files are compiled as unity batches
+
 namespace fs = std::filesystem;
 using twin::image_error;
 using twin::io::decode_image;
@@ -220,3 +222,5 @@ TEST_CASE("one real file of each shared data set loads") {
     MESSAGE((std::string(set) + "/" + file + ": " + std::to_string(img.dim(0)) + " x " + std::to_string(img.dim(1))));
   }
 }
+
+}  // namespace test_image_io

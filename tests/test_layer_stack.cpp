@@ -2,6 +2,8 @@
 // float32 vs double, and bit-identical with 1 and 2 threads.
 #include "layer_helpers.hpp"
 
+namespace test_layer_stack {  // file-local: the test files are compiled as unity batches
+
 using namespace twin;
 using namespace layer_test;
 
@@ -74,3 +76,5 @@ TEST_CASE("Layer stack: float32 agrees with double; same bits for 1 and 2 thread
   REQUIRE(one.size() == two.size());
   CHECK(std::memcmp(one.data(), two.data(), one.size() * sizeof(float)) == 0);
 }
+
+}  // namespace test_layer_stack

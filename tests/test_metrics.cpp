@@ -5,6 +5,8 @@
 
 #include <vector>
 
+namespace test_metrics {  // file-local: the test files are compiled as unity batches
+
 using namespace twin;
 using namespace twin::metrics;
 
@@ -99,3 +101,5 @@ TEST_CASE("k-way one-shot accuracy, with ties") {
   std::vector<OneShotTrial> bad{{{0.1}, 3}};
   CHECK_THROWS_AS(one_shot_accuracy(bad), shape_error);
 }
+
+}  // namespace test_metrics

@@ -7,6 +7,8 @@
 #include <cmath>
 #include <vector>
 
+namespace test_mining {  // file-local: the test files are compiled as unity batches
+
 using namespace twin;
 
 namespace {
@@ -138,3 +140,5 @@ TEST_CASE("diagnostics: distances, active fraction, norms; collapse is flagged")
   CHECK(pd.active_fraction == doctest::Approx(0.5));
   CHECK_FALSE(pd.collapsed);
 }
+
+}  // namespace test_mining

@@ -2,6 +2,8 @@
 // values, dropout's mask statistics and seeding, float32 vs double, 1 vs 2 threads, errors.
 #include "layer_helpers.hpp"
 
+namespace test_norm_dropout {  // file-local: the test files are compiled as unity batches
+
 using namespace twin;
 using namespace layer_test;
 using twin::testing::check_layer;
@@ -133,3 +135,5 @@ TEST_CASE("L2Normalize and LocalResponseNorm: shape errors name the layer") {
   CHECK_THROWS_AS(LocalResponseNormLayer<float>(LocalResponseNorm{.size = 0}), error);
   CHECK(lrn.output_shape(Shape{2, 5, 3}) == Shape{2, 5, 3});
 }
+
+}  // namespace test_norm_dropout

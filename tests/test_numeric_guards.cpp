@@ -7,6 +7,8 @@
 
 #include <twin/twin.hpp>
 
+namespace test_numeric_guards {  // file-local: the test files are compiled as unity batches
+
 using namespace twin;
 
 namespace {
@@ -155,3 +157,5 @@ TEST_CASE("a training loop stops at the step whose loss is NaN") {
   }
   CHECK(msg == "loss at step 6 is nan");
 }
+
+}  // namespace test_numeric_guards

@@ -6,6 +6,8 @@
 #include <cmath>
 #include <vector>
 
+namespace test_optim {  // file-local: the test files are compiled as unity batches
+
 using namespace twin;
 using doctest::Approx;
 
@@ -100,3 +102,5 @@ TEST_CASE("Learning-rate schedules") {
   CHECK(cos(1.0, 5) == Approx(0.55));
   CHECK(cos(1.0, 10) == Approx(0.1));
 }
+
+}  // namespace test_optim

@@ -10,6 +10,8 @@
 #include <limits>
 #include <vector>
 
+namespace test_pool_kernels {  // file-local: the test files are compiled as unity batches
+
 using namespace twin;
 
 namespace {
@@ -117,3 +119,5 @@ TEST_CASE("AvgPool2D tiled path equals the naive average (odd sizes drop the las
       CHECK(same_bits(dx, rdx));
     }
 }
+
+}  // namespace test_pool_kernels

@@ -2,6 +2,8 @@
 // PyTorch values, float32 vs double, shape errors.
 #include "layer_helpers.hpp"
 
+namespace test_pooling {  // file-local: the test files are compiled as unity batches
+
 using namespace twin;
 using namespace layer_test;
 using twin::testing::check_layer;
@@ -139,3 +141,5 @@ TEST_CASE("Pooling: option and shape errors name the layer") {
   g.add(GlobalAvgPool{});
   CHECK_THROWS_WITH_AS(g.output_shape(Shape{2, 8}), doctest::Contains("GlobalAvgPool"), shape_error);
 }
+
+}  // namespace test_pooling

@@ -7,6 +7,8 @@
 
 #include <vector>
 
+namespace test_readme_example {  // file-local: the test files are compiled as unity batches
+
 TEST_CASE("README example: a Siamese tower trained with the contrastive loss") {
   // --- README begin ---
   using namespace twin;
@@ -82,3 +84,5 @@ TEST_CASE("README example learns: same pairs close, different pairs apart") {
   MESSAGE("contrastive loss: first " << first << ", last " << last);
   CHECK(last < 0.5f * first);
 }
+
+}  // namespace test_readme_example

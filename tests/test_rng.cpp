@@ -4,6 +4,8 @@
 
 #include <vector>
 
+namespace test_rng {  // file-local: the test files are compiled as unity batches
+
 using namespace twin;
 
 TEST_CASE("Rng: the same seed gives the same bits; a different seed does not") {
@@ -63,3 +65,5 @@ TEST_CASE("Rng: state round trip and fork independence") {
   s2.shuffle(std::span<int>(w));
   CHECK(v == w);
 }
+
+}  // namespace test_rng

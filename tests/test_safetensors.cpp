@@ -17,6 +17,8 @@
 #include "twin/io/checkpoint.hpp"
 #include "twin/twin.hpp"
 
+namespace test_safetensors {  // file-local: the test files are compiled as unity batches
+
 namespace fs = std::filesystem;
 using namespace twin;
 using io::SafeTensors;
@@ -359,3 +361,5 @@ TEST_CASE("safetensors interop with python") {
   // The same values written by twin, for the python reader.
   io::save_model(net, fs::path(dir) / "twin.safetensors");
 }
+
+}  // namespace test_safetensors

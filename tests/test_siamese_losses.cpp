@@ -5,19 +5,16 @@
 #include <twin/siamese.hpp>
 #include <twin/testing/gradcheck.hpp>
 
+#include "layer_helpers.hpp"  // CHECK_GRAD
+
 #include <cmath>
 #include <vector>
+
+namespace test_siamese_losses {  // file-local: the test files are compiled as unity batches
 
 using namespace twin;
 using twin::testing::compare_gradients;
 using twin::testing::numeric_gradient;
-
-#define CHECK_GRAD(expr)     \
-  do {                       \
-    auto r_ = (expr);        \
-    INFO(r_.report);         \
-    CHECK(r_.ok);            \
-  } while (0)
 
 namespace {
 Tensor<double> rand_t(Shape s, Rng& r, double scale = 1.0) {
@@ -371,3 +368,5 @@ TEST_CASE("BCEWithLogitsLoss: naive formula, pos_weight, gradients, and logits +
     CHECK(g[i] == doctest::Approx(s - to_target<float>(lab[static_cast<std::size_t>(i)])));
   }
 }
+
+}  // namespace test_siamese_losses

@@ -9,6 +9,8 @@
 #include <cmath>
 #include <vector>
 
+namespace test_siamese_module {  // file-local: the test files are compiled as unity batches
+
 using namespace twin;
 
 namespace {
@@ -139,3 +141,5 @@ TEST_CASE("SiameseModule: BatchNorm statistics are joint when stacked, per branc
   auto pe = ms.forward({a.view(), b.view()}, w4, Mode::eval, BranchMode::separate);
   for (Index i = 0; i < se.all.size(); ++i) CHECK(se.all[i] == doctest::Approx(pe.all[i]));
 }
+
+}  // namespace test_siamese_module

@@ -10,6 +10,8 @@
 
 #include <vector>
 
+namespace test_siamese_train {  // file-local: the test files are compiled as unity batches
+
 using namespace twin;
 
 namespace {
@@ -165,3 +167,5 @@ TEST_CASE("triplet training with a P x K sampler and batch-hard mining; diagnost
   MESSAGE("triplet AUC ", pair_auc(m, test, 7), "; last batch ", last.str());
   CHECK(pair_auc(m, test, 7) > 0.97);
 }
+
+}  // namespace test_siamese_train

@@ -2,6 +2,8 @@
 
 #include <twin/twin.hpp>
 
+namespace test_tensor {  // file-local: the test files are compiled as unity batches
+
 using namespace twin;
 
 TEST_CASE("Tensor: shape, strides, alignment, indexing") {
@@ -76,3 +78,5 @@ TEST_CASE("Shape helpers") {
   CHECK_THROWS_AS((Shape{1, 2, 3, 4, 5, 6, 7}), shape_error);
   CHECK_THROWS_AS((Shape{-1}), shape_error);
 }
+
+}  // namespace test_tensor

@@ -4,6 +4,8 @@
 
 #include <twin/twin.hpp>
 
+namespace test_train_toy {  // file-local: the test files are compiled as unity batches
+
 using namespace twin;
 
 namespace {
@@ -83,3 +85,5 @@ TEST_CASE("Training is deterministic: same seed, same weights, for 1 and 2 threa
   CHECK(a == b);
   CHECK(b == c);
 }
+
+}  // namespace test_train_toy

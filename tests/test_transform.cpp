@@ -4,6 +4,8 @@
 
 #include <twin/data/transform.hpp>
 
+namespace test_transform {  // file-local: the test files are compiled as unity batches
+
 using namespace twin;
 using namespace twin::data;
 
@@ -132,3 +134,5 @@ TEST_CASE("random_affine: seeded, zero options are the identity, output stays in
   for (Index i = 0; i < img.size(); ++i) CHECK(none[i] == img[i]);
   CHECK_THROWS_AS(random_affine(img, d, {.scale_range = {1.2, 1.1}}), error);
 }
+
+}  // namespace test_transform
