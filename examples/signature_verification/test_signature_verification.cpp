@@ -91,6 +91,28 @@ TEST_CASE("generic layout: writers, genuine and forged files, natural writer ord
     if (p.kind == PairKind::random) CHECK(ds.files[static_cast<std::size_t>(p.a)].writer != ds.files[static_cast<std::size_t>(p.b)].writer);
 }
 
+TEST_CASE("hard negatives: random forgeries come from the nearest writers at the share asked") {
+  TempDir d("hard");
+  for (const char* w : {"1", "2", "3", "4"})
+    for (int i = 0; i < 3; ++i) write_signature(d.path / w / "genuine" / ("g" + std::to_string(i) + ".png"), i);
+  const Dataset ds = discover(d.path);
+  PairSampler sampler(ds, 0.5);
+  // Every writer's only "nearest" writer is writer "4" (index 3); writer 4's is writer 1.
+  sampler.set_nearest({{3}, {3}, {3}, {0}}, 1.0);
+  twin::Rng rng(3);
+  int random = 0;
+  for (int i = 0; i < 400; ++i) {
+    const PairRef p = sampler.draw(rng);
+    if (p.kind != PairKind::random) continue;
+    ++random;
+    const std::string& a = ds.files[static_cast<std::size_t>(p.a)].writer;
+    const std::string& b = ds.files[static_cast<std::size_t>(p.b)].writer;
+    CHECK(b == (a == "4" ? "1" : "4"));
+  }
+  CHECK(random > 100);  // no forged folders: every negative is a random forgery
+  CHECK_THROWS(sampler.set_nearest({{1}}, 0.5));  // one list per writer
+}
+
 TEST_CASE("errors name the folder, file or line at fault") {
   TempDir d("errors");
   CHECK(error_of([&] { discover(d.path / "nowhere"); }).find("nowhere' does not exist") != std::string::npos);
