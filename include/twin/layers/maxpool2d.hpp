@@ -3,9 +3,11 @@
 //   x (N, C, H, W) -> y (N, C, Ho, Wo), Ho = floor((H + 2 pad - k) / stride) + 1
 //   forward:  y[n,c,i,j] = max of x[n,c] over window (i, j); padding counts as -inf, so it
 //             never wins. The position of the max (first one on ties; a NaN wins, as in
-//             PyTorch) is kept in scratch.
+//             PyTorch) is kept in scratch as its index in the k x k window: one byte per
+//             output when k <= 16 (a quarter of an int32 offset), else an int32.
 //   backward: dx = 0, then dx[n,c,argmax(i,j)] += dy[n,c,i,j]   (overlapping windows add up)
 // Each (n, c) plane is one task, so results do not depend on the thread count.
+#include <array>
 #include <cmath>
 #include <cstdint>
 #include <string>
@@ -30,8 +32,10 @@ namespace detail {
 // covers rows [r0, r1) and columns col0 + l stride + [0, k). Scans each window in the same
 // row-major order with the same test as the scalar loop (greater, or NaN), so the maxima
 // and argmax positions are identical to it.
-inline void max_windows_8(const float* xp, Index w, Index r0, Index r1, Index col0, Index stride, Index k, float* yo,
-                          std::int32_t* ao) {
+// ao[l] is the window index (r - rb) k + c of lane l's maximum, rb the window's unclipped
+// first row.
+inline void max_windows_8(const float* xp, Index w, Index rb, Index r0, Index r1, Index col0, Index stride, Index k,
+                          float* yo, std::int32_t* ao) {
   const __m256i lane_off = _mm256_mullo_epi32(_mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7), _mm256_set1_epi32(int(stride)));
   const __m256i even_lo = _mm256_setr_epi32(0, 2, 4, 6, 0, 0, 0, 0), odd_hi = _mm256_setr_epi32(0, 0, 0, 0, 1, 3, 5, 7);
   __m256 best = _mm256_setzero_ps();
@@ -47,7 +51,7 @@ inline void max_windows_8(const float* xp, Index w, Index r0, Index r1, Index co
         v = _mm256_blend_ps(_mm256_permutevar8x32_ps(_mm256_loadu_ps(p), even_lo),
                             _mm256_permutevar8x32_ps(_mm256_loadu_ps(p + 7), odd_hi), 0xF0);
       else v = _mm256_i32gather_ps(p, lane_off, 4);
-      const __m256i at = _mm256_add_epi32(_mm256_set1_epi32(int(base)), lane_off);
+      const __m256i at = _mm256_set1_epi32(int((r - rb) * k + c));  // the same in every lane
       if (first) {
         best = v;
         best_at = at;
@@ -81,14 +85,30 @@ class MaxPool2DLayer final : public Layer<T> {
   std::string describe() const override { return win_.describe("MaxPool2D"); }
   Shape output_shape(const Shape& in) const override { return win_.output_shape("MaxPool2D", in); }
 
-  // The argmax of every output, as an offset into its (H, W) plane.
+  // The argmax of every output, as its index in the window.
   std::size_t scratch_bytes(const Shape& in, Mode) const override {
-    return scratch_bytes_for<std::int32_t>(output_shape(in).numel());
+    const Index n = output_shape(in).numel();
+    return byte_index() ? scratch_bytes_for<std::uint8_t>(n) : scratch_bytes_for<std::int32_t>(n);
   }
 
   void forward(TensorView<const T> x, TensorView<T> y, const LayerContext& ctx) const override {
-    const Index planes = x.dim(0) * x.dim(1), h = x.dim(2), w = x.dim(3), ho = y.dim(2), wo = y.dim(3);
-    std::int32_t* arg = ScratchCarver(ctx.scratch).take<std::int32_t>(y.size());  // (N, C, Ho, Wo)
+    if (byte_index()) forward_impl<std::uint8_t>(x, y, ctx);
+    else forward_impl<std::int32_t>(x, y, ctx);
+  }
+  void backward(TensorView<const T> x, TensorView<const T> y, TensorView<const T> dy, TensorView<T> dx,
+                const LayerContext& ctx) const override {
+    if (!dx.data()) return;
+    if (byte_index()) backward_impl<std::uint8_t>(x, y, dy, dx, ctx);
+    else backward_impl<std::int32_t>(x, y, dy, dx, ctx);
+  }
+
+ private:
+  bool byte_index() const { return win_.kernel * win_.kernel <= 256; }
+
+  template <class U>
+  void forward_impl(TensorView<const T> x, TensorView<T> y, const LayerContext& ctx) const {
+    const Index planes = x.dim(0) * x.dim(1), h = x.dim(2), w = x.dim(3), ho = y.dim(2), wo = y.dim(3), k = win_.kernel;
+    U* arg = ScratchCarver(ctx.scratch).take<U>(y.size());  // (N, C, Ho, Wo)
     parallel_for(0, planes, 4, [&](Index lo, Index hi) {
       for (Index p = lo; p < hi; ++p) {
         const T* xp = x.data() + p * h * w;
@@ -96,61 +116,80 @@ class MaxPool2DLayer final : public Layer<T> {
           Index rb, r0, r1;
           win_.range(i, h, rb, r0, r1);
           T* yo = y.data() + (p * ho + i) * wo;
-          std::int32_t* ao = arg + (p * ho + i) * wo;
+          U* ao = arg + (p * ho + i) * wo;
           // Windows wholly inside the row range [0, w) have a fixed width: the common case,
           // without per-output clipping. Borders take the general path.
           const Index j_lo = std::min(wo, (win_.pad + win_.stride - 1) / win_.stride);
           const Index j_hi =
               w + win_.pad < win_.kernel ? j_lo : std::max(j_lo, std::min(wo, (w + win_.pad - win_.kernel) / win_.stride + 1));
-          auto window = [&](Index j, Index c0, Index c1) {
-            Index best_at = r0 * w + c0;
-            T best = xp[best_at];
+          // cb: the window's first column before clipping; the argmax is kept relative to (rb, cb).
+          auto window = [&](Index j, Index cb, Index c0, Index c1) {
+            Index best_at = (r0 - rb) * k + (c0 - cb);
+            T best = xp[r0 * w + c0];
             for (Index r = r0; r < r1; ++r)
               for (Index c = c0; c < c1; ++c) {
                 const T v = xp[r * w + c];
                 // Branch-free select; the first maximum wins, and so does a NaN (as in PyTorch).
                 const bool take = v > best || v != v;
                 best = take ? v : best;
-                best_at = take ? r * w + c : best_at;
+                best_at = take ? (r - rb) * k + (c - cb) : best_at;
               }
             yo[j] = best;
-            ao[j] = static_cast<std::int32_t>(best_at);
+            ao[j] = static_cast<U>(best_at);
           };
           for (Index j = 0; j < wo; ++j) {
             if (j == j_lo && j_lo < j_hi) {
 #if defined(__AVX2__) && !defined(TWIN_NO_SIMD)
               if constexpr (std::is_same_v<T, float>)
-                for (; j + 8 <= j_hi; j += 8)
-                  detail::max_windows_8(xp, w, r0, r1, j * win_.stride - win_.pad, win_.stride, win_.kernel, yo + j,
-                                        ao + j);
+                for (; j + 8 <= j_hi; j += 8) {
+                  alignas(32) std::int32_t at[8];
+                  detail::max_windows_8(xp, w, rb, r0, r1, j * win_.stride - win_.pad, win_.stride, k, yo + j, at);
+                  for (int l = 0; l < 8; ++l) ao[j + l] = static_cast<U>(at[l]);
+                }
 #endif
-              for (; j < j_hi; ++j) window(j, j * win_.stride - win_.pad, j * win_.stride - win_.pad + win_.kernel);
+              for (; j < j_hi; ++j) {
+                const Index cb = j * win_.stride - win_.pad;
+                window(j, cb, cb, cb + k);
+              }
               if (j == wo) break;
             }
             Index cb, c0, c1;
             win_.range(j, w, cb, c0, c1);
-            window(j, c0, c1);
+            window(j, cb, c0, c1);
           }
         }
       }
     });
   }
 
-  void backward(TensorView<const T> x, TensorView<const T> y, TensorView<const T> dy, TensorView<T> dx,
-                const LayerContext& ctx) const override {
-    if (!dx.data()) return;
-    const Index planes = x.dim(0) * x.dim(1), hw = x.dim(2) * x.dim(3), hwo = y.dim(2) * y.dim(3);
-    const std::int32_t* arg = ScratchCarver(ctx.scratch).take<std::int32_t>(y.size());
+  // dx = 0, then every output's gradient added at its argmax, in output order.
+  template <class U>
+  void backward_impl(TensorView<const T> x, TensorView<const T> y, TensorView<const T> dy, TensorView<T> dx,
+                     const LayerContext& ctx) const {
+    const Index planes = x.dim(0) * x.dim(1), h = x.dim(2), w = x.dim(3), ho = y.dim(2), wo = y.dim(3), k = win_.kernel;
+    const U* arg = ScratchCarver(ctx.scratch).take<U>(y.size());
+    // Offset of window index a from the window's (unclipped) top-left corner in the plane:
+    // a table for byte indices, computed for the rare kernels above 16.
+    std::array<Index, 256> table{};
+    if constexpr (sizeof(U) == 1)
+      for (Index a = 0; a < k * k; ++a) table[static_cast<std::size_t>(a)] = (a / k) * w + a % k;
+    auto offset = [&](U a) {
+      if constexpr (sizeof(U) == 1) return table[a];
+      else return Index(a / k) * w + Index(a % k);
+    };
     parallel_for(0, planes, 4, [&](Index lo, Index hi) {
       for (Index p = lo; p < hi; ++p) {
-        T* d = dx.data() + p * hw;
-        std::fill(d, d + hw, T(0));
-        for (Index o = p * hwo; o < (p + 1) * hwo; ++o) d[arg[o]] += dy.data()[o];
+        T* d = dx.data() + p * h * w;
+        std::fill(d, d + h * w, T(0));
+        for (Index i = 0; i < ho; ++i) {
+          const Index o = (p * ho + i) * wo;
+          const Index row0 = (i * win_.stride - win_.pad) * w - win_.pad;  // window (i, 0)'s corner
+          for (Index j = 0; j < wo; ++j) d[row0 + j * win_.stride + offset(arg[o + j])] += dy.data()[o + j];
+        }
       }
     });
   }
 
- private:
   detail::PoolWindow win_;
 };
 
