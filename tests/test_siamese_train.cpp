@@ -61,6 +61,16 @@ double pair_auc(const SiameseModule<float>& m, const Toy& t, std::uint64_t seed)
   }
   return metrics::auc(s, y);
 }
+
+// n balanced pairs of `toy`: their images into x1 and x2, their labels returned.
+std::vector<PairLabel> sample_pairs(const Toy& toy, Index n, Rng& r, Tensor<float>& x1, Tensor<float>& x2) {
+  std::vector<Index> a, b;
+  std::vector<PairLabel> y;
+  for (const auto& p : data::balanced_pairs(toy.y, n, r)) a.push_back(p.first), b.push_back(p.second), y.push_back(p.label);
+  gather_rows(toy.x, a, x1);
+  gather_rows(toy.x, b, x2);
+  return y;
+}
 }  // namespace
 
 TEST_CASE("contrastive training on pairs through SiameseModule (stacked) separates the classes") {
@@ -73,12 +83,7 @@ TEST_CASE("contrastive training on pairs through SiameseModule (stacked) separat
   const ContrastiveLoss loss{.neg_margin = 2.0, .power = 2.0, .reduction = Reduction::mean};
   Tensor<float> x1, x2;
   for (int step = 0; step < 150; ++step) {
-    const auto pairs = data::balanced_pairs(train.y, 32, r);
-    std::vector<Index> a, b;
-    std::vector<PairLabel> y;
-    for (const auto& p : pairs) a.push_back(p.first), b.push_back(p.second), y.push_back(p.label);
-    gather_rows(train.x, a, x1);
-    gather_rows(train.x, b, x2);
+    const auto y = sample_pairs(train, 32, r, x1, x2);
     m.zero_grad();
     auto e = m.forward({x1.view(), x2.view()}, ws, Mode::train);
     auto dE = ws.d_embeddings();
@@ -104,12 +109,7 @@ TEST_CASE("similarity head + BCEWithLogits: logits rank same pairs above differe
   Tensor<float> x1, x2, dlogit;
   const BCEWithLogitsLoss bce;
   for (int step = 0; step < 200; ++step) {
-    const auto pairs = data::balanced_pairs(train.y, 32, r);
-    std::vector<Index> a, b;
-    std::vector<PairLabel> y;
-    for (const auto& p : pairs) a.push_back(p.first), b.push_back(p.second), y.push_back(p.label);
-    gather_rows(train.x, a, x1);
-    gather_rows(train.x, b, x2);
+    const auto y = sample_pairs(train, 32, r, x1, x2);
     m.zero_grad();
     head.net().zero_grad();
     auto e = m.forward({x1.view(), x2.view()}, ws, Mode::train);
@@ -123,12 +123,7 @@ TEST_CASE("similarity head + BCEWithLogits: logits rank same pairs above differe
     opt_h.step(head.net().params(), head.net().grads());
   }
   Rng rt(9);
-  const auto pairs = data::balanced_pairs(test.y, 400, rt);
-  std::vector<Index> a, b;
-  std::vector<PairLabel> y;
-  for (const auto& p : pairs) a.push_back(p.first), b.push_back(p.second), y.push_back(p.label);
-  gather_rows(test.x, a, x1);
-  gather_rows(test.x, b, x2);
+  const auto y = sample_pairs(test, 400, rt, x1, x2);
   auto e = m.forward({x1.view(), x2.view()}, ws, Mode::eval);
   auto logit = head.forward(e.branch(0), e.branch(1), hws, Mode::eval);
   std::vector<double> s(logit.begin(), logit.end());
