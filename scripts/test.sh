@@ -9,7 +9,7 @@ cd "$(dirname "$0")/.."
 scripts/install-deps.sh
 jobs=$(nproc)
 
-cmake --preset release -DTWIN_BUILD_EXAMPLES=ON -DTWIN_BUILD_BENCHMARKS=ON >/dev/null
+cmake --preset release -DTWIN_BUILD_TESTS=ON -DTWIN_BUILD_EXAMPLES=ON -DTWIN_BUILD_BENCHMARKS=ON >/dev/null
 cmake --build --preset release -j"$jobs"
 ctest --preset release -j"$jobs"
 
