@@ -208,6 +208,18 @@ TEST_CASE("end to end on CEDAR: train, eval, verify, enroll, audit; resume = uni
     CHECK(std::equal(ma.params().begin(), ma.params().end(), mb.params().begin()));
   }
 
+  // The thread count changes nothing: the same run on 1 thread (the others use 2) gives the
+  // same weights and threshold.
+  const fs::path one = d.path / "one.safetensors";
+  REQUIRE_MESSAGE(run("--threads 1 train" + tiny + " --model \"" + one.string() + "\"", log) == 0, log);
+  {
+    ModelInfo ia, ib;
+    auto ma = load_model(full, ia);
+    auto mb = load_model(one, ib);
+    CHECK(ia.threshold == ib.threshold);
+    CHECK(std::equal(ma.params().begin(), ma.params().end(), mb.params().begin()));
+  }
+
   // eval on the test writers (text, JSON, HTML), and on a pairs file.
   const fs::path json = d.path / "m.json", html = d.path / "r.html";
   REQUIRE_MESSAGE(run("eval" + data + " --model \"" + full.string() + "\" --json \"" + json.string() + "\" --report \"" +
