@@ -7,6 +7,7 @@
 //    2 per multiply-add), "B/s" (bytes read + written once), "img/s".
 #include <benchmark/benchmark.h>
 
+#include <twin/testing/random.hpp>
 #include <twin/twin.hpp>
 
 #include <vector>
@@ -25,13 +26,7 @@ inline void images(benchmark::State& state, double per_iteration) {
   state.counters["img/s"] = benchmark::Counter(per_iteration, benchmark::Counter::kIsIterationInvariantRate);
 }
 
-template <class T = float>
-Tensor<T> random_tensor(const Shape& s, std::uint64_t seed) {
-  Tensor<T> t(s);
-  Rng rng(seed);
-  for (auto& x : t) x = static_cast<T>(rng.uniform(-1.0, 1.0));
-  return t;
-}
+using twin::testing::random_tensor;
 
 // Registers fn at 1 and 2 threads under `name`.
 template <class F>

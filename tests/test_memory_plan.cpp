@@ -9,6 +9,7 @@
 #include <vector>
 
 #include <twin/siamese.hpp>
+#include <twin/testing/random.hpp>
 #include <twin/twin.hpp>
 
 namespace test_memory_plan {
@@ -18,13 +19,7 @@ struct Result {
   std::vector<double> y, dx, grads;
 };
 
-template <class T>
-Tensor<T> uniform(const Shape& s, std::uint64_t seed) {
-  Tensor<T> t(s);
-  Rng rng(seed);
-  for (T& v : t) v = static_cast<T>(rng.uniform(-1, 1));
-  return t;
-}
+using testing::random_tensor;
 
 template <class T>
 std::vector<double> to_double(std::span<const T> s) {
@@ -114,7 +109,7 @@ Sequential<T> in_place_first_net() {
 
 template <class T>
 void check_planned_equals_unplanned(Sequential<T> net, const Shape& in, Mode mode) {
-  const auto x = uniform<T>(in, 11), dy = uniform<T>(net.output_shape(in), 12);
+  const auto x = random_tensor<T>(in, 11), dy = random_tensor<T>(net.output_shape(in), 12);
   const Result ref = run_unplanned(net, x, dy, mode, 7);
   Workspace<T> ws(7);
   const Result got = run_planned(net, ws, x, dy, mode);
@@ -133,9 +128,9 @@ TEST_CASE("memory plan: the planned path gives the bits of every layer run alone
 
 TEST_CASE("memory plan: a second step reuses the buffers and matches a fresh model") {
   const Shape in{4, 2, 8, 8};
-  const auto x1 = uniform<float>(in, 21), x2 = uniform<float>(in, 22);
+  const auto x1 = random_tensor<float>(in, 21), x2 = random_tensor<float>(in, 22);
   auto net = mixed_net<float>();
-  const auto dy = uniform<float>(net.output_shape(in), 23);
+  const auto dy = random_tensor<float>(net.output_shape(in), 23);
   Workspace<float> ws(9);
   const Result r1 = run_planned(net, ws, x1, dy, Mode::train);
   const float* out1 = net.forward(x1.view(), ws, Mode::train).data();
@@ -163,7 +158,7 @@ TEST_CASE("memory plan: a second step reuses the buffers and matches a fresh mod
 TEST_CASE("memory plan: the output survives backward; two backwards add up") {
   auto net = mixed_net<double>();
   const Shape in{2, 2, 8, 8};
-  const auto x = uniform<double>(in, 31), dy = uniform<double>(net.output_shape(in), 32);
+  const auto x = random_tensor<double>(in, 31), dy = random_tensor<double>(net.output_shape(in), 32);
   Workspace<double> ws(1);
   net.zero_grad();
   const auto y = net.forward(x.view(), ws, Mode::train);
@@ -182,9 +177,9 @@ TEST_CASE("memory plan: a ReLU after a layer costs a bit per element, not a seco
   net.add(Dense{.in = 8, .out = 1024}).add(ReLU{}).add(Dense{.in = 1024, .out = 4});
   net.init(1);
   Workspace<float> ws;
-  const auto x = uniform<float>(Shape{32, 8}, 1);
+  const auto x = random_tensor<float>(Shape{32, 8}, 1);
   net.forward(x.view(), ws, Mode::train);
-  const auto dy = uniform<float>(Shape{32, 4}, 2);
+  const auto dy = random_tensor<float>(Shape{32, 4}, 2);
   net.backward(dy.view(), ws);
   const double act = 32.0 * 1024 * sizeof(float);
   // One kept activation, one gradient buffer of its size, small change (input, output, mask).
@@ -219,7 +214,7 @@ TEST_CASE("memory plan: views a layer does not read reach backward empty, with t
   probe->calls = &calls;
   net.add(Dense{.in = 3, .out = 5}).add(std::move(probe)).add(Dense{.in = 5, .out = 2});
   net.init(1);
-  const auto x = uniform<double>(Shape{4, 3}, 1), dy = uniform<double>(Shape{4, 2}, 2);
+  const auto x = random_tensor<double>(Shape{4, 3}, 1), dy = random_tensor<double>(Shape{4, 2}, 2);
   net.forward(x.view());
   net.backward(dy.view(), true);
   CHECK(calls == 1);
@@ -228,7 +223,7 @@ TEST_CASE("memory plan: views a layer does not read reach backward empty, with t
 TEST_CASE("memory plan: forward_borrowing_input equals forward") {
   auto a = mixed_net<double>(), b = mixed_net<double>();
   const Shape in{3, 2, 8, 8};
-  const auto x = uniform<double>(in, 41), dy = uniform<double>(a.output_shape(in), 42);
+  const auto x = random_tensor<double>(in, 41), dy = random_tensor<double>(a.output_shape(in), 42);
   Workspace<double> wa(3), wb(3);
   a.zero_grad();
   b.zero_grad();
@@ -259,7 +254,7 @@ TEST_CASE("memory plan: Siamese training with one reused workspace equals a fres
   const ContrastiveLoss loss{.power = 2, .reduction = Reduction::mean};
   const std::vector<PairLabel> labels{PairLabel::same, PairLabel::different, PairLabel::different};
   auto step = [&](SiameseModule<float>& m, SiameseWorkspace<float>& w, SGD<float>& opt, std::uint64_t seed) {
-    const auto a = uniform<float>(Shape{3, 1, 8, 8}, seed), b = uniform<float>(Shape{3, 1, 8, 8}, seed + 100);
+    const auto a = random_tensor<float>(Shape{3, 1, 8, 8}, seed), b = random_tensor<float>(Shape{3, 1, 8, 8}, seed + 100);
     m.zero_grad();
     const auto e = m.forward({a.view(), b.view()}, w, Mode::train);
     auto de = w.d_embeddings();

@@ -78,12 +78,9 @@ class Workspace {
       size = n;
     }
   };
-  // Where layer i's output lives.
-  enum class Place : std::uint8_t { kept, shared0, shared1 };
   Tensor<T> input_;                  // a copy of the input (unless the caller lends it)
   TensorView<const T> in_;           // the input the layers saw
   std::vector<TensorView<T>> act_;   // act_[i]: output of layer i, in kept_ or shared_
-  std::vector<Place> place_;         // place_[i]: the buffer act_[i] lives in
   std::vector<Tensor<T>> kept_;      // kept_[i]: the buffer of the kept chain layer i starts
   std::vector<Shape> shapes_;        // the plan: output shapes,
   std::vector<char> alias_, keep_;   // outputs sharing their input's buffer, kept chain heads
@@ -276,7 +273,6 @@ class Sequential {
     if (layers_.empty()) throw error("Sequential::forward: no layers");
     const std::size_t L = layers_.size();
     ws.act_.resize(L);
-    ws.place_.resize(L);
     ws.kept_.resize(L);
     ws.scratch_.resize(L);
     ws.layer_rng_.resize(L);
@@ -297,6 +293,7 @@ class Sequential {
     {
       Shape s = x.shape();
       bool value_read = false;  // does some backward read the current value of the chain's buffer?
+      std::size_t head = 0;     // the first layer of the chain layer i belongs to
       for (std::size_t i = 0; i < L; ++i) {
         shapes[i] = s = layer_output_shape(i, s);
         const Aliasing a = layers_[i]->aliasing();
@@ -304,30 +301,25 @@ class Sequential {
         alias[i] = i > 0 && (a == Aliasing::view || (a == Aliasing::in_place && !value_read && !reads.input));
         if (!alias[i] || a == Aliasing::in_place) value_read = false;  // a new value in the buffer
         value_read = value_read || reads.output || (i + 1 < L && layers_[i + 1]->backward_reads().input);
-        std::size_t head = i;
-        while (alias[head]) --head;
+        if (!alias[i]) head = i;
         if (value_read || i + 1 == L) kept[head] = 1;
       }
     }
 
     const std::uint64_t step_seed = ws.rng_.next();
     TensorView<const T> in = x;
-    typename Workspace<T>::Place in_at = Workspace<T>::Place::kept;  // where `in` lives
+    int in_slot = -1;  // the shared buffer `in` lives in; -1: the input or a kept buffer
     for (std::size_t i = 0; i < L; ++i) {
-      std::size_t head = i;
-      while (alias[head]) --head;
       if (alias[i]) {
-        ws.place_[i] = in_at;
-        ws.act_[i] = TensorView<T>(ws.act_[i - 1].data(), shapes[i]);
-      } else if (kept[head]) {
-        ws.place_[i] = Workspace<T>::Place::kept;
+        ws.act_[i] = TensorView<T>(ws.act_[i - 1].data(), shapes[i]);  // same buffer, same slot
+      } else if (kept[i]) {  // i heads its chain here
         ws.kept_[i].resize(shapes[i]);
         ws.act_[i] = ws.kept_[i].view();
+        in_slot = -1;
       } else {
-        const int slot = in_at == Workspace<T>::Place::shared0 ? 1 : 0;
-        ws.place_[i] = slot == 0 ? Workspace<T>::Place::shared0 : Workspace<T>::Place::shared1;
-        ws.shared_[slot].resize(shapes[i]);
-        ws.act_[i] = ws.shared_[slot].view();
+        in_slot = in_slot == 0 ? 1 : 0;
+        ws.shared_[in_slot].resize(shapes[i]);
+        ws.act_[i] = ws.shared_[in_slot].view();
       }
       ws.scratch_[i].resize(layers_[i]->scratch_bytes(in.shape(), mode));
       ws.layer_rng_[i] = Rng(step_seed).fork(i);
@@ -335,7 +327,6 @@ class Sequential {
       layers_[i]->forward(in, ws.act_[i], {mode, ws.scratch_[i].span(), &r});
       if (ws.check_finite_) guard(ws, ws.act_[i].span(), i, "forward output");
       in = ws.act_[i];
-      in_at = ws.place_[i];
     }
     ws.has_forward_ = true;
     return in;
