@@ -260,9 +260,14 @@ TEST_CASE("graph: the memory plan shares buffers (a chain needs far less than on
   net.init(1);
   Workspace<float> ws;
   const auto x = random_tensor<float>(Shape{16, 256}, 1);
+  ws.set_forward_only(true);
   net.forward(x.view(), ws, Mode::eval);
-  // Eval: two live activations at a time, whatever the depth.
-  CHECK(ws.bytes() <= 3 * 16 * 256 * sizeof(float));
+  // Inference: two live activations at a time, whatever the depth (plus the input copy).
+  CHECK(ws.bytes() <= 4 * 16 * 256 * sizeof(float));
+  CHECK_THROWS_AS(net.backward(x.view(), ws), twin::error);
+  Workspace<float> keep;  // by default an eval forward keeps what backward reads
+  net.forward(x.view(), keep, Mode::eval);
+  CHECK(keep.bytes() > 8 * 16 * 256 * sizeof(float));
 }
 
 TEST_CASE("graph: training-mode forward refuses a NaN input, naming it") {

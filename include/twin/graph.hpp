@@ -72,6 +72,12 @@ class Workspace {
   // Training-mode forward checks the model's inputs for NaN/Inf by default (one pass over
   // the input; a NaN image otherwise poisons the weights and the BatchNorm statistics).
   void set_check_input(bool on) { check_input_ = on; }
+  // Inference only: Mode::eval forwards in this workspace plan no backward, so activations
+  // share memory as soon as their last reader has run (a deep tower needs two or three
+  // live buffers, not one per layer). backward() after such a forward throws. By default
+  // an eval-mode forward keeps what backward needs, as a train-mode one does (gradients in
+  // eval mode: BatchNorm with running statistics, gradient checks, input attributions).
+  void set_forward_only(bool on) { forward_only_ = on; }
   // Forward passes are numbered 1, 2, ... per workspace (one per training step in the
   // usual loop); set_step(s) makes the next forward step s, e.g. to follow an optimiser.
   void set_step(std::uint64_t s) { next_step_ = s; }
@@ -120,6 +126,8 @@ class Workspace {
   bool poison_ = false;
   bool check_finite_ = false;
   bool check_input_ = true;
+  bool forward_only_ = false;
+  bool planned_backward_ = false;
   std::uint64_t step_ = 0, next_step_ = 1;
   Rng rng_;
 };
@@ -209,10 +217,10 @@ class Graph {
       throw shape_error("Graph::output: \"" + names_[static_cast<std::size_t>(id)] +
                         "\" is also read by another node; add an Identity node for the output");
     for (std::size_t v = 0; v < names_.size(); ++v)
-      if (static_cast<int>(v) != id && readers[v] == 0)
-        throw shape_error("Graph::output: \"" + names_[v] + "\" " +
-                          (static_cast<int>(v) < inputs_ ? "(an input)" : "(" + layer_of(static_cast<int>(v)).describe() + ")") +
-                          " is read by no node and is not the output");
+      if (static_cast<int>(v) != id && readers[v] == 0) {
+        const std::string what = static_cast<int>(v) < inputs_ ? std::string("an input") : layer_of(static_cast<int>(v)).describe();
+        throw shape_error(detail::concat("Graph::output: \"", names_[v], "\" (", what, ") is read by no node and is not the output"));
+      }
     output_ = id;
     ++version_;
   }
@@ -367,7 +375,8 @@ class Graph {
   TensorView<const T> backward(TensorView<const T> dy, Workspace<T>& ws, bool need_input_grad = false) const {
     if (!ws.has_forward_ || ws.planned_for_ != this || ws.planned_version_ != version_)
       throw error("Graph::backward: no matching forward in this workspace");
-    if (ws.mode_ != Mode::train) throw error("Graph::backward: the forward ran in Mode::eval (no gradients planned)");
+    if (!ws.planned_backward_)
+      throw error("Graph::backward: the forward ran in a forward-only workspace (Workspace::set_forward_only)");
     const MemoryPlan& plan = ws.plan_;
     require_shape(dy.shape(), ws.shapes_[static_cast<std::size_t>(output_)], "Graph::backward: dy");
     if (ws.check_finite_) guard(ws, dy.span(), -1, "output gradient (dy from the loss)");
@@ -490,8 +499,9 @@ class Graph {
     return const_cast<T*>(ws.arena_.data()) + off;
   }
   void plan(Workspace<T>& ws, Mode mode) const {
+    const bool with_backward = mode == Mode::train || !ws.forward_only_;
     bool same = ws.planned_for_ == this && ws.planned_version_ == version_ && ws.planned_mode_ == mode &&
-                ws.planned_inputs_.size() == ws.in_.size();
+                ws.planned_backward_ == with_backward && ws.planned_inputs_.size() == ws.in_.size();
     for (std::size_t i = 0; same && i < ws.in_.size(); ++i) same = ws.planned_inputs_[i] == ws.in_[i].shape();
     if (same) return;
     ws.in_shapes_.resize(ws.in_.size());
@@ -506,11 +516,12 @@ class Graph {
     }
     std::vector<Index> in_sizes;
     for (const auto& s : ws.in_shapes_) in_sizes.push_back(s.numel());
-    ws.plan_ = plan_memory(in_sizes, pn, output_, mode == Mode::train,
+    ws.plan_ = plan_memory(in_sizes, pn, output_, with_backward,
                            static_cast<Index>(std::max<std::size_t>(1, tensor_alignment / sizeof(T))));
     ws.planned_for_ = this;
     ws.planned_version_ = version_;
     ws.planned_mode_ = mode;
+    ws.planned_backward_ = with_backward;
     ws.planned_inputs_ = ws.in_shapes_;
   }
   TensorView<const T> run_forward(Workspace<T>& ws, Mode mode) const {

@@ -29,8 +29,12 @@ class AddLayer final : public MultiInputLayer<T> {
   std::string describe() const override {
     if (o_.scale.empty()) return "Add";
     std::string s = "Add(scale";
-    for (double v : o_.scale) s += " " + detail::concat(v);
-    return s + ")";
+    for (double v : o_.scale) {
+      s += ' ';
+      s += detail::concat(v);
+    }
+    s += ')';
+    return s;
   }
   BackwardReads backward_reads() const override { return {.input = false, .output = false}; }
   Shape output_shape_n(std::span<const Shape> in) const override {
