@@ -10,11 +10,13 @@
 // (it records "user.mpi.ranks" for information only). The global batches are drawn from the
 // saved RNG independently of the rank count (shard.hpp), so a run saved on p ranks resumes
 // on any other number of ranks, or in one process with twin::io::load_checkpoint.
+#include <bit>
 #include <cstdint>
 #include <filesystem>
 #include <map>
 #include <sstream>
 #include <string>
+#include <vector>
 
 #include "twin/io/checkpoint.hpp"
 #include "twin/mpi/communicator.hpp"
@@ -58,9 +60,15 @@ io::CheckpointInfo load_checkpoint(const Communicator& comm, const std::filesyst
   comm.broadcast(failure, 0, "the checkpoint read status");
   if (!failure.empty()) throw io_error("twin::mpi::load_checkpoint on rank 0: " + failure);
 
-  comm.broadcast(net.params(), 0, "the checkpoint's parameters");
-  comm.broadcast(net.buffers(), 0, "the checkpoint's buffers");
-  if (!comm.is_root()) net.assign(net.params(), net.buffers());  // marks the model initialised, zeroes grads
+  if (comm.is_root()) {
+    comm.broadcast(net.params(), 0, "the checkpoint's parameters");
+    comm.broadcast(net.buffers(), 0, "the checkpoint's buffers");
+  } else {  // through assign(), which also marks the model initialised and zeroes its gradients
+    std::vector<T> params(net.params().size()), buffers(net.buffers().size());
+    comm.broadcast(std::span<T>(params), 0, "the checkpoint's parameters");
+    comm.broadcast(std::span<T>(buffers), 0, "the checkpoint's buffers");
+    net.assign(params, buffers);
+  }
   // The optimiser: sized on every rank, then rank 0's state, step count and learning rate.
   if (!comm.is_root()) opt.resize_state(static_cast<Index>(net.params().size()));
   for (auto& [slot, t] : opt.state()) comm.broadcast(t.span(), 0, "optimizer state " + slot);
