@@ -184,7 +184,9 @@ int train(const twin::mpi::Communicator& comm, const Options& o) {
     }
     const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     if (root)
-      std::printf("epoch %d/%d  %.1f s  loss %.4f  %.0f images/s  (gradient all-reduce %.1f%% of the time)\n", epoch,
+      std::printf("epoch %d/%d  %.1f s  loss %.4f  %.0f images/s  (%.1f%% in the gradient all-reduce, waiting for "
+                  "the slowest rank included)\n",
+                  epoch,
                   o.epochs, secs, steps ? loss_sum / double(steps) : 0.0, 2.0 * double(steps * o.batch) / secs,
                   100.0 * reduce_s / secs);
     if (!o.checkpoint.empty()) twin::mpi::save_checkpoint(comm, o.checkpoint, model.tower(), opt, sampler, epoch);
