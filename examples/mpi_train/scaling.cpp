@@ -5,8 +5,11 @@
 // holds communication only, not waiting for a slower rank. docs/distributed.md has the figures.
 //
 //   TWIN_NUM_THREADS=1 mpirun -np 2 mpi_scaling [--pairs 32] [--steps 5] [--bucket-mib 4] [--fixed]
+//                                               [--blocking]
 //
 // --pairs is the GLOBAL batch; every rank draws the same random images and keeps its shard.
+// --blocking replaces DataParallel's polled non-blocking buckets by one blocking
+// MPI_Allreduce of the whole buffer, to compare the two.
 #include <twin/mpi/data_parallel.hpp>
 #include <twin/mpi/shard.hpp>
 #include <twin/siamese.hpp>
@@ -52,14 +55,15 @@ int run(const mpi::Communicator& comm, int argc, char** argv) {
   Index pairs = 32;
   int steps = 5;
   double bucket_mib = 4;
-  bool fixed = false;
+  bool fixed = false, blocking = false;
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
     if (a == "--pairs" && i + 1 < argc) pairs = std::stol(argv[++i]);
     else if (a == "--steps" && i + 1 < argc) steps = std::stoi(argv[++i]);
     else if (a == "--bucket-mib" && i + 1 < argc) bucket_mib = std::stod(argv[++i]);
     else if (a == "--fixed") fixed = true;
-    else throw error("usage: mpi_scaling [--pairs 32] [--steps 5] [--bucket-mib 4] [--fixed]");
+    else if (a == "--blocking") blocking = true;
+    else throw error("usage: mpi_scaling [--pairs 32] [--steps 5] [--bucket-mib 4] [--fixed] [--blocking]");
   }
   SiameseModule<float> model(d2_tower());
   mpi::DataParallel<float> dp(comm, model,
@@ -93,7 +97,13 @@ int run(const mpi::Communicator& comm, int argc, char** argv) {
     comm.barrier("backward done");
     const double wt = seconds_since(tw);
     const auto t1 = std::chrono::steady_clock::now();
-    dp.all_reduce_gradients(w);
+    if (blocking) {
+      for (float& g : model.grads()) g *= static_cast<float>(w);
+      MPI_Allreduce(MPI_IN_PLACE, model.grads().data(), static_cast<int>(model.grads().size()), MPI_FLOAT, MPI_SUM,
+                    comm.native());
+    } else {
+      dp.all_reduce_gradients(w);
+    }
     const double r = seconds_since(t1);
     const auto t2 = std::chrono::steady_clock::now();
     opt.step(model.params(), model.grads());
@@ -112,10 +122,11 @@ int run(const mpi::Communicator& comm, int argc, char** argv) {
   dp.check_replicas();
   if (comm.is_root())
     std::printf("D2 tower, %d ranks x %d threads, global batch %td pairs, %td parameters (%.1f MiB of gradients, "
-                "%td buckets, %s order): step %.3f s = compute %.3f s (slowest rank) + all-reduce %.4f s (mean; "
+                "%td buckets, %s order%s): step %.3f s = compute %.3f s (slowest rank) + all-reduce %.4f s (mean; "
                 "after a mean %.3f s wait for the slowest rank); %.1f images/s\n",
                 comm.size(), num_threads(), pairs, model.num_params(),
-                double(model.num_params()) * 4.0 / (1 << 20), dp.num_buckets(), fixed ? "fixed" : "mpi", max_total,
+                double(model.num_params()) * 4.0 / (1 << 20), dp.num_buckets(), fixed ? "fixed" : "mpi",
+                blocking ? ", blocking MPI_Allreduce" : "", max_total,
                 max_compute, mean_reduce, mean_wait, 2.0 * double(pairs) / max_total);
   return 0;
 }
