@@ -10,7 +10,7 @@ shift 4
 rm -rf "$work" && mkdir -p "$work"
 ckpt=$work/before-failure.safetensors
 start=$(date +%s)
-timeout --kill-after=10 90 "$@" "$program" --mode "$mode" --checkpoint "$ckpt" --fail-step 4 --timeout 5 \
+timeout --kill-after=10 90 "$@" "$program" --mode "$mode" --checkpoint "$ckpt" --fail-step 4 --timeout 10 \
   >"$work/out.txt" 2>&1
 rc=$?
 elapsed=$(($(date +%s) - start))
