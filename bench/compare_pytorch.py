@@ -43,6 +43,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import warnings
 
 TUNABLES = ("glibc.malloc.mmap_threshold=33554432:glibc.malloc.trim_threshold=4294967295:"
             "glibc.malloc.top_pad=268435456")
@@ -393,7 +394,8 @@ class OnnxRuntime:
             torch.manual_seed(0)
             net = factory().eval()
             path = os.path.join(self.tmp.name, name + ".onnx")
-            with torch.no_grad():
+            with torch.no_grad(), warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # the exporter's notes on constant folding
                 torch.onnx.export(net, torch.randn(*shape), path, input_names=["x"], output_names=["embedding"],
                                   opset_version=17, do_constant_folding=True)
             self.models[name] = path
@@ -413,6 +415,11 @@ def default_ort_dir():
     return os.path.join(os.environ.get("TWIN_CACHE", os.path.expanduser("~/.cache/twin")), "onnxruntime")
 
 
+def wanted(filters, *names):
+    """True when no filter is given or one of the comma-separated filters is in one of names."""
+    return not filters or any(f and f in n for f in filters.split(",") for n in names)
+
+
 def fmt(v, metric):
     if metric == "FLOP/s":
         return f"{v / 1e9:7.1f} GFLOP/s"
@@ -427,7 +434,8 @@ def main():
     ap.add_argument("--rounds", type=int, default=3, help="alternating twin/PyTorch runs per cell (median)")
     ap.add_argument("--min-time", type=float, default=0.5, help="seconds per timed run")
     ap.add_argument("--threads", default="1,2")
-    ap.add_argument("--filter", default="", help="only workloads whose name contains this")
+    ap.add_argument("--filter", default="",
+                    help="only workloads whose name contains one of these comma-separated strings")
     ap.add_argument("--ort", default=default_ort_dir(),
                     help="folder of onnxruntime-node (scripts/fetch-onnxruntime.sh; default %(default)s)")
     ap.add_argument("--no-ort", action="store_true", help="leave out the ONNX Runtime column")
@@ -464,7 +472,7 @@ def main():
     print(header)
     print("-" * len(header))
     for label, binary, name, metric, factory in WORKLOADS:
-        if args.filter and args.filter not in label and args.filter not in name:
+        if not wanted(args.filter, label, name):
             continue
         exe = os.path.join(bench_dir, binary)
         if not os.path.exists(exe):
@@ -504,7 +512,7 @@ def main():
 
     models = os.path.join(bench_dir, "bench_models")
     for which, (name, _) in RSS.items():
-        if (args.filter and args.filter not in f"{which} peak RSS" and args.filter not in name) or not os.path.exists(models):
+        if not wanted(args.filter, f"{which} peak RSS", name) or not os.path.exists(models):
             continue
         twin_rss = run_twin(models, name, 1, 0.01)["peak_rss_MiB"]
         out = subprocess.run([sys.executable, os.path.abspath(__file__), "--rss", which], check=True,

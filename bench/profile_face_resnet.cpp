@@ -201,7 +201,9 @@ int run(const Args& a) {
     if (a.train) g.backward(dy_out.view(), ws);
     if (rep > 0) t_graph.push_back(now_ms() - t0);
   }
-  std::printf("step, Graph::forward%s %.2f ms\n", a.train ? " + backward" : "", median(t_graph));
+  std::printf("step, Graph::forward%s %.2f ms; its workspace %.1f MiB, parameters %.1f MiB\n",
+              a.train ? " + backward" : "", median(t_graph), double(ws.bytes()) / (1 << 20),
+              double(g.num_params()) * sizeof(float) / (1 << 20));
   return 0;
 }
 
