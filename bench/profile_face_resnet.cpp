@@ -20,8 +20,7 @@
 #include <string>
 #include <vector>
 
-#include <twin/testing/random.hpp>
-#include <twin/twin.hpp>
+#include "bench_common.hpp"
 
 using namespace twin;
 
@@ -75,7 +74,7 @@ Args parse(int argc, char** argv) {
 }
 
 int run(const Args& a) {
-  set_num_threads(a.threads);
+  bench::set_threads(a.threads);
   use_cpu_clock = a.threads == 1;
   Graph<float> g = models::dlib_face_resnet<float>();
   g.init(1);
