@@ -21,7 +21,7 @@ Method
     twin's benchmark processes get the caller's environment, without that setting.
   * ONNX Runtime (inference rows): the PyTorch network in eval mode, exported with
     torch.onnx.export (opset 17, fixed batch) to a temporary folder, run by
-    bench/onnxruntime/time_session.js under node with the onnxruntime-node package that
+    bench/onnxruntime/time_inference.js under node with the onnxruntime-node package that
     scripts/fetch-onnxruntime.sh unpacks (--ort), intra-op threads = threads, every graph
     optimisation on (so BatchNorm is folded into the convolutions). Skipped, with the
     reason, when node, the package or the export is missing.
@@ -370,10 +370,10 @@ def run_twin(binary, name, threads, min_time):
 
 class OnnxRuntime:
     """The ONNX Runtime column: exports each network once per invocation, times it with
-    bench/onnxruntime/time_session.js. `reason` says why the column is off (None: on)."""
+    bench/onnxruntime/time_inference.js. `reason` says why the column is off (None: on)."""
     def __init__(self, ort_dir):
         self.ort_dir = ort_dir
-        self.script = os.path.join(os.path.dirname(os.path.abspath(__file__)), "onnxruntime", "time_session.js")
+        self.script = os.path.join(os.path.dirname(os.path.abspath(__file__)), "onnxruntime", "time_inference.js")
         self.node = shutil.which("node")
         self.tmp = tempfile.TemporaryDirectory(prefix="twin-onnx-")
         self.models = {}

@@ -2,12 +2,12 @@
 // Times ONNX Runtime inference of one .onnx model on the CPU execution provider and prints
 // one JSON line: {"runs", "seconds", "cpu_seconds", "ms_per_run", "ort_version"}.
 //
-//   node bench/onnxruntime/time_session.js --ort <folder with node_modules/onnxruntime-node>
+//   node bench/onnxruntime/time_inference.js --ort <folder with node_modules/onnxruntime-node>
 //        --model tower.onnx --shape 1,3,150,150 [--threads 1] [--min-time 0.5]
 //
-// The session runs with intra-op threads = --threads, one inter-op thread, sequential
+// The model runs with intra-op threads = --threads, one inter-op thread, sequential
 // execution and every graph optimisation (ONNX Runtime's defaults otherwise, spinning
-// worker threads included). Three warm-up runs, then session.run in a loop until at least
+// worker threads included). Three warm-up runs, then run() in a loop until at least
 // --min-time seconds and 3 runs have passed. cpu_seconds is the whole process's user +
 // system time over the timed loop (every ONNX Runtime thread), for a CPU-time ratio.
 'use strict';
@@ -17,22 +17,22 @@ function parseArgs(argv) {
   const a = { threads: 1, minTime: 0.5 };
   for (let i = 2; i < argv.length; i += 2) {
     const k = argv[i], v = argv[i + 1];
-    if (v === undefined) throw new Error(`time_session: ${k} needs a value`);
+    if (v === undefined) throw new Error(`time_inference: ${k} needs a value`);
     if (k === '--ort') a.ort = v;
     else if (k === '--model') a.model = v;
     else if (k === '--shape') a.shape = v.split(',').map(Number);
     else if (k === '--threads') a.threads = Number(v);
     else if (k === '--min-time') a.minTime = Number(v);
-    else throw new Error(`time_session: unknown argument ${k}`);
+    else throw new Error(`time_inference: unknown argument ${k}`);
   }
-  if (!a.ort || !a.model || !a.shape) throw new Error('time_session: --ort, --model and --shape are required');
+  if (!a.ort || !a.model || !a.shape) throw new Error('time_inference: --ort, --model and --shape are required');
   return a;
 }
 
 async function main() {
   const a = parseArgs(process.argv);
   const ort = require(path.join(path.resolve(a.ort), 'node_modules', 'onnxruntime-node'));
-  const session = await ort.InferenceSession.create(a.model, {
+  const model = await ort.InferenceSession.create(a.model, {
     executionProviders: ['cpu'],
     intraOpNumThreads: a.threads,
     interOpNumThreads: 1,
@@ -46,14 +46,14 @@ async function main() {
     s = (Math.imul(s, 1103515245) + 12345) >>> 0;
     data[i] = s / 2147483648 - 1;
   }
-  const feeds = { [session.inputNames[0]]: new ort.Tensor('float32', data, a.shape) };
-  for (let i = 0; i < 3; ++i) await session.run(feeds);
+  const feeds = { [model.inputNames[0]]: new ort.Tensor('float32', data, a.shape) };
+  for (let i = 0; i < 3; ++i) await model.run(feeds);
   let runs = 0;
   const c0 = process.cpuUsage();
   const t0 = process.hrtime.bigint();
   let dt = 0;
   do {
-    await session.run(feeds);
+    await model.run(feeds);
     ++runs;
     dt = Number(process.hrtime.bigint() - t0) / 1e9;
   } while (dt < a.minTime || runs < 3);
