@@ -101,6 +101,22 @@ TEST_CASE("distances: a == b (zero distance) has finite gradients that match fin
   for (double v : gb) CHECK(v == 0.0);
 }
 
+TEST_CASE("distances: row_backward adds to what the buffers hold (the losses scatter with it)") {
+  Rng r(11);
+  auto a = rand_t(Shape{1, 5}, r), b = rand_t(Shape{1, 5}, r);
+  for (auto& [name, dist] : every_distance()) {
+    CAPTURE(name);
+    std::vector<double> fresh_a(5, 0.0), fresh_b(5, 0.0), ga(5, 0.75), gb(5, -0.5);
+    dist.row_backward(a.data(), b.data(), 5, 1.3, fresh_a.data(), fresh_b.data());
+    dist.row_backward(a.data(), b.data(), 5, 1.3, ga.data(), gb.data());
+    for (std::size_t k = 0; k < 5; ++k) {
+      CHECK(ga[k] == doctest::Approx(fresh_a[k] + 0.75));
+      CHECK(gb[k] == doctest::Approx(fresh_b[k] - 0.5));
+    }
+    dist.row_backward(a.data(), b.data(), 5, 1.0, static_cast<double*>(nullptr), gb.data());  // either may be null
+  }
+}
+
 TEST_CASE("cosine: zero vectors have similarity 0 and finite gradients") {
   Tensor<double> z(Shape{2, 3}, 0.0), z2(Shape{2, 3}, 0.0);
   Rng r(4);
