@@ -1,6 +1,6 @@
 // The distance objects of twin/siamese/distance.hpp: rows, all-pairs matrices and element-wise
 // terms with their backward, by finite differences in double at random points and at the edge
-// cases (a == b, zero vectors); the inversion helpers; NaN in, NaN out.
+// cases (a == b, zero vectors); closer and farther_by; NaN in, NaN out.
 #include <doctest/doctest.h>
 
 #include <twin/siamese.hpp>
@@ -210,7 +210,7 @@ TEST_CASE("distances: element-wise terms and their backward (pair heads)") {
   CHECK_FALSE(Distance(CosineSimilarity{}).has_elementwise());
 }
 
-TEST_CASE("distances: inversion helpers order distances and similarities the same way") {
+TEST_CASE("distances: closer and farther_by order distances and similarities the same way") {
   const Distance l2, cos = CosineSimilarity{};
   CHECK_FALSE(l2.is_inverted());
   CHECK(cos.is_inverted());
