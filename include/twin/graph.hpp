@@ -448,6 +448,7 @@ class Graph {
     ++version_;
   }
   int last_value() const { return inputs_ + static_cast<int>(nodes_.size()) - 1; }
+  bool chain_names_ = false;  // Sequential: messages say "layer 3 (...)"
 
  private:
   const Layer<T>& layer_of(int v) const { return *nodes_[static_cast<std::size_t>(v - inputs_)].layer; }
@@ -474,6 +475,7 @@ class Graph {
       std::string args;
       for (std::size_t j = 0; j < ids.size(); ++j)
         args += (j ? ", " : "") + names_[static_cast<std::size_t>(ids[j])] + " " + in[j].str();
+      if (chain_names_) throw shape_error("layer " + name + " (" + layer.describe() + "): " + e.what());
       throw shape_error("node \"" + name + "\" (" + layer.describe() + ") reading " + args + ": " + e.what());
     }
   }
@@ -566,7 +568,8 @@ class Graph {
   void guard(const Workspace<T>& ws, std::span<const T> v, int k, const char* what) const {
     if (first_non_finite(v) < 0) return;
     const std::string where =
-        k >= 0 ? detail::concat("node ", nodes_[static_cast<std::size_t>(k)].name, " (", nodes_[static_cast<std::size_t>(k)].layer->describe(), ")")
+        k >= 0 ? detail::concat(chain_names_ ? "layer " : "node ", nodes_[static_cast<std::size_t>(k)].name, " (",
+                                nodes_[static_cast<std::size_t>(k)].layer->describe(), ")")
                : std::string("model");
     check_finite(v, detail::concat("step ", ws.step_, ", ", where, ": ", what));
   }

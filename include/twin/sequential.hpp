@@ -29,7 +29,10 @@ namespace twin {
 template <class T>
 class Sequential : public Graph<T> {
  public:
-  Sequential() { this->input("input"); }
+  Sequential() {
+    this->input("input");
+    this->chain_names_ = true;
+  }
   Sequential(Sequential&&) noexcept = default;
   Sequential& operator=(Sequential&&) noexcept = default;
 
