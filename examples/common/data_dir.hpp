@@ -1,15 +1,17 @@
 #pragma once
-// Where examples find the shared data sets: the --data option, else $TWIN_DATA, else
-// ../shared/data relative to the working directory or to the source tree. When none exists
-// the error says where to get the data.
+// Where twin's examples find their data sets: the --data option, else $TWIN_DATA, else
+// ../shared/data relative to the working directory or to the source tree (TWIN_SOURCE_DIR,
+// defined by examples/CMakeLists.txt). When none exists the error says what was tried.
+// Part of the examples, not of the installed library: a program of yours knows where its
+// data are.
 #include <cstdlib>
 #include <filesystem>
 #include <string>
 #include <vector>
 
-#include "twin/error.hpp"
+#include <twin/error.hpp>
 
-namespace twin::io {
+namespace twin_examples {
 
 inline std::filesystem::path find_data_dir(const std::string& from_option, const std::string& subfolder) {
   namespace fs = std::filesystem;
@@ -21,11 +23,11 @@ inline std::filesystem::path find_data_dir(const std::string& from_option, const
   if (!from_option.empty()) {
     if (ok(from_option)) return fs::path(from_option) / subfolder;
     if (fs::is_directory(from_option) && subfolder.empty()) return from_option;
-    throw io_error("data folder '" + (fs::path(from_option) / subfolder).string() + "' (from --data) does not exist");
+    throw twin::io_error("data folder '" + (fs::path(from_option) / subfolder).string() + "' (from --data) does not exist");
   }
   if (const char* env = std::getenv("TWIN_DATA"); env && *env) {
     if (ok(env)) return fs::path(env) / subfolder;
-    throw io_error("data folder '" + (fs::path(env) / subfolder).string() + "' (from $TWIN_DATA) does not exist");
+    throw twin::io_error("data folder '" + (fs::path(env) / subfolder).string() + "' (from $TWIN_DATA) does not exist");
   }
   for (fs::path p : {fs::path("../shared/data"), fs::path("../../shared/data"), fs::path("../../../shared/data")
 #ifdef TWIN_SOURCE_DIR
@@ -37,7 +39,7 @@ inline std::filesystem::path find_data_dir(const std::string& from_option, const
   for (const auto& t : tried) msg += " " + t.string();
   msg += ". Pass --data DIR or set TWIN_DATA to a folder holding '" + subfolder +
          "' (the shared data sets; see ../shared/data/README.md for their sources).";
-  throw io_error(msg);
+  throw twin::io_error(msg);
 }
 
-}  // namespace twin::io
+}  // namespace twin_examples
