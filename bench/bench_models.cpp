@@ -1,4 +1,4 @@
-// Whole-model benchmarks of issue 5 (D1-D3, D2 inference), at 1 and 2 threads. Each
+// Whole-model benchmarks (D1-D3, D2 inference; docs/performance.md), at 1 and 2 threads. Each
 // benchmark builds its model and workspaces once and times complete steps; the first step
 // (which allocates every buffer) runs before the timing, as in a real training loop.
 // Counters: img/s (images through the tower per second) and peak_rss_MiB (the process's
@@ -26,7 +26,7 @@ double peak_rss_mib() {
   return 0.0;
 }
 
-// Issue 5's tower for 1 x h x w images: three conv blocks, two dense layers, L2-normalised
+// The D2 signature tower for 1 x h x w images: three conv blocks, two dense layers, L2-normalised
 // 128-d embeddings.
 Sequential<float> signature_tower(Index h, Index w) {
   auto out = [](Index n, Index k, Index s, Index p) { return (n + 2 * p - k) / s + 1; };

@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""Runs issue 5's workloads in twin (the Google Benchmark binaries in bench/) and in PyTorch,
+"""Runs the workloads of docs/performance.md in twin (the Google Benchmark binaries in bench/) and in PyTorch,
 in one invocation, and prints one table: workload, threads, twin, PyTorch, ratio, % of peak.
 
     cmake -S . -B build/release -DCMAKE_BUILD_TYPE=Release
@@ -13,7 +13,7 @@ Method
   * twin: the benchmark binary with --benchmark_filter=<exact name> and JSON output;
     each run is Google Benchmark's own loop (--benchmark_min_time).
   * PyTorch: the same shapes, float32, warm-up then a timed loop of at least min_time,
-    torch.set_num_threads(threads), run under the glibc malloc setting of issue 5
+    torch.set_num_threads(threads), run under the glibc malloc setting below
     (GLIBC_TUNABLES, set here by re-executing this script) which is PyTorch's best setting.
     twin's benchmark processes get the caller's environment, without that setting.
   * ratio = twin throughput / PyTorch throughput (> 1: twin is faster), wall clock.
@@ -103,7 +103,7 @@ def pool_case(kind, n, c, h, w, backward):
 
 
 def tower(h, w):
-    """The D2/D3 tower of issue 5 (input 1 x h x w)."""
+    """The D2/D3 signature tower (input 1 x h x w)."""
     def out(n, k, s, p):
         return (n + 2 * p - k) // s + 1
     hh, ww = out(h, 7, 2, 3), out(w, 7, 2, 3)

@@ -23,7 +23,7 @@
 // own buffer in the workspace; every other chain lives in one of two shared buffers, which
 // backward then reuses for the gradients (in-place and view layers pass the gradient on in
 // the same buffer). The model's output is always kept, so it stays valid after backward.
-// For issue 5's D2 tower this keeps only the pooled outputs and conv3's ReLU output: the
+// For the D2 signature tower this keeps only the pooled outputs and conv3's ReLU output: the
 // conv outputs and most gradients live in the two shared buffers.
 #include <cstdint>
 #include <limits>
