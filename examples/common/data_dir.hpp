@@ -4,8 +4,10 @@
 // defined by examples/CMakeLists.txt). When none exists the error says what was tried.
 // Part of the examples, not of the installed library: a program of yours knows where its
 // data are.
+#include <cstdio>
 #include <cstdlib>
 #include <filesystem>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -40,6 +42,18 @@ inline std::filesystem::path find_data_dir(const std::string& from_option, const
   msg += ". Pass --data DIR or set TWIN_DATA to a folder holding '" + subfolder +
          "' (the shared data sets; see ../shared/data/README.md for their sources).";
   throw twin::io_error(msg);
+}
+
+// As find_data_dir, but a missing data set prints "SKIPPED: <what was tried>" and gives
+// nullopt, for a program whose test registration skips on exit code 77.
+inline std::optional<std::filesystem::path> find_data_dir_or_skip(const std::string& from_option,
+                                                                  const std::string& subfolder) {
+  try {
+    return find_data_dir(from_option, subfolder);
+  } catch (const twin::io_error& e) {
+    std::printf("SKIPPED: %s\n", e.what());
+    return std::nullopt;
+  }
 }
 
 }  // namespace twin_examples
