@@ -106,30 +106,23 @@ Model build(std::uint64_t seed) {
 }
 
 // Sigmoid outputs for every pair of a set (eval mode), in pair order. In eval mode an
-// embedding does not depend on its batch, so each image is embedded once and the head
-// scores the pairs from those rows.
+// embedding does not depend on its batch: each image is embedded once, then the head
+// scores all pairs from those rows.
 std::vector<double> predict(const Model& m, const PairSet& s, std::vector<double>* neg_dist = nullptr) {
   twin::Workspace<float> ws;
-  twin::PairHeadWorkspace<float> hws;
   const auto emb = twin::embed_all(m.siamese, s.images->view(), 500, ws);  // (M, 10)
-  twin::Tensor<float> e1, e2, d;
   std::vector<Index> first, second;
-  std::vector<double> out;
-  for (std::size_t b = 0; b < s.pairs.size(); b += 500) {
-    first.clear(), second.clear();
-    for (std::size_t i = b; i < std::min(b + 500, s.pairs.size()); ++i)
-      first.push_back(s.pairs[i].first), second.push_back(s.pairs[i].second);
-    twin::data::gather(emb.view(), first, e1);  // (k, 10)
-    twin::data::gather(emb.view(), second, e2);
-    auto o = m.head.forward(e1.view(), e2.view(), hws, twin::Mode::eval);  // (k, 1)
-    out.insert(out.end(), o.begin(), o.end());
-    if (neg_dist) {
-      d.resize(twin::Shape{e1.dim(0)});
-      twin::distance_forward(twin::Euclidean{}, e1.view(), e2.view(), d.view());
-      for (float v : d) neg_dist->push_back(-double(v));
-    }
+  for (const auto& p : s.pairs) first.push_back(p.first), second.push_back(p.second);
+  twin::Tensor<float> e1, e2, d(twin::Shape{static_cast<Index>(s.pairs.size())});
+  twin::data::gather(emb.view(), first, e1);  // (pairs, 10)
+  twin::data::gather(emb.view(), second, e2);
+  twin::PairHeadWorkspace<float> hws;
+  const auto o = m.head.forward(e1.view(), e2.view(), hws, twin::Mode::eval);  // (pairs, 1)
+  if (neg_dist) {
+    twin::distance_forward(twin::Euclidean{}, e1.view(), e2.view(), d.view());
+    for (float v : d) neg_dist->push_back(-double(v));
   }
-  return out;
+  return {o.begin(), o.end()};
 }
 
 std::vector<twin::PairLabel> labels_of(const PairSet& s) {

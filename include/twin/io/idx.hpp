@@ -1,9 +1,18 @@
 #pragma once
 // Reader for the idx format of MNIST and Fashion-MNIST, plain or gzip-compressed.
-// Opt-in (not in twin.hpp): it needs zlib, so link ZLIB::ZLIB.
+// Opt-in (not in twin.hpp): it needs zlib, so link the CMake target twin::idx (twin::twin
+// plus ZLIB::ZLIB; find_package(twin COMPONENTS idx) for an installed twin).
 //
 //   auto images = twin::io::read_idx_images("train-images-idx3-ubyte.gz");  // (N, 1, 28, 28) in [0, 1]
 //   auto labels = twin::io::read_idx_labels("train-labels-idx1-ubyte.gz");  // N ints
+//   auto first = twin::io::read_idx_images(path, 1000);                     // the first 1000 only
+//
+// The format (yann.lecun.com/exdb/mnist): a big-endian 32-bit magic number, 2051 for
+// images (then N, rows, cols) and 2049 for labels (then N), followed by one unsigned byte
+// per pixel or label. Pixels are divided by 255. The whole file is read, so a file whose
+// size disagrees with its header is refused even when `limit` would not reach the damage.
+// Errors are io_error naming the file: cannot open, corrupt gzip data, wrong magic number,
+// or a header that does not match the bytes that follow. Files above 2 GiB are refused.
 #include <zlib.h>
 
 #include <cstdint>
