@@ -3,6 +3,7 @@
 #include <doctest/doctest.h>
 
 #include <twin/io/idx.hpp>
+#include <twin/io/image.hpp>  // both in one translation unit: no clashing names
 
 #include <filesystem>
 #include <fstream>
