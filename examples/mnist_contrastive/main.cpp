@@ -113,13 +113,14 @@ std::vector<double> predict(const Model& m, const PairSet& s, std::vector<double
   const auto emb = twin::embed_all(m.siamese, s.images->view(), 500, ws);  // (M, 10)
   std::vector<Index> first, second;
   for (const auto& p : s.pairs) first.push_back(p.first), second.push_back(p.second);
-  twin::Tensor<float> e1, e2, d(twin::Shape{static_cast<Index>(s.pairs.size())});
-  twin::data::gather(emb.view(), first, e1);  // (pairs, 10)
+  twin::Tensor<float> e1, e2, d(twin::Shape{static_cast<Index>(s.pairs.size())});  // (pairs, 10), (pairs)
+  twin::data::gather(emb.view(), first, e1);
   twin::data::gather(emb.view(), second, e2);
+  const twin::TensorView<const float> a = e1.view(), b = e2.view();
   twin::PairHeadWorkspace<float> hws;
-  const auto o = m.head.forward(e1.view(), e2.view(), hws, twin::Mode::eval);  // (pairs, 1)
+  const auto o = m.head.forward(a, b, hws, twin::Mode::eval);  // (pairs, 1)
   if (neg_dist) {
-    twin::distance_forward(twin::Euclidean{}, e1.view(), e2.view(), d.view());
+    twin::distance_forward<twin::Euclidean, float>(twin::Euclidean{}, a, b, d.view());
     for (float v : d) neg_dist->push_back(-double(v));
   }
   return {o.begin(), o.end()};
