@@ -1,5 +1,5 @@
 #pragma once
-// Helpers shared by twin's benchmark programs.
+// Pieces shared by twin's benchmark programs.
 //  * Every benchmark takes the thread count as its one argument ("threads:1", "threads:2")
 //    and runs with set_num_threads(threads); times are wall-clock (UseRealTime), since
 //    the work runs on pool threads that CPU time of the main thread does not see.

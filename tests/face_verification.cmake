@@ -3,7 +3,7 @@
 # --check), and the saved model, reloaded with --model, must do so again without training.
 # Not registered in the sanitizer build (ASan makes the 15-epoch run take minutes; the
 # pieces it uses have their own unit tests there). Exit code 77 means the data are absent.
-if(TWIN_BUILD_EXAMPLES AND NOT TWIN_SANITIZE AND EXISTS ${PROJECT_SOURCE_DIR}/examples/face_verification/main.cpp)
+if(TWIN_BUILD_EXAMPLES AND NOT TWIN_SANITIZE)
   if(NOT EXISTS ${PROJECT_SOURCE_DIR}/../shared/data/att_faces)
     message(STATUS "twin: ../shared/data/att_faces not found; the face_verification tests will report SKIPPED")
   endif()

@@ -14,16 +14,19 @@
 // subjects (used by the integration test), and 77 (ctest's skip code) without the data.
 #include <twin/data/group_split.hpp>
 #include <twin/data/image_dataset.hpp>
+#include <twin/data/parallel_load.hpp>
 #include <twin/data/pk_sampler.hpp>
 #include <twin/data/transform.hpp>
-#include <twin/io/data_dir.hpp>
 #include <twin/io/image.hpp>
 #include <twin/io/safetensors.hpp>
 #include <twin/metrics.hpp>
 #include <twin/siamese.hpp>
+#include <twin/siamese/embed.hpp>
 #include <twin/twin.hpp>
 
 #include <CLI/CLI.hpp>
+
+#include <data_dir.hpp>
 
 #include <algorithm>
 #include <chrono>
@@ -86,24 +89,13 @@ std::pair<float, float> pixel_stats(const std::vector<Image>& imgs, const std::v
   return {static_cast<float>(m), static_cast<float>(std::sqrt(std::max(s2 / n - m * m, 1e-12)))};
 }
 
-// Embeds images `which` in eval mode, in batches: (N, D).
-Tensor<float, 2> embed(const twin::Sequential<float>& net, const std::vector<Image>& imgs,
-                       const std::vector<Index>& which, float mean, float std) {
-  const Index n = static_cast<Index>(which.size()), batch = 64;
-  const Index H = imgs[0].dim(0), W = imgs[0].dim(1);
-  twin::Workspace<float> ws;
-  Tensor<float> x(twin::Shape{batch, 1, H, W});  // (B, 1, H, W)
-  Tensor<float, 2> out;
-  for (Index lo = 0; lo < n; lo += batch) {
-    const Index m = std::min(batch, n - lo);
-    for (Index i = 0; i < m; ++i)
-      twin::data::copy_to_batch(twin::data::normalise(imgs[static_cast<std::size_t>(which[static_cast<std::size_t>(lo + i)])], mean, std),
-                                x.view(), i);
-    auto y = net.forward(x.view().slice(0, m), ws, twin::Mode::eval);  // (m, D)
-    if (lo == 0) out.resize(twin::Shape{n, y.dim(1)});
-    std::copy(y.begin(), y.end(), out.data() + lo * y.dim(1));
-  }
-  return out;
+// Images `which`, normalised, as one (N, 1, H, W) batch.
+Tensor<float> stack(const std::vector<Image>& imgs, const std::vector<Index>& which, float mean, float std) {
+  Tensor<float> x(twin::Shape{static_cast<Index>(which.size()), 1, imgs[0].dim(0), imgs[0].dim(1)});
+  for (std::size_t i = 0; i < which.size(); ++i)
+    twin::data::copy_to_batch(twin::data::normalise(imgs[static_cast<std::size_t>(which[i])], mean, std), x.view(),
+                              static_cast<Index>(i));
+  return x;
 }
 
 // The baseline: each image's pixels, minus their mean, scaled to unit length. Euclidean
@@ -130,50 +122,19 @@ struct Results {
   std::vector<double> one_shot;  // one per entry of Config::ways
 };
 
-// Verification over every pair of held-out images (score = -distance), and k-way one-shot
-// episodes drawn from `seed`, so the trained model and the baseline face the same episodes.
+// Verification over every pair of held-out images, and k-way one-shot episodes drawn from
+// `seed`, so the trained model and the baseline face the same episodes.
 Results evaluate(const Tensor<float, 2>& emb, const std::vector<int>& labels, const std::vector<Index>& ways,
                  Index episodes, std::uint64_t seed) {
+  namespace m = twin::metrics;
   const auto d = twin::pairwise_distances(emb.view());  // (N, N)
-  const Index n = emb.dim(0);
-  Results r;
-  std::vector<double> scores;
-  std::vector<twin::PairLabel> same;
-  for (Index i = 0; i < n; ++i)
-    for (Index j = i + 1; j < n; ++j) {
-      scores.push_back(-double(d(i, j)));
-      same.push_back(labels[static_cast<std::size_t>(i)] == labels[static_cast<std::size_t>(j)] ? twin::PairLabel::same
-                                                                                                : twin::PairLabel::different);
-    }
-  r.auc = twin::metrics::auc(scores, same);
-  r.eer = twin::metrics::eer(scores, same).eer;
-
-  std::map<int, std::vector<Index>> by_class;
-  for (Index i = 0; i < n; ++i) by_class[labels[static_cast<std::size_t>(i)]].push_back(i);
-  std::vector<int> classes;
-  for (const auto& kv : by_class) classes.push_back(kv.first);
-  for (Index k : ways) {
-    twin::Rng rng = twin::Rng(seed).fork(static_cast<std::uint64_t>(k));
-    std::vector<twin::metrics::OneShotTrial> trials;
-    for (Index e = 0; e < episodes; ++e) {
-      rng.shuffle(std::span<int>(classes));
-      const std::size_t truth = rng.below(static_cast<std::uint64_t>(k));
-      const auto& own = by_class[classes[truth]];
-      // The query and its class's reference: two different images of one subject.
-      const std::size_t q = rng.below(own.size());
-      std::size_t ref = rng.below(own.size() - 1);
-      if (ref >= q) ++ref;
-      twin::metrics::OneShotTrial t;
-      t.correct = truth;
-      for (Index c = 0; c < k; ++c) {
-        const auto& items = by_class[classes[static_cast<std::size_t>(c)]];
-        const Index cand = static_cast<std::size_t>(c) == truth ? own[ref] : items[rng.below(items.size())];
-        t.scores.push_back(-double(d(own[q], cand)));
-      }
-      trials.push_back(std::move(t));
-    }
-    r.one_shot.push_back(twin::metrics::one_shot_accuracy(trials));
-  }
+  const auto pairs = m::all_pairs(d, labels);
+  Results r{.auc = m::auc_distance(pairs.distances, pairs.labels), .eer = m::eer_distance(pairs.distances, pairs.labels).eer,
+            .one_shot = {}};
+  for (Index k : ways)
+    r.one_shot.push_back(m::one_shot_accuracy_distance(
+        m::one_shot_episodes(labels, {.ways = k, .episodes = episodes, .seed = seed + static_cast<std::uint64_t>(k)}),
+        d.view()));
   return r;
 }
 
@@ -275,7 +236,7 @@ int run(Config c) {
 
   fs::path dir;
   try {
-    dir = twin::io::find_data_dir(c.data, "att_faces");
+    dir = twin_examples::find_data_dir(c.data, "att_faces");
   } catch (const twin::io_error& e) {
     if (!c.check) throw;
     std::printf("SKIPPED: %s\n", e.what());
@@ -283,8 +244,7 @@ int run(Config c) {
   }
   auto ds = twin::data::ImageDataset::from_folders(
       dir, [](const std::string& p) { return twin::io::load_image(p); }, {.height = c.height, .width = c.width});
-  std::vector<Image> imgs;
-  for (Index i = 0; i < ds.size(); ++i) imgs.push_back(ds.load(i));
+  const std::vector<Image> imgs = twin::data::load_all(ds);  // decoded on all threads
   const std::vector<int>& labels = ds.labels();
 
   twin::Sequential<float> net = make_tower(c);
@@ -348,7 +308,9 @@ int run(Config c) {
   }
 
   const std::uint64_t episode_seed = c.seed + 1000;
-  const Results trained = evaluate(embed(net, imgs, test_items, mean, std), test_labels, ways, c.episodes, episode_seed);
+  twin::Workspace<float> ws;
+  const Results trained =
+      evaluate(twin::embed_all(net, stack(imgs, test_items, mean, std).view(), 64, ws), test_labels, ways, c.episodes, episode_seed);
   const Results raw = evaluate(raw_pixel_embeddings(imgs, test_items), test_labels, ways, c.episodes, episode_seed);
   std::printf("held-out subjects (%zu pairs, %td one-shot episodes per k):\n", test_items.size() * (test_items.size() - 1) / 2,
               c.episodes);

@@ -20,14 +20,15 @@
 // statistics are per branch; --stacked runs both branches as one batch instead, see
 // docs/siamese.md). Differences: the tutorial's make_pairs may pair an image with itself,
 // twin's anchor_pairs never does; its random numbers are of course not Python's.
+#include <twin/data/gather.hpp>
 #include <twin/data/pairs.hpp>
-#include <twin/io/data_dir.hpp>
 #include <twin/io/idx.hpp>
 #include <twin/layers/avgpool2d.hpp>
 #include <twin/layers/batchnorm.hpp>
 #include <twin/layers/conv2d.hpp>
 #include <twin/metrics.hpp>
 #include <twin/siamese.hpp>
+#include <twin/siamese/embed.hpp>
 #include <twin/twin.hpp>
 
 #include <chrono>
@@ -35,6 +36,8 @@
 #include <span>
 #include <string>
 #include <vector>
+
+#include <data_dir.hpp>
 
 namespace {
 using twin::Index;
@@ -103,28 +106,25 @@ Model build(std::uint64_t seed) {
           PairHead<float>(PairCombine{.distance = LpDistance{}, .elementwise = false}, std::move(net))};
 }
 
-// Sigmoid outputs for every pair of a set (eval mode), in pair order.
-std::vector<double> predict(const Model& m, const PairSet& s, twin::BranchMode how,
-                            std::vector<double>* neg_dist = nullptr) {
-  twin::SiameseWorkspace<float> ws;
+// Sigmoid outputs for every pair of a set (eval mode), in pair order. In eval mode an
+// embedding does not depend on its batch: each image is embedded once, then the head
+// scores all pairs from those rows.
+std::vector<double> predict(const Model& m, const PairSet& s, std::vector<double>* neg_dist = nullptr) {
+  twin::Workspace<float> ws;
+  const auto emb = twin::embed_all(m.siamese, s.images->view(), 500, ws);  // (M, 10)
+  std::vector<Index> first, second;
+  for (const auto& p : s.pairs) first.push_back(p.first), second.push_back(p.second);
+  twin::Tensor<float> e1, e2, d(twin::Shape{static_cast<Index>(s.pairs.size())});  // (pairs, 10), (pairs)
+  twin::data::gather(emb.view(), first, e1);
+  twin::data::gather(emb.view(), second, e2);
+  const twin::TensorView<const float> a = e1.view(), b = e2.view();
   twin::PairHeadWorkspace<float> hws;
-  twin::Tensor<float> x1, x2;
-  std::vector<twin::PairLabel> y;
-  std::vector<double> out;
-  const auto n = static_cast<Index>(s.pairs.size());
-  for (Index b = 0; b < n; b += 500) {
-    const Index k = std::min<Index>(500, n - b);
-    gather(s, {}, b, k, x1, x2, y);
-    auto e = m.siamese.forward({x1.view(), x2.view()}, ws, twin::Mode::eval, how);
-    auto o = m.head.forward(e.branch(0), e.branch(1), hws, twin::Mode::eval);
-    for (Index i = 0; i < k; ++i) out.push_back(o[i]);
-    if (neg_dist) {
-      twin::Tensor<float> d(twin::Shape{k});
-      twin::distance_forward(twin::LpDistance{}, e.branch(0), e.branch(1), d.view());
-      for (Index i = 0; i < k; ++i) neg_dist->push_back(-double(d[i]));
-    }
+  const auto o = m.head.forward(a, b, hws, twin::Mode::eval);  // (pairs, 1)
+  if (neg_dist) {
+    twin::distance_forward(twin::LpDistance{}, a, b, d.view());
+    for (float v : d) neg_dist->push_back(-double(v));
   }
-  return out;
+  return {o.begin(), o.end()};
 }
 
 std::vector<twin::PairLabel> labels_of(const PairSet& s) {
@@ -172,7 +172,7 @@ int main(int argc, char** argv) try {
   twin::set_num_threads(threads);
   const auto how = stacked ? twin::BranchMode::stacked : twin::BranchMode::separate;
 
-  const auto dir = twin::io::find_data_dir(data, "mnist");
+  const auto dir = twin_examples::find_data_dir(data, "mnist");
   auto all = twin::io::read_idx_images((dir / "train-images-idx3-ubyte.gz").string());
   const auto all_labels = twin::io::read_idx_labels((dir / "train-labels-idx1-ubyte.gz").string());
   auto test = twin::io::read_idx_images((dir / "t10k-images-idx3-ubyte.gz").string());
@@ -250,7 +250,7 @@ int main(int argc, char** argv) try {
     }
     const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     total_secs += secs;
-    const auto vo = predict(m, val_set, how);
+    const auto vo = predict(m, val_set);
     const auto vy = labels_of(val_set);
     std::printf("epoch %2d/%d  %.1f s  loss %.4f  acc %.4f  |  val loss %.4f  val acc %.4f\n", epoch, epochs, secs,
                 loss_sum / double(steps), double(correct) / double(seen), keras_loss(vo, vy),
@@ -258,10 +258,10 @@ int main(int argc, char** argv) try {
     std::fflush(stdout);
   }
 
-  const auto vo = predict(m, val_set, how);
+  const auto vo = predict(m, val_set);
   const auto vy = labels_of(val_set);
   std::vector<double> test_neg_dist;
-  const auto to = predict(m, test_set, how, &test_neg_dist);
+  const auto to = predict(m, test_set, &test_neg_dist);
   const auto ty = labels_of(test_set);
   const double t_val = twin::metrics::choose_threshold(vo, vy);
   const auto e = twin::metrics::eer(to, ty);

@@ -1,6 +1,5 @@
 // A small end-to-end training demo: an MLP classifies MNIST digits; the loss goes down.
 //   mnist_demo [--data DIR] [--epochs N]
-#include <twin/io/data_dir.hpp>
 #include <twin/io/idx.hpp>
 #include <twin/twin.hpp>
 
@@ -8,6 +7,8 @@
 #include <cmath>
 #include <cstdio>
 #include <string>
+
+#include <data_dir.hpp>
 
 namespace {
 // Softmax cross-entropy over logits (N, 10); writes dlogits = (softmax - onehot) / N.
@@ -44,7 +45,7 @@ int main(int argc, char** argv) try {
       return 2;
     }
   }
-  const auto dir = twin::io::find_data_dir(data, "mnist");
+  const auto dir = twin_examples::find_data_dir(data, "mnist");
   auto images = twin::io::read_idx_images((dir / "train-images-idx3-ubyte.gz").string());
   auto labels = twin::io::read_idx_labels((dir / "train-labels-idx1-ubyte.gz").string());
   auto test_images = twin::io::read_idx_images((dir / "t10k-images-idx3-ubyte.gz").string());

@@ -5,10 +5,16 @@
 //
 //   twin::data::PKSampler sampler(labels, {.p = 8, .k = 4, .seed = 1});
 //   for (const auto& batch : sampler.epoch()) ...   // batch: P K item indices, class-major
+//   for (const auto& batch : sampler.steps(1000)) ... // exactly 1000 batches
 //
 // Within an epoch the classes are shuffled and visited P at a time; each class gives K
 // distinct items when it has that many, else K draws with repetition (a class needs 2
 // items to give a positive). Seeded: the same seed and epoch number give the same batches.
+//
+// An epoch is floor(classes / P) batches, which is few when there are few classes (7
+// classes and P = 7: one batch). A training loop counted in steps takes steps(n): epochs
+// 0, 1, 2, ... back to back, cut at n batches, so `steps(n)` is the first n batches of
+// one endless, reshuffled stream and steps(n, first) continues it from batch `first`.
 #include <algorithm>
 #include <span>
 #include <vector>
@@ -34,6 +40,7 @@ class PKSampler {
                                        " classes have two or more items"));
   }
   Index batch_size() const { return o_.p * o_.k; }
+  Index batches_per_epoch() const { return static_cast<Index>(ci_.multi().size()) / o_.p; }
   // Batches of one epoch: floor(classes / P) of them, each P K indices, class-major.
   std::vector<std::vector<Index>> epoch(std::uint64_t epoch_index = 0) const {
     Rng rng = Rng(o_.seed).fork(epoch_index);
@@ -53,6 +60,21 @@ class PKSampler {
         }
       }
       out.push_back(std::move(batch));
+    }
+    return out;
+  }
+
+  // Batches first, first + 1, ..., first + n - 1 of the stream of epochs 0, 1, 2, ...
+  std::vector<std::vector<Index>> steps(Index n, Index first = 0) const {
+    if (n < 0 || first < 0)
+      throw error(twin::detail::concat("PKSampler::steps: n and first must be >= 0, got n=", n, " first=", first));
+    const Index per = batches_per_epoch();
+    std::vector<std::vector<Index>> out;
+    out.reserve(static_cast<std::size_t>(n));
+    for (Index e = first / per; static_cast<Index>(out.size()) < n; ++e) {
+      auto batches = epoch(static_cast<std::uint64_t>(e));
+      for (Index b = e == first / per ? first % per : 0; b < per && static_cast<Index>(out.size()) < n; ++b)
+        out.push_back(std::move(batches[static_cast<std::size_t>(b)]));
     }
     return out;
   }

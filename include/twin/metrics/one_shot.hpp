@@ -11,10 +11,21 @@
 
 namespace twin::metrics {
 
+// One trial: the query's score against each of its k candidates ("higher = more similar",
+// so a distance enters negated) and which candidate is of the query's class. Build trials
+// by hand, or draw episodes from labels and score them by distance with
+// metrics/one_shot_episodes.hpp (one_shot_episodes, one_shot_trials,
+// one_shot_accuracy_distance).
+//
+//   std::vector<twin::metrics::OneShotTrial> trials{{.scores = {0.9, 0.2, 0.4}, .correct = 0}};
+//   double acc = twin::metrics::one_shot_accuracy(trials);  // 1.0
 struct OneShotTrial {
-  std::vector<double> scores;  // one per candidate (k)
-  std::size_t correct = 0;     // index of the candidate of the query's class
+  std::vector<double> scores;  // (k): one per candidate
+  std::size_t correct = 0;     // index into scores of the candidate of the query's class
 };
+
+// Mean over trials of 1 (the right candidate alone has the top score), 1 / (m + 1) (tied
+// with m others at the top) or 0. Throws on no trials or a `correct` outside its scores.
 
 inline double one_shot_accuracy(std::span<const OneShotTrial> trials) {
   if (trials.empty()) throw error("one_shot_accuracy: no trials");
