@@ -23,8 +23,16 @@ struct ModelInfo {
 };
 
 void save_model(const fs::path& file, const twin::Sequential<float>& net, const ModelInfo& info);
-// The tower (built from the stored configuration, weights loaded) and its information.
+// The tower (built from the stored configuration, weights loaded) and its information. Every
+// metadata field is checked against its range (model.hpp's limits) before anything is built,
+// and the weights must be finite; errors name the file, the key and the value.
 twin::Sequential<float> load_model(const fs::path& file, ModelInfo& info);
+
+// A fingerprint of the weights: FNV-1a (64 bits) over every tensor's name, shape and values,
+// as "fnv1a64:<16 hex digits>". Enrolments store it, so embeddings made with one model are
+// never compared with another's (same architecture or not). It detects another model, not
+// a forger: FNV is no cryptographic hash.
+std::string weights_hash(const twin::Sequential<float>& net);
 
 // What an interrupted run needs besides the weights and the optimiser: the best validation
 // result so far (whose weights are in the model file).
