@@ -393,8 +393,8 @@ int run_enroll(const EnrollOptions& o) {
     }
     total = e.embeddings.size();
   });
-  std::printf("%s %zu references of '%s' in %s (%zu in all)\n", replaced ? "replaced by" : "enrolled", added,
-              o.writer.c_str(), o.enrollments.c_str(), total);
+  std::printf("enrolled %zu references of '%s' in %s (%s%zu in all)\n", added, o.writer.c_str(), o.enrollments.c_str(),
+              replaced ? "replacing the previous ones; " : "", total);
   if (again) std::printf("  %zu image(s) already among the references were not added again\n", again);
   return 0;
 }

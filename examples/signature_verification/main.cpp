@@ -141,7 +141,8 @@ int main(int argc, char** argv) {
 
   sigver::VerifyOptions ve;
   auto* verify = app.add_subcommand("verify", "verify A.png B.png (same writer?), or --against WRITER Q.png against "
-                                              "the writer's enrolled references");
+                                              "the writer's enrolled references. Exit code: 0 same writer (genuine), 2 different "
+                                              "(forgery or another writer), 1 error");
   verify->add_option("images", ve.images, "two images, or one with --against")->required();
   verify->add_option("--model", ve.model, "model file")->capture_default_str();
   verify->add_option("--against", ve.against, "enrolled writer to compare with");
