@@ -418,8 +418,8 @@ void append_model_tensors(const Sequential<T>& net, const std::string& prefix, s
   }
 }
 // Loads the model's tensors from `st` (named `prefix` + name). Every model tensor must be
-// there with its exact shape and finite values, and the file may hold no other tensor under
-// `prefix`; the first mismatch in model order is named with both shapes.
+// there with its exact shape, and the file may hold no other tensor under `prefix`; the
+// first mismatch in model order is named with both shapes.
 template <class T>
 void load_model_tensors(Sequential<T>& net, const SafeTensors& st, const std::string& prefix) {
   std::vector<T> params(net.params().size()), buffers(net.buffers().size());
@@ -435,8 +435,8 @@ void load_model_tensors(Sequential<T>& net, const SafeTensors& st, const std::st
     std::vector<T>& dst = nt.trainable ? params : buffers;
     const auto values = std::span<T>(dst).subspan(static_cast<std::size_t>(nt.offset), static_cast<std::size_t>(nt.shape.numel()));
     st.copy_to<T>(key, values, nt.shape);
-    // A NaN or Inf weight makes every distance NaN, and NaN compares false against any
-    // threshold: the model would answer without error, and wrongly.
+    // Values must be finite: a NaN or Inf weight makes every distance NaN, and NaN compares
+    // false against any threshold, so the model would answer without error, and wrongly.
     for (std::size_t i = 0; i < values.size(); ++i)
       if (!std::isfinite(values[i]))
         st_fail(st.name(), concat("tensor \"", nt.name, "\" holds a non-finite value (", values[i], " at flat index ", i,
@@ -467,9 +467,8 @@ void save_model(const Sequential<T>& net, const std::filesystem::path& path,
 }
 
 // Loads parameters and buffers into `net`, which must have the same tensors (names and
-// shapes) as the saved model, all finite (a NaN or Inf is refused, naming the tensor).
-// Files written by PyTorch (state_dict of an equivalent model, F32 or F64) load too.
-// Returns the file's metadata.
+// shapes) as the saved model. Files written by PyTorch (state_dict of an equivalent model,
+// F32 or F64) load too. Returns the file's metadata.
 template <class T>
 std::map<std::string, std::string> load_model(Sequential<T>& net, const std::filesystem::path& path) {
   const SafeTensors st = SafeTensors::read(path);
