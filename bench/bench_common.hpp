@@ -14,7 +14,9 @@
 
 namespace twin::bench {
 
-inline void set_threads(benchmark::State& state) { set_num_threads(static_cast<int>(state.range(0))); }
+// The one place the benchmark programs set twin's thread count.
+inline void set_threads(int threads) { set_num_threads(threads); }
+inline void set_threads(benchmark::State& state) { set_threads(static_cast<int>(state.range(0))); }
 
 inline void flops(benchmark::State& state, double per_iteration) {
   state.counters["FLOP/s"] = benchmark::Counter(per_iteration, benchmark::Counter::kIsIterationInvariantRate);

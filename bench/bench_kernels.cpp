@@ -1,5 +1,6 @@
 // Kernel-level benchmarks: the machine's FMA peak, GEMM (twin's kernel vs Eigen's), and
-// issue 5's layer workloads C1-C5 at 1 and 2 threads.
+// the layer workloads C1-C5 (convolutions, dense layers and pooling of the D1-D3 towers) at
+// 1 and 2 threads.
 #include "bench_common.hpp"
 
 #if defined(__AVX2__) && defined(__FMA__)

@@ -1,4 +1,4 @@
-// Whole-model benchmarks of issue 5 (D1-D3, D2 inference), at 1 and 2 threads. Each
+// Whole-model benchmarks (D1-D4, D2 and D4 inference), at 1 and 2 threads. Each
 // benchmark builds its model and workspaces once and times complete steps; the first step
 // (which allocates every buffer) runs before the timing, as in a real training loop.
 // Counters: img/s (images through the tower per second) and peak_rss_MiB (the process's
@@ -26,8 +26,8 @@ double peak_rss_mib() {
   return 0.0;
 }
 
-// Issue 5's tower for 1 x h x w images: three conv blocks, two dense layers, L2-normalised
-// 128-d embeddings.
+// The signature tower of D2/D3, for 1 x h x w images: three conv blocks, two dense layers,
+// L2-normalised 128-d embeddings.
 Sequential<float> signature_tower(Index h, Index w) {
   auto out = [](Index n, Index k, Index s, Index p) { return (n + 2 * p - k) / s + 1; };
   Index hh = out(h, 7, 2, 3), ww = out(w, 7, 2, 3);
@@ -157,6 +157,42 @@ void d2_infer(benchmark::State& state, Index batch) {
   images(state, double(batch));
 }
 
+// D4: dlib's face-recognition ResNet (twin/models/dlib_resnet.hpp) on 3 x 150 x 150 faces,
+// about 0.54 GFLOP per face forward. Training: one contrastive step on 8 pairs (16 faces
+// through the tower), squared hinge margin 1 as in D2, SGD with dlib's momentum 0.9 and
+// weight decay 1e-4.
+SiameseModule<float> face_resnet() {
+  SiameseModule<float> model(models::dlib_face_resnet<float>());
+  model.init(1);
+  return model;
+}
+
+void d4(benchmark::State& state) {
+  set_threads(state);
+  const Index pairs = 8;
+  SiameseModule<float> model = face_resnet();
+  SiameseWorkspace<float> ws;
+  const auto a = random_tensor(Shape{pairs, 3, 150, 150}, 1), b = random_tensor(Shape{pairs, 3, 150, 150}, 2);
+  const auto y = alternating_labels(pairs);
+  const ContrastiveLoss loss{.pos_margin = 0, .neg_margin = 1, .power = 2, .reduction = Reduction::mean};
+  SGD<float> opt({.lr = 0.01, .momentum = 0.9, .weight_decay = 1e-4});
+  pair_step(model, ws, a, b, y, loss, opt);
+  for (auto _ : state) pair_step(model, ws, a, b, y, loss, opt);
+  images(state, 2.0 * double(pairs));
+  state.counters["peak_rss_MiB"] = peak_rss_mib();
+}
+
+// D4 tower inference (embed, eval mode: BatchNorm with its running statistics).
+void d4_infer(benchmark::State& state, Index batch) {
+  set_threads(state);
+  SiameseModule<float> model = face_resnet();
+  Workspace<float> ws;
+  const auto x = random_tensor(Shape{batch, 3, 150, 150}, 1);
+  model.embed(x.view(), ws);
+  for (auto _ : state) benchmark::DoNotOptimize(model.embed(x.view(), ws).data());
+  images(state, double(batch));
+}
+
 void register_all() {
   at_1_and_2_threads("D1_mnist_train_b16", [](benchmark::State& s) { d1(s, 16); })->Unit(benchmark::kMicrosecond);
   at_1_and_2_threads("D1_mnist_train_b128", [](benchmark::State& s) { d1(s, 128); });
@@ -164,6 +200,9 @@ void register_all() {
   at_1_and_2_threads("D3_train_triplets32", d3);
   at_1_and_2_threads("D2_infer_b1", [](benchmark::State& s) { d2_infer(s, 1); });
   at_1_and_2_threads("D2_infer_b64", [](benchmark::State& s) { d2_infer(s, 64); });
+  at_1_and_2_threads("D4_train_pairs8", d4);
+  at_1_and_2_threads("D4_infer_b1", [](benchmark::State& s) { d4_infer(s, 1); });
+  at_1_and_2_threads("D4_infer_b16", [](benchmark::State& s) { d4_infer(s, 16); });
 }
 
 }  // namespace

@@ -5,7 +5,8 @@
 #   scripts/install-deps.sh --bench   also PyTorch and numpy for bench/compare_pytorch.py
 set -euo pipefail
 pkgs=(build-essential cmake pkg-config libeigen3-dev libstb-dev doctest-dev libbenchmark-dev libcli11-dev
-      nlohmann-json3-dev zlib1g-dev clang libclang-rt-14-dev python3 python3-numpy)
+      nlohmann-json3-dev zlib1g-dev clang libclang-rt-14-dev python3 python3-numpy
+      libopenmpi-dev openmpi-bin)
 if [[ "${1:-}" == "--bench" ]]; then pkgs+=(python3-torch python3-matplotlib); fi
 missing=()
 for p in "${pkgs[@]}"; do

@@ -22,7 +22,8 @@ TEST_CASE("README example: a Siamese tower trained with the contrastive loss") {
   model.init(/*seed=*/42);
   Adam<float> opt({.lr = 1e-3});
   SiameseWorkspace<float> ws;  // reused every step: no allocation after the first
-  ContrastiveLoss loss{.neg_margin = 1.0};
+  ContrastiveLoss loss{.neg_margin = 1.0};  // Euclidean by default: .distance = LpDistance{}
+  LossWorkspace<float> lws;  // the loss's buffers, reused likewise
 
   Tensor<float> a(Shape{4, 1, 16, 16}, 0.f), b(Shape{4, 1, 16, 16}, 0.f);  // 4 pairs of 16x16 images
   std::vector<PairLabel> y{PairLabel::same, PairLabel::different, PairLabel::same, PairLabel::different};
@@ -31,8 +32,8 @@ TEST_CASE("README example: a Siamese tower trained with the contrastive loss") {
     model.zero_grad();
     auto e = model.forward({a.view(), b.view()}, ws, Mode::train);  // (8, 16): both branches
     auto g = ws.d_embeddings();
-    auto l = loss(PairBatch<float>{.first = e.branch(0), .second = e.branch(1), .labels = y},
-                  {.first = g.slice(0, 4), .second = g.slice(4, 4)});
+    const auto& l = loss(PairBatch<float>{.first = e.branch(0), .second = e.branch(1), .labels = y},
+                         {.first = g.slice(0, 4), .second = g.slice(4, 4)}, lws);
     model.backward(g, ws);  // gradients of both branches add into one buffer
     opt.step(model.params(), model.grads());
     if (step % 20 == 0) std::printf("step %d  loss %.4f\n", step, double(l.value));

@@ -56,7 +56,7 @@ double pair_auc(const SiameseModule<float>& m, const Toy& t, std::uint64_t seed)
   std::vector<double> s;
   std::vector<PairLabel> y;
   for (const auto& p : pairs) {
-    s.push_back(-Euclidean{}.row(e.data() + p.first * 4, e.data() + p.second * 4, 4));
+    s.push_back(-LpDistance{}.row(e.data() + p.first * 4, e.data() + p.second * 4, 4));
     y.push_back(p.label);
   }
   return metrics::auc(s, y);
@@ -152,7 +152,7 @@ TEST_CASE("triplet training with a P x K sampler and batch-hard mining; diagnost
       REQUIRE(triplets.size() == batch.size());  // every anchor has a positive and a negative
       d_emb.resize(emb.shape());
       const auto r = loss(emb, std::span<const Triplet>(triplets), d_emb.view());
-      last = triplet_diagnostics(emb, std::span<const Triplet>(triplets), 0.5, r.value);
+      last = triplet_diagnostics(emb, std::span<const Triplet>(triplets), {.margin = 0.5, .loss = r.value});
       tower.backward(d_emb.view(), ws);
       opt.step(tower.params(), tower.grads());
     }

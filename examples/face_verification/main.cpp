@@ -240,7 +240,7 @@ double train(twin::Sequential<float>& net, const Config& c, const std::vector<Im
         const auto l = loss(e, t, d_emb.view());
         net.backward(d_emb.view(), ws);
         opt.step(net.params(), net.grads());
-        const auto diag = triplet_diagnostics<float>(e, t, c.margin, double(l.value));
+        const auto diag = triplet_diagnostics(e, t, {.distance = loss.distance, .margin = c.margin, .loss = double(l.value)});
         sum_loss += double(l.value);
         dpos += diag.mean_pos_distance;
         dneg += diag.mean_neg_distance;

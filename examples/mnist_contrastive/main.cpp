@@ -99,7 +99,8 @@ Model build(std::uint64_t seed) {
   Sequential<float> net;
   net.add(BatchNorm1d{.features = 1, .eps = 1e-3, .momentum = 0.01}).add(Dense{.in = 1, .out = 1, .init = g}).add(Sigmoid{});
   net.init(seed + 1);
-  return {SiameseModule<float>(std::move(tower)), PairHead<float>(Combine::euclidean, std::move(net))};
+  return {SiameseModule<float>(std::move(tower)),
+          PairHead<float>(PairCombine{.distance = LpDistance{}, .elementwise = false}, std::move(net))};
 }
 
 // Sigmoid outputs for every pair of a set (eval mode), in pair order.
@@ -119,7 +120,7 @@ std::vector<double> predict(const Model& m, const PairSet& s, twin::BranchMode h
     for (Index i = 0; i < k; ++i) out.push_back(o[i]);
     if (neg_dist) {
       twin::Tensor<float> d(twin::Shape{k});
-      twin::distance_forward(twin::Euclidean{}, e.branch(0), e.branch(1), d.view());
+      twin::distance_forward(twin::LpDistance{}, e.branch(0), e.branch(1), d.view());
       for (Index i = 0; i < k; ++i) neg_dist->push_back(-double(d[i]));
     }
   }
@@ -138,7 +139,7 @@ double keras_loss(std::span<const double> o, std::span<const twin::PairLabel> y)
   std::copy(o.begin(), o.end(), d.begin());
   std::vector<twin::PairLabel> role(y.size());
   for (std::size_t i = 0; i < y.size(); ++i) role[i] = keras_loss_role(y[i]);
-  return loss.on_distances<double>(d.view(), role).value;
+  return loss.on_distances(d.view(), role).value;
 }
 }  // namespace
 
@@ -201,6 +202,7 @@ int main(int argc, char** argv) try {
   const twin::ContrastiveLoss loss{.pos_margin = 0.0, .neg_margin = 1.0, .power = 2.0, .reduction = twin::Reduction::mean};
 
   twin::SiameseWorkspace<float> ws;
+  twin::LossWorkspace<float> lws;
   twin::PairHeadWorkspace<float> hws;
   twin::Tensor<float> x1, x2, d_out(twin::Shape{batch, 1});
   std::vector<twin::PairLabel> y, role(static_cast<std::size_t>(batch));
@@ -225,8 +227,8 @@ int main(int argc, char** argv) try {
       auto o = m.head.forward(e.branch(0), e.branch(1), hws, twin::Mode::train);  // (k, 1) in (0, 1)
       for (Index i = 0; i < k; ++i) role[static_cast<std::size_t>(i)] = keras_loss_role(y[static_cast<std::size_t>(i)]);
       d_out.resize(twin::Shape{k, 1});
-      const auto r = loss.on_distances<float>(o, std::span<const twin::PairLabel>(role.data(), static_cast<std::size_t>(k)),
-                                              d_out.view());
+      const auto& r = loss.on_distances(o, std::span<const twin::PairLabel>(role.data(), static_cast<std::size_t>(k)),
+                                         d_out.view(), lws);
       auto dE = ws.d_embeddings();
       m.head.backward(d_out.view(), hws, dE.slice(0, k), dE.slice(k, k));
       m.siamese.backward(dE, ws);
@@ -238,7 +240,8 @@ int main(int argc, char** argv) try {
         // Embedding-level diagnostics: mean distance of same / different pairs, pairs inside
         // the margin, embedding norms, collapse warning.
         const auto dg = twin::pair_diagnostics<float>(
-            {.first = e.branch(0), .second = e.branch(1), .labels = std::span<const twin::PairLabel>(y)}, 0.0, 1.0);
+            {.first = e.branch(0), .second = e.branch(1), .labels = std::span<const twin::PairLabel>(y)},
+            {.pos_margin = 0.0, .neg_margin = 1.0});
         std::printf("  step %5td  loss %.4f  %s\n", steps, loss_sum / double(steps), dg.str().c_str());
         std::fflush(stdout);
       }

@@ -9,10 +9,18 @@
 //  * backward(x, y, dy, dx, ctx) gets the same x, y and ctx.scratch as the matching forward.
 //      - dx (the gradient with respect to the input) is ASSIGNED: every element written.
 //        dx may be empty (data() == nullptr) when no one needs it; then skip it.
+//      - FAN-OUT: where one tensor feeds several nodes of a graph, its gradient is the sum
+//        of what each consumer assigns. The graph does the sum, not the layer: the first
+//        consumer to run backward writes the tensor's gradient buffer, every later one
+//        writes a buffer of its own that the graph then adds in. So layers never read dx,
+//        and an in-place layer may write dx over dy.
 //      - parameter gradients are ACCUMULATED (+=) into the gradient buffer the layer was
 //        bound to. The owner zeroes that buffer once per optimiser step. A tower run for
 //        several Siamese branches therefore adds all branches' contributions with no
 //        special code.
+//  * A node with several inputs (Add, Concat) derives from MultiInputLayer and implements
+//    the *_n forms below, with xs and dxs in the order the node was given its inputs; the
+//    same rules hold for every dxs[i].
 //  * Training-mode forward may update non-trainable buffers (BatchNorm running statistics)
 //    through the span given to bind(); that is the only mutation, and only in Mode::train.
 //
@@ -116,6 +124,37 @@ class Layer {
   virtual void forward(TensorView<const T> x, TensorView<T> y, const LayerContext& ctx) const = 0;
   virtual void backward(TensorView<const T> x, TensorView<const T> y, TensorView<const T> dy, TensorView<T> dx,
                         const LayerContext& ctx) const = 0;
+
+  // The graph calls these; a one-input layer keeps the defaults, which forward to the forms
+  // above. `inputs()` is the number of inputs the layer takes (0: two or more).
+  virtual int inputs() const { return 1; }
+  virtual Shape output_shape_n(std::span<const Shape> in) const { return output_shape(in[0]); }
+  virtual std::size_t scratch_bytes_n(std::span<const Shape> in, Mode mode) const { return scratch_bytes(in[0], mode); }
+  virtual void forward_n(std::span<const TensorView<const T>> xs, TensorView<T> y, const LayerContext& ctx) const {
+    forward(xs[0], y, ctx);
+  }
+  virtual void backward_n(std::span<const TensorView<const T>> xs, TensorView<const T> y, TensorView<const T> dy,
+                          std::span<const TensorView<T>> dxs, const LayerContext& ctx) const {
+    backward(xs[0], y, dy, dxs[0], ctx);
+  }
+};
+
+// Base of nodes with several inputs: the one-input forms throw, the *_n forms are theirs.
+template <class T>
+class MultiInputLayer : public Layer<T> {
+ public:
+  int inputs() const override { return 0; }
+  Shape output_shape(const Shape& in) const override {
+    throw shape_error(this->name() + ": takes two or more inputs (use it in a Graph), got one of shape " + in.str());
+  }
+  void forward(TensorView<const T>, TensorView<T>, const LayerContext&) const override {
+    throw error(this->name() + ": takes two or more inputs");
+  }
+  void backward(TensorView<const T>, TensorView<const T>, TensorView<const T>, TensorView<T>,
+                const LayerContext&) const override {
+    throw error(this->name() + ": takes two or more inputs");
+  }
+  std::size_t scratch_bytes_n(std::span<const Shape>, Mode) const override { return 0; }
 };
 
 // Total number of scalars in a list of ParamSpecs.

@@ -50,8 +50,8 @@ inline long long meta_i64(const SafeTensors& st, const std::string& key) {
 }
 }  // namespace detail
 
-template <class T>
-void save_checkpoint(const std::filesystem::path& path, const Sequential<T>& net, Optimizer<T>& opt, const Rng& rng,
+template <Model M, class T = typename M::value_type>
+void save_checkpoint(const std::filesystem::path& path, const M& net, Optimizer<T>& opt, const Rng& rng,
                      long long epoch, const std::map<std::string, std::string>& user = {}) {
   using namespace detail;
   const Rng::State rs = rng.state();
@@ -82,8 +82,8 @@ void save_checkpoint(const std::filesystem::path& path, const Sequential<T>& net
 // save_checkpoint. The model must have the saved architecture and the optimiser the saved
 // type; otherwise io_error names the difference. Metadata and shapes are checked before
 // anything is modified; the RNG is only set once everything else has loaded.
-template <class T>
-CheckpointInfo load_checkpoint(const std::filesystem::path& path, Sequential<T>& net, Optimizer<T>& opt, Rng& rng) {
+template <Model M, class T = typename M::value_type>
+CheckpointInfo load_checkpoint(const std::filesystem::path& path, M& net, Optimizer<T>& opt, Rng& rng) {
   using namespace detail;
   const SafeTensors st = SafeTensors::read(path);
   if (st.meta("format") != "twin-checkpoint")

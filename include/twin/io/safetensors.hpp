@@ -43,7 +43,7 @@
 #include <vector>
 
 #include "twin/error.hpp"
-#include "twin/sequential.hpp"
+#include "twin/model.hpp"
 #include "twin/tensor.hpp"
 #include "twin/version.hpp"
 
@@ -391,14 +391,12 @@ inline void write_safetensors(const std::filesystem::path& path, std::vector<Saf
   detail::write_file_atomic(path, bytes);
 }
 
-// ---- Sequential models -------------------------------------------------------------------
+// ---- models (Graph, Sequential, SiameseModule: anything satisfying twin::Model) ---------
 
-// One line per layer, "<index>: <describe()>", stored as the "architecture" metadata.
-template <class T>
-std::string architecture_of(const Sequential<T>& net) {
-  std::string s;
-  for (Index i = 0; i < net.size(); ++i) s += std::to_string(i) + ": " + net[i].describe() + "\n";
-  return s;
+// The "architecture" metadata: one line per node (model.hpp).
+template <Model M>
+std::string architecture_of(const M& net) {
+  return net.architecture();
 }
 
 namespace detail {
@@ -410,9 +408,10 @@ inline void check_user_metadata(const std::map<std::string, std::string>& user, 
     if (ours.count(k)) throw io_error("save: metadata key \"" + k + "\" is reserved by twin");
 }
 // The model's tensors (PyTorch-style names "3.weight"), each prefixed with `prefix`.
-template <class T>
-void append_model_tensors(const Sequential<T>& net, const std::string& prefix, std::vector<SafeTensorOut>& out) {
+template <Model M>
+void append_model_tensors(const M& net, const std::string& prefix, std::vector<SafeTensorOut>& out) {
   for (const auto& nt : net.named_tensors()) {
+    using T = typename M::value_type;
     const T* base = nt.trainable ? net.params().data() : net.buffers().data();
     out.push_back({prefix + nt.name, dtype_of<T>(), nt.shape, base + nt.offset});
   }
@@ -420,8 +419,9 @@ void append_model_tensors(const Sequential<T>& net, const std::string& prefix, s
 // Loads the model's tensors from `st` (named `prefix` + name). Every model tensor must be
 // there with its exact shape, and the file may hold no other tensor under `prefix`; the
 // first mismatch in model order is named with both shapes.
-template <class T>
-void load_model_tensors(Sequential<T>& net, const SafeTensors& st, const std::string& prefix) {
+template <Model M>
+void load_model_tensors(M& net, const SafeTensors& st, const std::string& prefix) {
+  using T = typename M::value_type;
   std::vector<T> params(net.params().size()), buffers(net.buffers().size());
   std::set<std::string> used;
   for (const auto& nt : net.named_tensors()) {
@@ -452,8 +452,8 @@ void load_model_tensors(Sequential<T>& net, const SafeTensors& st, const std::st
 
 // Saves all parameters and buffers of `net`, with twin's format version, the architecture
 // and `metadata` (user keys; twin's own keys are reserved) in __metadata__.
-template <class T>
-void save_model(const Sequential<T>& net, const std::filesystem::path& path,
+template <Model M>
+void save_model(const M& net, const std::filesystem::path& path,
                 const std::map<std::string, std::string>& metadata = {}) {
   std::map<std::string, std::string> meta = {{"format", "twin-model"},
                                              {"twin_format_version", std::to_string(model_format_version)},
@@ -469,8 +469,8 @@ void save_model(const Sequential<T>& net, const std::filesystem::path& path,
 // Loads parameters and buffers into `net`, which must have the same tensors (names and
 // shapes) as the saved model. Files written by PyTorch (state_dict of an equivalent model,
 // F32 or F64) load too. Returns the file's metadata.
-template <class T>
-std::map<std::string, std::string> load_model(Sequential<T>& net, const std::filesystem::path& path) {
+template <Model M>
+std::map<std::string, std::string> load_model(M& net, const std::filesystem::path& path) {
   const SafeTensors st = SafeTensors::read(path);
   if (auto it = st.metadata().find("twin_format_version");
       it != st.metadata().end() && it->second != std::to_string(model_format_version))

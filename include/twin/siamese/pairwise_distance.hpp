@@ -1,57 +1,77 @@
 #pragma once
-// All pairwise distances between the rows of x (N, D) and y (M, D), through one GEMM:
-//   |x_i - y_j|^2 = |x_i|^2 + |y_j|^2 - 2 x_i . y_j
-// The expansion can go slightly negative by cancellation when x_i ~ y_j, so it is clamped
-// at 0 (and the diagonal of x against itself is set to exactly 0). Used by the miners and
-// the diagnostics, which need distances but no gradient; losses recompute the few distances
-// they back-propagate through, exactly.
+// All-pairs kernels for the distance objects (distance.hpp), through one GEMM:
+//
+//   gram_matrix(x, y, out)                 out(i, j) = x_i . y_j
+//   pairwise_squared_distances(x, y, out)  out(i, j) = |x_i - y_j|^2 = |x_i|^2 + |y_j|^2 - 2 x_i . y_j
+//
+// x (N, D), y (M, D), out (N, M). The expansion can go slightly negative by cancellation when
+// x_i ~ y_j, so it is clamped at 0 (a NaN stays NaN), and when x and y are the same rows (x.data() == y.data())
+// the diagonal is set to exactly 0. In that self case the row norms are read off the Gram
+// matrix's diagonal, so the kernel allocates nothing; otherwise it keeps N + M norms.
+// No gradient: LpDistance::matrix_backward (distance.hpp) differentiates the exact form.
 #include <algorithm>
 #include <cmath>
 #include <vector>
 
 #include "twin/kernels/gemm.hpp"
 #include "twin/tensor.hpp"
-#include "twin/siamese/view_arg.hpp"
 
 namespace twin {
 
-// out (N, M) = squared distances; `self` when x and y are the same rows (diagonal -> 0).
+namespace detail {
 template <class T>
-void pairwise_squared_distances(TensorView<const T> x, TensorView<const T> y, TensorView<T> out) {
+void check_pairwise(TensorView<const T> x, TensorView<const T> y, TensorView<T> out, const char* what) {
   if (x.rank() != 2 || y.rank() != 2 || x.dim(1) != y.dim(1))
-    throw shape_error(detail::concat("pairwise_squared_distances: expected (N, D) and (M, D), got ", x.shape().str(),
-                                     " and ", y.shape().str()));
+    throw shape_error(detail::concat(what, ": expected (N, D) and (M, D), got ", x.shape().str(), " and ",
+                                     y.shape().str()));
+  if (!(out.shape() == Shape{x.dim(0), y.dim(0)}))
+    throw shape_error(detail::concat(what, ": out must be (", x.dim(0), ", ", y.dim(0), "), got ", out.shape().str()));
+}
+// max(v, lo) that keeps a NaN (std::max(lo, NaN) would return lo and hide it).
+template <class T>
+T at_least(T v, T lo) {
+  return v < lo ? lo : v;
+}
+template <class T>
+T row_dot(const T* a, const T* b, Index D) {
+  T s = T(0);
+  for (Index k = 0; k < D; ++k) s += a[k] * b[k];
+  return s;
+}
+}  // namespace detail
+
+// out (N, M) = x y^T.
+template <class T>
+void gram_matrix(TensorView<const T> x, TensorView<const T> y, TensorView<T> out) {
+  detail::check_pairwise(x, y, out, "gram_matrix");
   const Index N = x.dim(0), M = y.dim(0), D = x.dim(1);
-  require_shape(out.shape(), Shape{N, M}, "pairwise_squared_distances: out");
-  std::vector<T> xn(static_cast<std::size_t>(N)), yn(static_cast<std::size_t>(M));
-  for (Index i = 0; i < N; ++i) {
-    T s = T(0);
-    for (Index k = 0; k < D; ++k) s += x(i, k) * x(i, k);
-    xn[static_cast<std::size_t>(i)] = s;
+  if (N == 0 || M == 0) return;
+  if (D == 0) {
+    std::fill(out.begin(), out.end(), T(0));
+    return;
   }
-  for (Index j = 0; j < M; ++j) {
-    T s = T(0);
-    for (Index k = 0; k < D; ++k) s += y(j, k) * y(j, k);
-    yn[static_cast<std::size_t>(j)] = s;
-  }
-  // out = -2 x y^T
-  kernels::gemm<T>(kernels::Trans::no, kernels::Trans::yes, N, M, D, T(-2), x.data(), D, y.data(), D, T(0), out.data(), M);
-  for (Index i = 0; i < N; ++i)
-    for (Index j = 0; j < M; ++j)
-      out(i, j) = std::max(T(0), out(i, j) + xn[static_cast<std::size_t>(i)] + yn[static_cast<std::size_t>(j)]);
-  if (x.data() == y.data() && N == M)
-    for (Index i = 0; i < N; ++i) out(i, i) = T(0);
+  kernels::gemm<T>(kernels::Trans::no, kernels::Trans::yes, N, M, D, T(1), x.data(), D, y.data(), D, T(0), out.data(), M);
 }
 
-// Euclidean (or squared) distance matrix of the rows of x against themselves: (N, N).
-template <ViewLike V, class T = view_value_t<V>>
-Tensor<T, 2> pairwise_distances(const V& x_in, bool squared = false) {
-  const TensorView<const T> x = cview(x_in);
-  Tensor<T, 2> out(Shape{x.dim(0), x.dim(0)});
-  pairwise_squared_distances<T>(x, x, out.view());
-  if (!squared)
-    for (T& v : out) v = std::sqrt(v);
-  return out;
+// out (N, M) = squared Euclidean distances, clamped at 0; diagonal exactly 0 in the self case.
+template <class T>
+void pairwise_squared_distances(TensorView<const T> x, TensorView<const T> y, TensorView<T> out) {
+  gram_matrix<T>(x, y, out);
+  const Index N = x.dim(0), M = y.dim(0), D = x.dim(1);
+  if (x.data() == y.data() && N == M) {
+    // Off-diagonal entries first: they read the norms on the diagonal, which go last.
+    for (Index i = 0; i < N; ++i)
+      for (Index j = 0; j < N; ++j)
+        if (i != j) out(i, j) = detail::at_least(out(i, i) + out(j, j) - T(2) * out(i, j), T(0));
+    for (Index i = 0; i < N; ++i) out(i, i) = T(0);
+    return;
+  }
+  std::vector<T> yn(static_cast<std::size_t>(M));
+  for (Index j = 0; j < M; ++j) yn[static_cast<std::size_t>(j)] = detail::row_dot(y.data() + j * D, y.data() + j * D, D);
+  for (Index i = 0; i < N; ++i) {
+    const T xn = detail::row_dot(x.data() + i * D, x.data() + i * D, D);
+    for (Index j = 0; j < M; ++j) out(i, j) = detail::at_least(xn + yn[static_cast<std::size_t>(j)] - T(2) * out(i, j), T(0));
+  }
 }
 
 }  // namespace twin

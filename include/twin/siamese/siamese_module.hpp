@@ -1,5 +1,5 @@
 #pragma once
-// SiameseModule<T>: one tower (a Sequential<T>), one parameter set, run over 2 branches
+// SiameseModule<T>: one tower (a Graph<T> or Sequential<T>), one parameter set, run over 2 branches
 // (pairs) or 3 (triplets).
 //
 //   twin::SiameseModule<float> model(std::move(tower));       // tower.init(seed) done or later
@@ -42,7 +42,8 @@
 #include <utility>
 #include <vector>
 
-#include "twin/sequential.hpp"
+#include "twin/graph.hpp"
+#include "twin/model.hpp"
 
 namespace twin {
 
@@ -70,6 +71,7 @@ class SiameseWorkspace {
   template <class>
   friend class SiameseModule;
   Workspace<T> ws_;                  // the stacked path's workspace
+  Workspace<T> head_ws_;             // the head's
   std::vector<Workspace<T>> branch_ws_;  // one per branch in the separate path
   Tensor<T> stacked_;                // (B N, ...) stacked inputs
   Tensor<T> emb_;                    // (B N, D) embeddings of the separate path
@@ -83,16 +85,47 @@ template <class T>
 class SiameseModule {
  public:
   using value_type = T;
-  explicit SiameseModule(Sequential<T> tower) : tower_(std::move(tower)) {}
+  explicit SiameseModule(Graph<T> tower) : tower_(std::move(tower)) {}
+  // A tower and a head in one model: the head is a graph with two inputs, the embeddings
+  // of the first and second branch (N, D) each, e.g. Koch's |a - b| -> Dense(D, 1) for a
+  // same/different logit. Both live in one parameter store (the head's tensors are named
+  // "head.<node>..."), so one optimiser, one zero_grad() and one model file serve both.
+  SiameseModule(Graph<T> tower, Graph<T> head) : tower_(std::move(tower)), head_(std::move(head)), has_head_(true) {
+    if (head_.num_inputs() != 2)
+      throw shape_error(detail::concat("SiameseModule: the head takes the two branches' embeddings (2 inputs), it has ",
+                                       head_.num_inputs()));
+    auto store = std::make_shared<ParameterStore<T>>();
+    tower_.join_store(store, "");
+    head_.join_store(store, "head.");
+  }
 
-  Sequential<T>& tower() { return tower_; }
-  const Sequential<T>& tower() const { return tower_; }
-  void init(std::uint64_t seed) { tower_.init(seed); }
-  // The tower's parameters: a Siamese model has no others (heads are separate objects).
+  Graph<T>& tower() { return tower_; }
+  const Graph<T>& tower() const { return tower_; }
+  bool has_head() const { return has_head_; }
+  Graph<T>& head() { return head_; }
+  const Graph<T>& head() const { return head_; }
+
+  // The model (model.hpp): the tower's parameters, and the head's when there is one.
+  void init(std::uint64_t seed) {
+    tower_.init(seed);
+    if (has_head_) {
+      head_.init(Rng(seed).fork(~std::uint64_t{0}).next());  // a stream of its own
+      tower_.mark_initialised();
+    }
+  }
+  void assign(std::span<const T> params, std::span<const T> buffers) {
+    tower_.assign(params, buffers);
+    if (has_head_) head_.mark_initialised();
+  }
   Index num_params() const { return tower_.num_params(); }
   std::span<T> params() { return tower_.params(); }
+  std::span<const T> params() const { return tower_.params(); }
   std::span<T> grads() { return tower_.grads(); }
   std::span<const T> grads() const { return tower_.grads(); }
+  std::span<T> buffers() { return tower_.buffers(); }
+  std::span<const T> buffers() const { return tower_.buffers(); }
+  std::vector<NamedTensor> named_tensors() const { return tower_.named_tensors(); }
+  std::string architecture() const { return tower_.architecture() + (has_head_ ? head_.architecture() : std::string()); }
   void zero_grad() { tower_.zero_grad(); }
 
   // Runs the tower over 2 or 3 branches of the same shape (N, ...).
@@ -148,12 +181,35 @@ class SiameseModule {
     }
   }
 
+  // The head on the embeddings of the last forward: (branch 0, branch 1) -> (N, ...) logits.
+  TensorView<const T> head_forward(const Embeddings<T>& e, SiameseWorkspace<T>& ws, Mode mode) const {
+    if (!has_head_) throw error("SiameseModule::head_forward: the model has no head");
+    const TensorView<const T> ab[2] = {e.branch(0), e.branch(1)};
+    return head_.forward(std::span<const TensorView<const T>>(ab, 2), ws.head_ws_, mode);
+  }
+  // Back-propagates d_logits through the head, ACCUMULATING its parameter gradients, and
+  // WRITES the embeddings' gradient of branches 0 and 1 into ws.d_embeddings() (a third
+  // branch's rows are zeroed); add other losses' gradients after, then call backward().
+  void head_backward(TensorView<const T> d_logits, SiameseWorkspace<T>& ws) const {
+    if (!has_head_) throw error("SiameseModule::head_backward: the model has no head");
+    head_.backward(d_logits, ws.head_ws_, true);
+    auto d = ws.d_embeddings();
+    const Index n = ws.n_, per = d.shape().sample_size();
+    std::fill(d.begin(), d.end(), T(0));
+    for (int i = 0; i < 2; ++i) {
+      const auto g = head_.input_grad(ws.head_ws_, i);
+      std::copy(g.begin(), g.end(), d.data() + i * n * per);
+    }
+  }
+
   // Embeds one batch (N, ...) -> (N, D) for enrolment and search: eval mode, const, and
   // thread-safe with one Workspace per thread.
   TensorView<const T> embed(TensorView<const T> x, Workspace<T>& ws) const { return tower_.forward(x, ws, Mode::eval); }
 
  private:
-  Sequential<T> tower_;
+  Graph<T> tower_;
+  Graph<T> head_;
+  bool has_head_ = false;
 };
 
 }  // namespace twin

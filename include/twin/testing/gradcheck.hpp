@@ -17,7 +17,7 @@
 #include <string>
 #include <vector>
 
-#include "twin/sequential.hpp"
+#include "twin/sequential.hpp"  // Graph, Sequential
 
 namespace twin::testing {
 
@@ -82,22 +82,29 @@ struct LayerCheckOptions {
   bool check_params = true;
 };
 
-// Checks the gradients of L = sum(y * R) for a Sequential<double> (often of one layer) on a
-// random input of `input_shape`. The net must be initialised. Stochastic layers see the same
-// random stream in every evaluation.
-inline GradCheckResult check_gradients(Sequential<double>& net, const Shape& input_shape, LayerCheckOptions o = {}) {
+// Checks the gradients of L = sum(y * R) for a Graph<double> or Sequential<double> (often
+// of one layer) on random inputs of `input_shapes` (one per graph input): the gradients
+// with respect to every input and every parameter. The net must be initialised.
+// Stochastic layers see the same random stream in every evaluation.
+inline GradCheckResult check_gradients(Graph<double>& net, const std::vector<Shape>& input_shapes, LayerCheckOptions o = {}) {
   Rng rng(o.seed);
-  Tensor<double> x(input_shape);
-  for (double& v : x) v = rng.uniform(-o.input_scale, o.input_scale);
-  const Shape out_shape = net.output_shape(input_shape);
+  std::vector<Tensor<double>> xs;
+  for (const Shape& s : input_shapes) {
+    xs.emplace_back(s);
+    for (double& v : xs.back()) v = rng.uniform(-o.input_scale, o.input_scale);
+  }
+  const Shape out_shape = net.output_shape(input_shapes);
   Tensor<double> R(out_shape);
   for (double& v : R) v = rng.uniform(-1.0, 1.0);
 
   Workspace<double> ws;
   ws.set_poison(true);
+  std::vector<TensorView<const double>> views;
   auto loss = [&]() {
     ws.seed(o.seed);
-    auto y = net.forward(x.view(), ws, o.mode);
+    views.clear();
+    for (const auto& x : xs) views.push_back(x.view());
+    auto y = net.forward(views, ws, o.mode);
     double s = 0;
     for (Index i = 0; i < y.size(); ++i) s += y[i] * R[i];
     return s;
@@ -108,8 +115,13 @@ inline GradCheckResult check_gradients(Sequential<double>& net, const Shape& inp
   auto grads = net.grads();
   std::fill(grads.begin(), grads.end(), sentinel);
   loss();
-  auto dx_view = net.backward(R.view(), ws, o.check_input);
-  std::vector<double> dx(dx_view.begin(), dx_view.end());
+  net.backward(R.view(), ws, o.check_input);
+  std::vector<std::vector<double>> dx;
+  if (o.check_input)
+    for (int i = 0; i < net.num_inputs(); ++i) {
+      auto d = net.input_grad(ws, i);
+      dx.emplace_back(d.begin(), d.end());
+    }
   std::vector<double> dp(grads.begin(), grads.end());
   for (double& v : dp) v -= sentinel;
   net.zero_grad();
@@ -121,15 +133,19 @@ inline GradCheckResult check_gradients(Sequential<double>& net, const Shape& inp
     total.max_abs_error = std::max(total.max_abs_error, r.max_abs_error);
     os << r.report;
   };
-  if (o.check_input) {
-    std::span<double> xs = x.span();
-    merge(compare_gradients(dx, numeric_gradient(loss, xs, o.h), "d input", o.tol));
-  }
+  if (o.check_input)
+    for (std::size_t i = 0; i < xs.size(); ++i) {
+      std::span<double> x = xs[i].span();
+      merge(compare_gradients(dx[i], numeric_gradient(loss, x, o.h), "d input " + std::to_string(i), o.tol));
+    }
   if (o.check_params && !net.params().empty()) {
     merge(compare_gradients(dp, numeric_gradient(loss, net.params(), o.h), "d params", o.tol));
   }
   total.report = os.str();
   return total;
+}
+inline GradCheckResult check_gradients(Graph<double>& net, const Shape& input_shape, LayerCheckOptions o = {}) {
+  return check_gradients(net, std::vector<Shape>{input_shape}, o);
 }
 
 // Convenience: one layer from its options.
