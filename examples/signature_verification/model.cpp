@@ -49,7 +49,7 @@ twin::Sequential<float> make_tower(const TowerConfig& c) {
   return net;
 }
 
-twin::Tensor<float, 2> embed_all(const twin::Sequential<float>& net, const twin::Tensor<float, 4>& images,
+twin::Tensor<float, 2> embed_all(const twin::Graph<float>& net, const twin::Tensor<float, 4>& images,
                                  twin::Index batch) {
   using namespace twin;
   const Index n = images.dim(0), plane = images.size() / std::max<Index>(n, 1);

@@ -41,7 +41,7 @@ double tower_weight_count(const TowerConfig& c);
 twin::Sequential<float> make_tower(const TowerConfig& c);
 
 // Embeddings (N, embed) of images (N, 1, H, W), computed in eval mode in batches.
-twin::Tensor<float, 2> embed_all(const twin::Sequential<float>& net, const twin::Tensor<float, 4>& images,
+twin::Tensor<float, 2> embed_all(const twin::Graph<float>& net, const twin::Tensor<float, 4>& images,
                                  twin::Index batch = 128);
 
 float euclidean(const float* a, const float* b, twin::Index d);

@@ -31,7 +31,7 @@ const std::string& get(const std::map<std::string, std::string>& m, const std::s
 }
 }  // namespace
 
-void save_model(const fs::path& file, const twin::Sequential<float>& net, const ModelInfo& info) {
+void save_model(const fs::path& file, const twin::Graph<float>& net, const ModelInfo& info) {
   const json j = {{"height", info.tower.canvas.height},
                   {"width", info.tower.canvas.width},
                   {"speck_share", info.tower.canvas.speck_share},
@@ -136,7 +136,7 @@ twin::Sequential<float> load_model(const fs::path& file, ModelInfo& info) {
   return net;
 }
 
-std::string weights_hash(const twin::Sequential<float>& net) {
+std::string weights_hash(const twin::Graph<float>& net) {
   std::uint64_t h = 14695981039346656037ull;
   auto mix = [&](const void* p, std::size_t n) {
     const auto* b = static_cast<const unsigned char*>(p);
@@ -153,7 +153,7 @@ std::string weights_hash(const twin::Sequential<float>& net) {
   return b;
 }
 
-void save_checkpoint(const fs::path& file, const twin::Sequential<float>& net, twin::Adam<float>& opt,
+void save_checkpoint(const fs::path& file, const twin::Graph<float>& net, twin::Adam<float>& opt,
                      const TrainState& st, const std::string& fingerprint) {
   // All randomness is drawn from (seed, step), so the checkpoint's own Rng is unused.
   twin::io::save_checkpoint(file, net, opt, twin::Rng(0), st.epoch,
@@ -164,7 +164,7 @@ void save_checkpoint(const fs::path& file, const twin::Sequential<float>& net, t
                              {"seconds", bits(st.seconds)}});
 }
 
-TrainState load_checkpoint(const fs::path& file, twin::Sequential<float>& net, twin::Adam<float>& opt,
+TrainState load_checkpoint(const fs::path& file, twin::Graph<float>& net, twin::Adam<float>& opt,
                            const std::string& fingerprint) {
   twin::Rng unused;
   const auto info = twin::io::load_checkpoint(file, net, opt, unused);

@@ -70,7 +70,7 @@ std::vector<float> pair_distances(const twin::Tensor<float, 2>& emb, const std::
 
 // For each training writer, the `k` other writers whose mean embedding (of their genuine
 // signatures, un-augmented, current weights) is closest: the writers most easily confused.
-std::vector<std::vector<int>> nearest_writers(const twin::Sequential<float>& net, const twin::Tensor<float, 4>& images,
+std::vector<std::vector<int>> nearest_writers(const twin::Graph<float>& net, const twin::Tensor<float, 4>& images,
                                               const Dataset& d, int k) {
   const auto emb = embed_all(net, images);  // (N, D)
   const twin::Index D = emb.dim(1);
