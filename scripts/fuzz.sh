@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# Builds twin's libFuzzer targets with clang (ASan + UBSan) and runs each for DURATION
-# seconds, one after the other on one core.
-#   scripts/fuzz.sh 300             every target for 5 minutes
+# Builds twin's libFuzzer targets with clang (ASan + UBSan) and runs them one after the other
+# on one core: the library's file readers (image, safetensors) for DURATION seconds each, the
+# signature example's two small text parsers (enrollments: the enrolment store; pairs_csv:
+# the pairs file) for a quarter of it each (their grammars are small and saturate fast).
+#   scripts/fuzz.sh 300             image and safetensors 5 minutes each, the parsers 75 s each
 #   scripts/fuzz.sh 20 image        only fuzz_image
 # Seeds come from tests/fuzz/corpus/<target> (and the test fixtures); new interesting inputs
 # go to build/fuzz/corpus-<target> (kept between runs, never committed). A crash leaves
@@ -21,14 +23,16 @@ mkdir -p "$out"
 # Every UBSan check stops the run except two known arithmetic ones inside stb_image 2.27,
 # which tests/fuzz/ubsan.supp silences there only.
 flags=(-std=c++20 -O1 -g -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined
-       -fsanitize-recover=shift-exponent,signed-integer-overflow -fno-omit-frame-pointer -Iinclude -I/usr/include/eigen3)
+       -fsanitize-recover=shift-exponent,signed-integer-overflow -fno-omit-frame-pointer -Iinclude -I/usr/include/eigen3
+       -Iexamples/signature_verification)
 status=0
-for target in image safetensors; do
+for target in image safetensors enrollments pairs_csv; do
   [[ -n "$only" && "$only" != "$target" ]] && continue
   src="tests/fuzz/fuzz_${target}.cpp"
   [[ -f "$src" ]] || continue
   bin="$out/fuzz_${target}"
-  if [[ ! -x "$bin" || "$src" -nt "$bin" || scripts/fuzz.sh -nt "$bin" || -n "$(find include -newer "$bin" -name '*.hpp' -print -quit)" ]]; then
+  if [[ ! -x "$bin" || "$src" -nt "$bin" || scripts/fuzz.sh -nt "$bin" ||
+        -n "$(find include examples/signature_verification -newer "$bin" \( -name '*.hpp' -o -name '*.cpp' \) -print -quit)" ]]; then
     echo "fuzz.sh: building $bin"
     "$cxx" "${flags[@]}" "$src" -o "$bin"
   fi
@@ -40,10 +44,12 @@ for target in image safetensors; do
   [[ -d "tests/data/fuzz-regressions/$target" ]] && seeds+=("tests/data/fuzz-regressions/$target")
   dict=()
   [[ -f "tests/fuzz/$target.dict" ]] && dict=(-dict="tests/fuzz/$target.dict")
-  echo "fuzz.sh: running $target for ${duration}s"
+  seconds="$duration"
+  [[ "$target" == enrollments || "$target" == pairs_csv ]] && seconds=$(( (duration + 3) / 4 ))
+  echo "fuzz.sh: running $target for ${seconds}s"
   log="$out/fuzz_${target}.log"
   if ASAN_OPTIONS=detect_leaks=1:allocator_may_return_null=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1:suppressions="$PWD/tests/fuzz/ubsan.supp" \
-     "$bin" "$corpus" "${seeds[@]}" -max_total_time="$duration" -timeout=10 -rss_limit_mb=2048 \
+     "$bin" "$corpus" "${seeds[@]}" -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 \
      -max_len=65536 "${dict[@]}" -artifact_prefix="$artifacts" -print_final_stats=1 >"$log" 2>&1; then
     grep -E "stat::number_of_executed_units|stat::peak_rss_mb|Done [0-9]+ runs" "$log" | sed "s/^/  $target: /"
   else

@@ -15,10 +15,12 @@ exe="$PWD/build/release/examples/signature_verification/signature_verification"
 mkdir -p build/release/signature_run
 cd build/release/signature_run
 data=()  # eval reads the same data folder as train
+fresh=(--overwrite)  # each run of this script starts afresh, unless asked to --resume
 args=("$@")
 for ((i = 0; i < ${#args[@]}; i++)); do
   [[ "${args[i]}" == "--data" && $((i + 1)) -lt ${#args[@]} ]] && data=(--data "${args[i + 1]}")
+  [[ "${args[i]}" == "--resume" || "${args[i]}" == "--overwrite" ]] && fresh=()
 done
-"$exe" train --model signature_model.safetensors "$@"
+"$exe" train --model signature_model.safetensors "${fresh[@]}" "$@"
 "$exe" eval --model signature_model.safetensors "${data[@]}" --json metrics.json --report signature_report.html
 echo "report: $PWD/signature_report.html"

@@ -4,6 +4,7 @@
 
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <filesystem>
 #include <fstream>
@@ -64,6 +65,61 @@ std::string error_of(F&& f) {
 
 bool contains(const std::string& s, const std::string& part) { return s.find(part) != std::string::npos; }
 
+// A PNG written by hand (zlib "stored" blocks, no compression) so the tests can build any
+// colour type and chunk layout: colour type 0 grey, 2 RGB, 3 palette, 4 grey + alpha, 6 RGBA.
+std::uint32_t crc32_of(const std::uint8_t* p, std::size_t n) {
+  std::uint32_t c = 0xFFFFFFFFu;
+  for (std::size_t i = 0; i < n; ++i) {
+    c ^= p[i];
+    for (int k = 0; k < 8; ++k) c = (c >> 1) ^ (0xEDB88320u & (0u - (c & 1u)));
+  }
+  return ~c;
+}
+void put32(std::vector<std::uint8_t>& b, std::uint32_t v) {
+  for (int s = 24; s >= 0; s -= 8) b.push_back(static_cast<std::uint8_t>(v >> s));
+}
+void chunk(std::vector<std::uint8_t>& png, const char* type, const std::vector<std::uint8_t>& data) {
+  put32(png, static_cast<std::uint32_t>(data.size()));
+  const std::size_t start = png.size();
+  png.insert(png.end(), type, type + 4);
+  png.insert(png.end(), data.begin(), data.end());
+  put32(png, crc32_of(png.data() + start, png.size() - start));
+}
+std::vector<std::uint8_t> make_png(int w, int h, int colour_type, const std::vector<std::uint8_t>& pixels,
+                                   const std::vector<std::pair<std::string, std::vector<std::uint8_t>>>& extra = {}) {
+  const int channels = colour_type == 2 ? 3 : colour_type == 4 ? 2 : colour_type == 6 ? 4 : 1;
+  std::vector<std::uint8_t> raw;  // each row: filter byte 0, then the samples
+  for (int y = 0; y < h; ++y) {
+    raw.push_back(0);
+    raw.insert(raw.end(), pixels.begin() + y * w * channels, pixels.begin() + (y + 1) * w * channels);
+  }
+  std::vector<std::uint8_t> z = {0x78, 0x01};
+  for (std::size_t at = 0; at < raw.size() || at == 0;) {
+    const std::size_t n = std::min<std::size_t>(65535, raw.size() - at);
+    z.push_back(at + n == raw.size() ? 1 : 0);
+    z.push_back(static_cast<std::uint8_t>(n));
+    z.push_back(static_cast<std::uint8_t>(n >> 8));
+    z.push_back(static_cast<std::uint8_t>(~n));
+    z.push_back(static_cast<std::uint8_t>(~n >> 8));
+    z.insert(z.end(), raw.begin() + static_cast<std::ptrdiff_t>(at), raw.begin() + static_cast<std::ptrdiff_t>(at + n));
+    at += n;
+    if (raw.empty()) break;
+  }
+  std::uint32_t a = 1, b = 0;
+  for (std::uint8_t v : raw) a = (a + v) % 65521, b = (b + a) % 65521;
+  put32(z, (b << 16) | a);
+  std::vector<std::uint8_t> png = {0x89, 'P', 'N', 'G', 0x0D, 0x0A, 0x1A, 0x0A};
+  std::vector<std::uint8_t> ihdr;
+  put32(ihdr, static_cast<std::uint32_t>(w));
+  put32(ihdr, static_cast<std::uint32_t>(h));
+  ihdr.insert(ihdr.end(), {8, static_cast<std::uint8_t>(colour_type), 0, 0, 0});
+  chunk(png, "IHDR", ihdr);
+  for (const auto& [type, data] : extra) chunk(png, type.c_str(), data);
+  chunk(png, "IDAT", z);
+  chunk(png, "IEND", {});
+  return png;
+}
+
 }  // namespace
 
 TEST_CASE("binary and ASCII PGM decode to the written values") {
@@ -113,6 +169,32 @@ TEST_CASE("PNG fixtures decode to the pixel values PIL wrote") {
   const auto w16 = load_image(fixtures / "grey16_3x2.png");
   REQUIRE(w16.shape() == twin::Shape{2, 3});
   CHECK(w16(1, 2) == 255);
+}
+
+TEST_CASE("transparency is composited over white: ink held only in the alpha channel is ink") {
+  // Black ink whose paper is transparent black: dropping alpha would read an all-black page.
+  // Pixels: opaque ink, transparent paper, half-transparent ink, opaque white.
+  const std::vector<std::uint8_t> rgba = {0, 0, 0, 255, 0, 0, 0, 0, 0, 0, 0, 128, 255, 255, 255, 255};
+  const auto c = decode_image(make_png(2, 2, 6, rgba), "rgba.png");
+  REQUIRE(c.shape() == twin::Shape{2, 2});
+  CHECK(c(0, 0) == 0);
+  CHECK(c(0, 1) == 255);
+  CHECK(c(1, 0) == 127);  // 255 * (255 - 128) / 255, rounded
+  CHECK(c(1, 1) == 255);
+  // Grey + alpha (colour type 4).
+  const auto ga = decode_image(make_png(2, 1, 4, {40, 255, 40, 0}), "ga.png");
+  CHECK(ga(0, 0) == 40);
+  CHECK(ga(0, 1) == 255);
+  // A palette image whose transparency is in a tRNS chunk: entry 0 red opaque, entry 1
+  // black fully transparent.
+  const auto pal = decode_image(make_png(2, 1, 3, {0, 1}, {{"PLTE", {255, 0, 0, 0, 0, 0}}, {"tRNS", {255, 0}}}), "p.png");
+  CHECK(pal(0, 0) == (255 * 77) >> 8);
+  CHECK(pal(0, 1) == 255);
+  // Without transparency nothing changes: the hand-made grey PNG reads its own values.
+  const auto g = decode_image(make_png(3, 1, 0, {0, 100, 255}), "g.png");
+  CHECK(g(0, 0) == 0);
+  CHECK(g(0, 1) == 100);
+  CHECK(g(0, 2) == 255);
 }
 
 TEST_CASE("JPEG fixtures decode (baseline grey, baseline colour, progressive)") {

@@ -9,6 +9,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <limits>
 #include <string>
 #include <vector>
 
@@ -159,6 +160,39 @@ TEST_CASE("loading into another architecture names the first mismatching tensor 
   shallower.add(Dense{.in = 3, .out = 4});
   shallower.init(1);
   CHECK_THROWS_WITH_AS(io::load_model(shallower, d.path / "m.safetensors"), doctest::Contains("model lacks"), io_error);
+}
+
+TEST_CASE("a model or checkpoint holding NaN or Inf is refused, naming the tensor") {
+  TempDir d;
+  const fs::path file = d.path / "m.safetensors";
+  for (const float bad : {std::numeric_limits<float>::quiet_NaN(), std::numeric_limits<float>::infinity(),
+                          -std::numeric_limits<float>::infinity()}) {
+    CAPTURE(bad);
+    auto a = small_net<float>(4);
+    a.params()[a.params().size() - 1] = bad;  // the last bias of "2.bias"
+    io::save_model(a, file);
+    auto b = small_net<float>(4, 2);
+    const std::vector<float> before(b.params().begin(), b.params().end());
+    CHECK_THROWS_WITH_AS(io::load_model(b, file), doctest::Contains("tensor \"2.bias\" holds a non-finite value"), io_error);
+    CHECK_THROWS_WITH_AS(io::load_model(b, file), doctest::Contains(file.string().c_str()), io_error);
+    CHECK(std::equal(before.begin(), before.end(), b.params().begin()));  // untouched
+    // A checkpoint goes through the same check.
+    Adam<float> opt({});
+    io::save_checkpoint(d.path / "c.safetensors", a, opt, Rng(1), 1);
+    Rng rng;
+    CHECK_THROWS_WITH_AS(io::load_checkpoint(d.path / "c.safetensors", b, opt, rng),
+                         doctest::Contains("tensor \"2.bias\" holds a non-finite value"), io_error);
+  }
+  // An F64 value beyond float's range becomes Inf when read as float: refused too.
+  auto wide = small_net<double>(4);
+  wide.params()[0] = 1e300;
+  io::save_model(wide, file);
+  auto narrow = small_net<float>(4);
+  CHECK_THROWS_WITH_AS(io::load_model(narrow, file), doctest::Contains("tensor \"0.weight\" holds a non-finite value"),
+                       io_error);
+  auto finite = small_net<float>(4);
+  io::save_model(finite, file);
+  CHECK_NOTHROW(io::load_model(narrow, file));
 }
 
 TEST_CASE("a crash between write and rename leaves the old file loadable") {

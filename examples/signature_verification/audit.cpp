@@ -15,6 +15,7 @@
 #include <twin/parallel.hpp>
 
 #include "commands.hpp"
+#include "outputs.hpp"
 #include "pairs.hpp"
 #include "roc.hpp"
 
@@ -107,6 +108,7 @@ std::vector<double> logistic_probe(const std::vector<Features>& xtr, const std::
 
 int run_audit(const AuditOptions& o) {
   using json = nlohmann::json;
+  if (!o.json.empty()) check_output(o.json, OutputKind::json, {}, "--json");
   const Dataset all = discover(resolve_data(o.data));
   const Split split = make_split(all, o.split.val_writers, o.split.test_writers, o.split.n_val, o.split.n_test,
                                  o.split.split_seed);
@@ -183,9 +185,7 @@ int run_audit(const AuditOptions& o) {
     out["probe_auc"][name] = auc;
   }
   if (!o.json.empty()) {
-    std::ofstream f(o.json);
-    if (!f) throw twin::io_error("cannot write '" + o.json + "'");
-    f << out.dump(2) << "\n";
+    write_text_atomic(o.json, out.dump(2) + "\n");
     std::printf("wrote %s\n", o.json.c_str());
   }
   return 0;

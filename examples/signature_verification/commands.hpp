@@ -20,6 +20,7 @@ struct TrainOptions {
   std::string model = "signature_model.safetensors";
   std::string checkpoint;  // default: <model>.ckpt
   bool resume = false;
+  bool overwrite = false;  // start afresh over an existing model and checkpoint
   SplitOptions split;
   int max_train_writers = 0;  // use only the first N training writers (0 = all)
   std::uint64_t seed = 1;
@@ -57,13 +58,20 @@ struct VerifyOptions {
   std::string against;  // writer name: compare with its enrolled references
   std::vector<std::string> images;
   int repeat = 1;  // run the pair's whole path (decode, preprocess, embed) this often; report cold and warm times
+  bool json = false;  // one JSON object on stdout instead of text
 };
+
+// verify's exit codes, for scripts: 0 the same writer (genuine), verify_different for a
+// forgery or another writer, 1 for any error (as every subcommand).
+inline constexpr int verify_same = 0;
+inline constexpr int verify_different = 2;
 
 struct EnrollOptions {
   std::string model = "signature_model.safetensors";
   std::string enrollments = "enrollments.json";
   std::string writer;
   std::vector<std::string> images;
+  bool replace = false;  // replace the writer's references instead of adding to them
 };
 
 struct AuditOptions {

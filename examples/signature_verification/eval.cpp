@@ -12,6 +12,8 @@
 #include <twin/parallel.hpp>
 
 #include "commands.hpp"
+#include "enrollments.hpp"
+#include "outputs.hpp"
 #include "pairs.hpp"
 #include "persist.hpp"
 #include "report.hpp"
@@ -83,16 +85,37 @@ void print_rows(const std::vector<std::pair<std::string, std::string>>& rows) {
   for (const auto& [k, v] : rows) std::printf("  %-58s %s\n", k.c_str(), v.c_str());
 }
 
-twin::Tensor<float, 4> load_paths(const std::vector<fs::path>& paths, const Canvas& c) {
+// Loads and preprocesses `paths`; an error is prefixed with where[i] when given (the pairs
+// file's "FILE:LINE" that named the image).
+twin::Tensor<float, 4> load_paths(const std::vector<fs::path>& paths, const Canvas& c,
+                                  const std::vector<std::string>& where = {}) {
   const auto n = static_cast<twin::Index>(paths.size());
   twin::Tensor<float, 4> out(twin::Shape{n, 1, c.height, c.width});
   twin::parallel_for(0, n, 1, [&](twin::Index lo, twin::Index hi) {
     for (twin::Index i = lo; i < hi; ++i) {
-      const auto img = load_preprocessed(paths[static_cast<std::size_t>(i)], c);
-      std::copy(img.begin(), img.end(), out.data() + i * c.height * c.width);
+      const auto k = static_cast<std::size_t>(i);
+      try {
+        const auto img = load_preprocessed(paths[k], c);
+        std::copy(img.begin(), img.end(), out.data() + i * c.height * c.width);
+      } catch (const twin::io_error& e) {
+        if (where.empty()) throw;
+        throw twin::io_error(where[k] + ": " + e.what());
+      }
     }
   });
   return out;
+}
+
+// Metrics need both classes: with no genuine pair there is no FRR, with no different pair
+// no FAR, and EER and AUC need both. Refuse instead of printing 0 or NaN.
+void require_both_classes(const std::vector<Scored>& s, const std::string& source) {
+  std::size_t same = 0;
+  for (const auto& p : s) same += p.kind == PairKind::genuine;
+  if (s.empty()) throw twin::error(source + " gives no pairs to evaluate");
+  if (same == 0 || same == s.size())
+    throw twin::error(twin::detail::concat(source, " gives ", s.size(), " pairs, all ",
+                                           same ? "genuine (same writer)" : "different (forgeries or other writers)",
+                                           ": FAR, FRR, EER and AUC need both kinds"));
 }
 
 twin::Tensor<float, 2> plane(const twin::Tensor<float, 4>& x, int i) {
@@ -104,6 +127,13 @@ twin::Tensor<float, 2> plane(const twin::Tensor<float, 4>& x, int i) {
 }  // namespace
 
 int run_eval(const EvalOptions& o) {
+  // Outputs are checked before any work: a mistyped --report must not replace the model.
+  std::vector<fs::path> inputs = {o.model};
+  if (!o.pairs.empty()) inputs.emplace_back(o.pairs);
+  if (!o.json.empty()) check_output(o.json, OutputKind::json, inputs, "--json");
+  if (!o.report.empty()) check_output(o.report, OutputKind::html, inputs, "--report");
+  if (!o.json.empty() && !o.report.empty() && fs::absolute(o.json) == fs::absolute(o.report))
+    throw twin::error("--json and --report name the same file '" + o.json + "'");
   ModelInfo info;
   const twin::Sequential<float> net = load_model(o.model, info);
   const double thr = info.threshold;
@@ -123,16 +153,21 @@ int run_eval(const EvalOptions& o) {
     const auto lines = read_pairs_file(o.pairs);
     std::map<fs::path, int> index;
     std::vector<fs::path> paths;
+    std::vector<std::string> where;  // the first line naming each image
     for (const auto& l : lines)
       for (const auto* p : {&l.a, &l.b})
-        if (index.emplace(*p, static_cast<int>(paths.size())).second) paths.push_back(*p);
-    images = load_paths(paths, info.tower.canvas);
+        if (index.emplace(*p, static_cast<int>(paths.size())).second) {
+          paths.push_back(*p);
+          where.push_back(o.pairs + ":" + std::to_string(l.line));
+        }
+    images = load_paths(paths, info.tower.canvas, where);
     const auto emb = embed_all(net, images);
     const twin::Index D = emb.dim(1);
     for (const auto& l : lines) {
       const int a = index[l.a], b = index[l.b];
       scored.push_back({euclidean(emb.data() + a * D, emb.data() + b * D, D), l.same ? PairKind::genuine : PairKind::random, a, b});
     }
+    require_both_classes(scored, "pairs file '" + o.pairs + "'");
     for (const auto& p : paths) captions.push_back(p.filename().string());
     rep.subtitle = std::to_string(lines.size()) + " pairs from " + o.pairs + " (label 0 counted as 'random forgeries').";
     std::printf("%zu pairs from '%s'\n", lines.size(), o.pairs.c_str());
@@ -143,9 +178,16 @@ int run_eval(const EvalOptions& o) {
     std::vector<std::string> test = info.test_writers;
     if (!o.split.val_writers.empty() || !o.split.test_writers.empty() || test.empty())
       test = make_split(all, o.split.val_writers, o.split.test_writers, o.split.n_val, o.split.n_test, o.split.split_seed).test;
-    for (const auto& w : test)
+    std::vector<std::string> missing;
+    for (const auto& w : test) {
       if (std::find(info.train_writers.begin(), info.train_writers.end(), w) != info.train_writers.end())
         std::fprintf(stderr, "warning: test writer %s was a training writer of this model\n", w.c_str());
+      if (!all.genuine.count(w)) missing.push_back(w);
+    }
+    if (!missing.empty())
+      throw twin::error("the data set '" + all.root.string() + "' lacks " + std::to_string(missing.size()) + " of the " +
+                        std::to_string(test.size()) + " test writers: " + join(missing) +
+                        " (another data set? choose writers with --test-writers)");
     const Dataset ds = subset(all, test);
     std::printf("test writers (%zu): %s\n", test.size(), join(test).c_str());
     images = load_all(ds, info.tower.canvas);
@@ -156,6 +198,7 @@ int run_eval(const EvalOptions& o) {
     const twin::Index D = emb.dim(1);
     auto dist = [&](int a, int b) { return euclidean(emb.data() + a * D, emb.data() + b * D, D); };
     for (const auto& p : evaluation_pairs(ds, 276, o.seed)) scored.push_back({dist(p.a, p.b), p.kind, p.a, p.b});
+    require_both_classes(scored, "test writers " + join(test));
     for (const auto& f : ds.files) captions.push_back(f.path.filename().string());
     rep.subtitle = "Writers " + join(test) + " (never seen in training). Model " + o.model + ", validation EER " +
                    pct(info.val_eer) + ", threshold " + num(thr) + ".";
@@ -206,9 +249,7 @@ int run_eval(const EvalOptions& o) {
   std::printf("metrics (distance <= %.4f means same writer):\n", thr);
   print_rows(rows);
   if (!o.json.empty()) {
-    std::ofstream f(o.json);
-    if (!f) throw twin::io_error("cannot write '" + o.json + "'");
-    f << out.dump(2) << "\n";
+    write_text_atomic(o.json, out.dump(2) + "\n");
     std::printf("wrote %s\n", o.json.c_str());
   }
   if (!o.report.empty()) {
@@ -248,6 +289,10 @@ int run_eval(const EvalOptions& o) {
 int run_verify(const VerifyOptions& o) {
   ModelInfo info;
   const twin::Sequential<float> net = load_model(o.model, info);
+  json out;
+  out["model"] = o.model;
+  out["threshold"] = info.threshold;
+  float d = 0;
   if (o.against.empty()) {
     if (o.images.size() != 2) throw twin::error("verify needs two images (or one with --against WRITER)");
     std::vector<fs::path> paths(o.images.begin(), o.images.end());
@@ -258,67 +303,99 @@ int run_verify(const VerifyOptions& o) {
       emb = embed_all(net, load_paths(paths, info.tower.canvas));
       ms.push_back(1000 * std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
     }
-    const float d = euclidean(emb.data(), emb.data() + emb.dim(1), emb.dim(1));
-    std::printf("distance %.4f, threshold %.4f: %s (%.2f ms)\n", d, info.threshold,
-                d <= info.threshold ? "SAME WRITER (genuine)" : "DIFFERENT (forgery or another writer)", ms[0]);
+    d = euclidean(emb.data(), emb.data() + emb.dim(1), emb.dim(1));
+    out["images"] = o.images;
+    out["distance"] = d;
+    out["ms"] = ms[0];
+    if (!o.json)
+      std::printf("distance %.4f, threshold %.4f: %s (%.2f ms)\n", d, info.threshold,
+                  d <= info.threshold ? "SAME WRITER (genuine)" : "DIFFERENT (forgery or another writer)", ms[0]);
     if (ms.size() > 1) {
       std::vector<double> warm(ms.begin() + 1, ms.end());
       std::sort(warm.begin(), warm.end());
-      std::printf("time per pair (decode + preprocess + embed both): first %.2f ms, warm median %.2f ms, min %.2f ms "
-                  "over %zu repeats\n", ms[0], warm[warm.size() / 2], warm.front(), warm.size());
+      out["warm_median_ms"] = warm[warm.size() / 2];
+      if (!o.json)
+        std::printf("time per pair (decode + preprocess + embed both): first %.2f ms, warm median %.2f ms, min %.2f ms "
+                    "over %zu repeats\n", ms[0], warm[warm.size() / 2], warm.front(), warm.size());
     }
-    return 0;
+  } else {
+    if (o.images.size() != 1) throw twin::error("verify --against takes exactly one questioned image");
+    const EnrollmentStore store = read_enrollments(o.enrollments);
+    const auto it = store.writers.find(o.against);
+    if (it == store.writers.end())
+      throw twin::error("writer '" + o.against + "' is not enrolled in '" + o.enrollments + "'");
+    const Enrollment& e = it->second;
+    const std::string hash = weights_hash(net);
+    if (e.model_hash != hash)
+      throw twin::error("'" + o.enrollments + "': writer '" + o.against + "' was enrolled with another model (" +
+                        e.model + ", " + e.model_hash + "); model '" + o.model + "' is " + hash +
+                        ": enroll the writer again with this model");
+    const auto emb = embed_all(net, load_paths({fs::path(o.images[0])}, info.tower.canvas));
+    std::vector<float> each;
+    for (const auto& r : e.embeddings) {
+      if (static_cast<twin::Index>(r.size()) != emb.dim(1))
+        throw twin::error(twin::detail::concat("'", o.enrollments, "': writer '", o.against, "': a reference has ",
+                                               r.size(), " values, the model's embedding ", emb.dim(1)));
+      each.push_back(euclidean(emb.data(), r.data(), emb.dim(1)));
+      d += each.back() / static_cast<float>(e.embeddings.size());
+    }
+    out["against"] = o.against;
+    out["image"] = o.images[0];
+    out["reference_distances"] = each;
+    out["distance"] = d;
+    if (!o.json) {
+      for (float r : each) std::printf("  reference distance %.4f\n", r);
+      std::printf("mean distance to %zu references of '%s': %.4f, threshold %.4f: %s\n", each.size(), o.against.c_str(),
+                  d, info.threshold, d <= info.threshold ? "GENUINE" : "FORGERY (or another writer)");
+    }
   }
-  if (o.images.size() != 1) throw twin::error("verify --against takes exactly one questioned image");
-  std::ifstream f(o.enrollments);
-  if (!f) throw twin::io_error("cannot open enrolment file '" + o.enrollments + "' (run enroll first)");
-  json j;
-  try {
-    j = json::parse(f);
-  } catch (const std::exception& e) {
-    throw twin::io_error("'" + o.enrollments + "': " + e.what());
-  }
-  if (!j.contains(o.against)) throw twin::error("writer '" + o.against + "' is not enrolled in '" + o.enrollments + "'");
-  const auto refs = j[o.against]["embeddings"].get<std::vector<std::vector<float>>>();
-  const auto emb = embed_all(net, load_paths({fs::path(o.images[0])}, info.tower.canvas));
-  float mean = 0;
-  for (const auto& r : refs) {
-    if (static_cast<twin::Index>(r.size()) != emb.dim(1))
-      throw twin::error("enrolment of '" + o.against + "' was made with another model (embedding size differs)");
-    const float d = euclidean(emb.data(), r.data(), emb.dim(1));
-    std::printf("  reference distance %.4f\n", d);
-    mean += d / static_cast<float>(refs.size());
-  }
-  std::printf("mean distance to %zu references of '%s': %.4f, threshold %.4f: %s\n", refs.size(), o.against.c_str(), mean,
-              info.threshold, mean <= info.threshold ? "GENUINE" : "FORGERY (or another writer)");
-  return 0;
+  const bool same = d <= info.threshold;
+  out["verdict"] = same ? "same" : "different";
+  out["exit_code"] = same ? verify_same : verify_different;
+  if (o.json) std::printf("%s\n", out.dump().c_str());
+  return same ? verify_same : verify_different;
 }
 
 int run_enroll(const EnrollOptions& o) {
+  std::vector<fs::path> inputs = {o.model};
+  inputs.insert(inputs.end(), o.images.begin(), o.images.end());
+  check_output(o.enrollments, OutputKind::json, inputs, "--enrollments");
   ModelInfo info;
   const twin::Sequential<float> net = load_model(o.model, info);
+  const std::string hash = weights_hash(net);
   std::vector<fs::path> paths(o.images.begin(), o.images.end());
   const auto emb = embed_all(net, load_paths(paths, info.tower.canvas));
-  json j = json::object();
-  if (fs::exists(o.enrollments)) {
-    std::ifstream f(o.enrollments);
-    try {
-      j = json::parse(f);
-    } catch (const std::exception& e) {
-      throw twin::io_error("'" + o.enrollments + "': " + e.what());
+  const auto D = static_cast<std::size_t>(emb.dim(1));
+  std::size_t added = 0, again = 0, total = 0;
+  bool replaced = false;
+  update_enrollments(o.enrollments, [&](EnrollmentStore& s) {
+    auto [it, fresh] = s.writers.try_emplace(o.writer);
+    Enrollment& e = it->second;
+    if (!fresh && o.replace) {
+      e = Enrollment{};
+      replaced = true;
+    } else if (!fresh && e.model_hash != hash) {
+      throw twin::error("'" + o.enrollments + "': writer '" + o.writer + "' is enrolled with another model (" + e.model +
+                        ", " + e.model_hash + "); this model is " + hash + ": pass --replace to enrol it anew");
     }
-  }
-  json e;
-  e["model"] = o.model;
-  e["files"] = o.images;
-  e["embeddings"] = json::array();
-  for (twin::Index i = 0; i < emb.dim(0); ++i)
-    e["embeddings"].push_back(std::vector<float>(emb.data() + i * emb.dim(1), emb.data() + (i + 1) * emb.dim(1)));
-  j[o.writer] = e;
-  std::ofstream f(o.enrollments);
-  if (!f) throw twin::io_error("cannot write '" + o.enrollments + "'");
-  f << j.dump(1) << "\n";
-  std::printf("enrolled %zu references of '%s' in %s\n", o.images.size(), o.writer.c_str(), o.enrollments.c_str());
+    e.model = o.model;
+    e.model_hash = hash;
+    for (std::size_t i = 0; i < paths.size(); ++i) {
+      std::vector<float> v(emb.data() + i * D, emb.data() + (i + 1) * D);
+      // The same image enrolled twice would count twice in the mean distance.
+      if (std::find(e.embeddings.begin(), e.embeddings.end(), v) != e.embeddings.end()) {
+        ++again;
+        continue;
+      }
+      e.files.push_back(o.images[i]);
+      e.embeddings.push_back(std::move(v));
+      ++added;
+    }
+    total = e.embeddings.size();
+  });
+  std::printf("enrolled %zu references of '%s' in %s (%s%zu in all)\n", added, o.writer.c_str(), o.enrollments.c_str(),
+              replaced ? "replacing the previous ones; " : "", total);
+  if (again) std::printf("  %zu image(s) already among the references were not added again\n", again);
   return 0;
 }
 

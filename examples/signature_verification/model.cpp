@@ -18,6 +18,16 @@ std::string TowerConfig::describe() const {
                               canvas.stroke_radius >= 0 ? twin::detail::concat(", strokes redrawn r=", canvas.stroke_radius) : "");
 }
 
+double tower_weight_count(const TowerConfig& c) {
+  // Each stride-2 convolution with padding k/2 (k odd) maps n pixels to (n - 1) / 2 + 1.
+  auto after = [](double n) { return std::floor((n - 1) / 2) + 1; };
+  double h = static_cast<double>(c.canvas.height), w = static_cast<double>(c.canvas.width);
+  for (int i = 0; i < 4; ++i) h = after(h), w = after(w);
+  const double ch = c.width;
+  const double conv = ch * 25 + 2 * ch * ch * 9 + 8 * ch * ch * 9 + 24 * ch * ch * 9;
+  return conv + 6 * ch * h * w * static_cast<double>(c.embed);
+}
+
 twin::Sequential<float> make_tower(const TowerConfig& c) {
   using namespace twin;
   const Index w = c.width;
@@ -39,7 +49,7 @@ twin::Sequential<float> make_tower(const TowerConfig& c) {
   return net;
 }
 
-twin::Tensor<float, 2> embed_all(const twin::Sequential<float>& net, const twin::Tensor<float, 4>& images,
+twin::Tensor<float, 2> embed_all(const twin::Graph<float>& net, const twin::Tensor<float, 4>& images,
                                  twin::Index batch) {
   using namespace twin;
   const Index n = images.dim(0), plane = images.size() / std::max<Index>(n, 1);

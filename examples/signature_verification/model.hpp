@@ -21,10 +21,27 @@ struct TowerConfig {
   std::string describe() const;
 };
 
+// The allowed range of every tower and canvas setting. The command line's options and a
+// model file's metadata are both checked against these, so a file cannot ask for a canvas
+// that blanks every image, a stroke radius that takes hours or an embedding that does not
+// fit in memory.
+namespace limits {
+inline constexpr twin::Index min_canvas = 8, max_canvas = 2048;  // height and width, pixels
+inline constexpr double max_speck_share = 0.1;                    // 0.1: specks below 10% of the ink
+inline constexpr twin::Index max_stroke_radius = 16;              // -1 (keep the pen) to this
+inline constexpr int max_channels = 256;
+inline constexpr twin::Index max_embed = 4096;
+inline constexpr double max_threshold = 1e4;  // a distance; unit embeddings are at most 2 apart
+}  // namespace limits
+
+// Parameters the tower of `c` holds at least (its convolutions and dense weights), computed
+// without building it.
+double tower_weight_count(const TowerConfig& c);
+
 twin::Sequential<float> make_tower(const TowerConfig& c);
 
 // Embeddings (N, embed) of images (N, 1, H, W), computed in eval mode in batches.
-twin::Tensor<float, 2> embed_all(const twin::Sequential<float>& net, const twin::Tensor<float, 4>& images,
+twin::Tensor<float, 2> embed_all(const twin::Graph<float>& net, const twin::Tensor<float, 4>& images,
                                  twin::Index batch = 128);
 
 float euclidean(const float* a, const float* b, twin::Index d);

@@ -5,6 +5,8 @@
 
 #include <twin/error.hpp>
 
+#include "csv.hpp"
+
 namespace sigver {
 
 const char* kind_name(PairKind k) {
@@ -76,45 +78,48 @@ PairRef PairSampler::draw(twin::Rng& rng) const {
   return {a, og[rng.below(og.size())], PairKind::random};
 }
 
-std::vector<PairLine> read_pairs_file(const fs::path& file) {
-  std::ifstream in(file);
-  if (!in) throw twin::io_error("cannot open pairs file '" + file.string() + "'");
-  auto fail = [&](int line, const std::string& why) {
-    throw twin::io_error(file.string() + ":" + std::to_string(line) + ": " + why);
-  };
-  auto trim = [](std::string s) {
-    const auto a = s.find_first_not_of(" \t\r\"");
-    const auto b = s.find_last_not_of(" \t\r\"");
-    return a == std::string::npos ? std::string() : s.substr(a, b - a + 1);
-  };
+std::vector<PairLine> parse_pairs(std::string_view text, const fs::path& file, bool check_files) {
+  const std::string name = file.string();
+  auto fail = [&](int line, const std::string& why) { throw twin::io_error(name + ":" + std::to_string(line) + ": " + why); };
   std::vector<PairLine> out;
-  std::string text;
-  int line = 0;
-  while (std::getline(in, text)) {
-    ++line;
-    const std::string t = trim(text);
-    if (t.empty() || t[0] == '#') continue;
-    std::vector<std::string> cols;
-    std::size_t start = 0;
-    for (std::size_t p; (p = t.find(',', start)) != std::string::npos; start = p + 1) cols.push_back(trim(t.substr(start, p - start)));
-    cols.push_back(trim(t.substr(start)));
-    if (out.empty() && cols.size() == 3 && cols[2] == "label") continue;  // header
-    if (cols.size() != 3) fail(line, "expected 3 comma-separated fields path1,path2,label, got " + std::to_string(cols.size()));
-    if (cols[2] != "0" && cols[2] != "1") fail(line, "label must be 1 (same writer, genuine) or 0 (different), got '" + cols[2] + "'");
+  bool first = true;
+  for (auto& row : parse_csv(text, name)) {
+    auto& cols = row.fields;
+    const bool header = first && cols.size() == 3 && cols[2] == "label";
+    first = false;
+    if (header) continue;
+    if (cols.size() != 3)
+      fail(row.line, "expected 3 comma-separated fields path1,path2,label, got " + std::to_string(cols.size()));
+    if (cols[2] != "0" && cols[2] != "1")
+      fail(row.line, "label must be 1 (same writer, genuine) or 0 (different), got " + excerpt(cols[2]));
     PairLine p;
-    p.line = line;
+    p.line = row.line;
     p.same = cols[2] == "1";
-    for (int k = 0; k < 2; ++k) {
-      if (cols[static_cast<std::size_t>(k)].empty()) fail(line, "empty path" + std::to_string(k + 1));
-      fs::path path = cols[static_cast<std::size_t>(k)];
+    for (std::size_t k = 0; k < 2; ++k) {
+      if (cols[k].empty()) fail(row.line, "empty path" + std::to_string(k + 1));
+      fs::path path = cols[k];
       if (path.is_relative()) path = file.parent_path() / path;
-      if (!fs::is_regular_file(path)) fail(line, "image '" + path.string() + "' does not exist");
+      std::error_code ec;  // a name too long for the file system is "does not exist" too
+      if (check_files && !fs::is_regular_file(path, ec)) fail(row.line, "image " + excerpt(path.string(), 200) + " does not exist");
       (k == 0 ? p.a : p.b) = path;
     }
     out.push_back(std::move(p));
   }
-  if (out.empty()) throw twin::io_error("pairs file '" + file.string() + "' holds no pairs");
+  if (out.empty()) throw twin::io_error("pairs file '" + name + "' holds no pairs");
   return out;
+}
+
+std::vector<PairLine> read_pairs_file(const fs::path& file) {
+  std::error_code ec;
+  const auto size = fs::file_size(file, ec);
+  if (ec || !fs::is_regular_file(file)) throw twin::io_error("cannot open pairs file '" + file.string() + "'");
+  if (size > (std::uintmax_t{256} << 20)) throw twin::io_error("pairs file '" + file.string() + "' is larger than 256 MB");
+  std::ifstream in(file, std::ios::binary);
+  if (!in) throw twin::io_error("cannot open pairs file '" + file.string() + "'");
+  std::string text(static_cast<std::size_t>(size), '\0');
+  in.read(text.data(), static_cast<std::streamsize>(size));
+  text.resize(static_cast<std::size_t>(in.gcount()));
+  return parse_pairs(text, file, true);
 }
 
 }  // namespace sigver

@@ -6,6 +6,7 @@
 // writers: different; "random forgery" in the literature).
 #include <cstdint>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include <twin/rng.hpp>
@@ -49,15 +50,17 @@ class PairSampler {
 };
 
 // A line of a pairs file: path1,path2,label (label 1 = same writer, genuine; 0 = forgery or
-// another writer). Relative paths are relative to the pairs file's folder. A header line
-// "path1,path2,label" and blank lines or lines starting with '#' are skipped.
+// another writer), read as CSV (csv.hpp: BOM, quotes, CRLF). Relative paths are relative to
+// the pairs file's folder. A header line "path1,path2,label" and blank lines or lines
+// starting with '#' are skipped.
 struct PairLine {
   fs::path a, b;
   bool same = false;
   int line = 0;
 };
-// Throws twin::io_error "FILE:LINE: reason" for a malformed line, a bad label or a path
-// that does not exist.
+// Throws twin::io_error "FILE:LINE: reason" for a malformed line, a bad label or (with
+// `check_files`) a path that does not exist; "FILE: ..." for a file without pairs.
+std::vector<PairLine> parse_pairs(std::string_view text, const fs::path& file, bool check_files);
 std::vector<PairLine> read_pairs_file(const fs::path& file);
 
 }  // namespace sigver

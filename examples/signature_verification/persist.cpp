@@ -2,6 +2,8 @@
 
 #include <bit>
 #include <charconv>
+#include <cmath>
+#include <cstdio>
 
 #include <nlohmann/json.hpp>
 
@@ -29,7 +31,7 @@ const std::string& get(const std::map<std::string, std::string>& m, const std::s
 }
 }  // namespace
 
-void save_model(const fs::path& file, const twin::Sequential<float>& net, const ModelInfo& info) {
+void save_model(const fs::path& file, const twin::Graph<float>& net, const ModelInfo& info) {
   const json j = {{"height", info.tower.canvas.height},
                   {"width", info.tower.canvas.width},
                   {"speck_share", info.tower.canvas.speck_share},
@@ -49,38 +51,109 @@ void save_model(const fs::path& file, const twin::Sequential<float>& net, const 
   twin::io::save_model(net, file, {{"signature_verification", j.dump()}});
 }
 
+namespace {
+[[noreturn]] void bad_meta(const fs::path& file, const std::string& key, const json& v, const std::string& why) {
+  std::string shown = v.dump();
+  if (shown.size() > 60) shown = shown.substr(0, 60) + "...";
+  throw twin::io_error("model file '" + file.string() + "': metadata \"" + key + "\" = " + shown + " " + why);
+}
+const json& field(const json& j, const std::string& key, const fs::path& file) {
+  if (!j.contains(key)) throw twin::io_error("model file '" + file.string() + "': metadata lacks \"" + key + "\"");
+  return j[key];
+}
+double number_in(const json& j, const std::string& key, double lo, double hi, bool integer, const fs::path& file,
+                 const json* fallback = nullptr) {
+  const json& v = j.contains(key) || !fallback ? field(j, key, file) : *fallback;
+  if (!v.is_number() || (integer && !v.is_number_integer()))
+    bad_meta(file, key, v, integer ? "is not an integer" : "is not a number");
+  const double d = v.get<double>();
+  if (!std::isfinite(d) || d < lo || d > hi)
+    bad_meta(file, key, v, twin::detail::concat("is out of range (", lo, " to ", hi, ")"));
+  return d;
+}
+bool flag(const json& j, const std::string& key, const fs::path& file) {
+  if (!j.contains(key)) return false;  // absent in the first model files
+  if (!j[key].is_boolean()) bad_meta(file, key, j[key], "is not true or false");
+  return j[key].get<bool>();
+}
+std::vector<std::string> strings(const json& j, const std::string& key, const fs::path& file) {
+  const json& v = field(j, key, file);
+  if (!v.is_array()) bad_meta(file, key, v, "is not a list of writer names");
+  std::vector<std::string> out;
+  for (const auto& e : v) {
+    if (!e.is_string()) bad_meta(file, key, v, "is not a list of writer names");
+    out.push_back(e.get<std::string>());
+  }
+  return out;
+}
+}  // namespace
+
 twin::Sequential<float> load_model(const fs::path& file, ModelInfo& info) {
   if (!fs::exists(file)) throw twin::io_error("model file '" + file.string() + "' does not exist (run train first)");
-  // The metadata says which tower to build; read it first.
+  // The metadata says which tower to build; read and check it first.
   const auto st = twin::io::SafeTensors::read(file);
   json j;
   try {
     j = json::parse(get(st.metadata(), "signature_verification", file));
-    info.tower.canvas.height = j.at("height");
-    info.tower.canvas.width = j.at("width");
-    info.tower.canvas.speck_share = j.value("speck_share", 0.0);  // absent in older model files
-    info.tower.canvas.stroke_radius = j.value("stroke_radius", twin::Index{-1});
-    info.tower.width = j.at("channels");
-    info.tower.embed = j.at("embed");
-    info.tower.batchnorm = j.value("batchnorm", false);  // absent in the first model files
-    info.tower.l2norm = j.value("l2norm", false);
-    info.threshold = j.at("threshold");
-    info.train_writers = j.at("train_writers").get<std::vector<std::string>>();
-    info.val_writers = j.at("val_writers").get<std::vector<std::string>>();
-    info.test_writers = j.at("test_writers").get<std::vector<std::string>>();
-    info.data_layout = j.at("data_layout");
-    info.val_eer = j.at("val_eer");
-    info.epochs = j.at("epochs");
-    info.train_seconds = j.at("train_seconds");
   } catch (const json::exception& e) {
     throw twin::io_error("'" + file.string() + "': bad signature_verification metadata: " + e.what());
   }
-  twin::Sequential<float> net = make_tower(info.tower);
+  if (!j.is_object()) throw twin::io_error("'" + file.string() + "': signature_verification metadata is not an object");
+  using namespace limits;
+  const json no_specks = 0.0, pen_width = -1;  // absent in older model files
+  TowerConfig& t = info.tower;
+  t.canvas.height = static_cast<twin::Index>(number_in(j, "height", min_canvas, max_canvas, true, file));
+  t.canvas.width = static_cast<twin::Index>(number_in(j, "width", min_canvas, max_canvas, true, file));
+  t.canvas.speck_share = number_in(j, "speck_share", 0, max_speck_share, false, file, &no_specks);
+  t.canvas.stroke_radius =
+      static_cast<twin::Index>(number_in(j, "stroke_radius", -1, max_stroke_radius, true, file, &pen_width));
+  t.width = static_cast<int>(number_in(j, "channels", 1, max_channels, true, file));
+  t.embed = static_cast<twin::Index>(number_in(j, "embed", 1, max_embed, true, file));
+  t.batchnorm = flag(j, "batchnorm", file);
+  t.l2norm = flag(j, "l2norm", file);
+  // A threshold of 0 rejects every pair and a huge one accepts every pair; unit-length
+  // embeddings are never more than 2 apart.
+  info.threshold = static_cast<float>(number_in(j, "threshold", 0, t.l2norm ? 2.0 : max_threshold, false, file));
+  if (!(info.threshold > 0)) bad_meta(file, "threshold", j["threshold"], "must be above 0");
+  info.train_writers = strings(j, "train_writers", file);
+  info.val_writers = strings(j, "val_writers", file);
+  info.test_writers = strings(j, "test_writers", file);
+  if (!field(j, "data_layout", file).is_string()) bad_meta(file, "data_layout", j["data_layout"], "is not a string");
+  info.data_layout = j["data_layout"].get<std::string>();
+  info.val_eer = number_in(j, "val_eer", 0, 1, false, file);
+  info.epochs = static_cast<int>(number_in(j, "epochs", 0, 1e7, true, file));
+  info.train_seconds = number_in(j, "train_seconds", 0, 1e9, false, file);
+  // Building the tower allocates its weights: the metadata must not ask for more than the
+  // file holds (an "embed" of 1e12 would otherwise end in std::bad_alloc).
+  double held = 0;
+  for (const auto& [name, ti] : st.tensors()) held += static_cast<double>(ti.shape.numel());
+  if (tower_weight_count(t) > held)
+    throw twin::io_error(twin::detail::concat("model file '", file.string(), "': its metadata describes a ",
+                                              t.describe(), " of at least ", tower_weight_count(t),
+                                              " weights, but the file holds ", held, " values"));
+  twin::Sequential<float> net = make_tower(t);
   twin::io::load_model(net, file);
   return net;
 }
 
-void save_checkpoint(const fs::path& file, const twin::Sequential<float>& net, twin::Adam<float>& opt,
+std::string weights_hash(const twin::Graph<float>& net) {
+  std::uint64_t h = 14695981039346656037ull;
+  auto mix = [&](const void* p, std::size_t n) {
+    const auto* b = static_cast<const unsigned char*>(p);
+    for (std::size_t i = 0; i < n; ++i) h = (h ^ b[i]) * 1099511628211ull;
+  };
+  for (const auto& nt : net.named_tensors()) {
+    mix(nt.name.data(), nt.name.size() + 1);
+    for (twin::Index d : nt.shape) mix(&d, sizeof d);
+    const float* base = nt.trainable ? net.params().data() : net.buffers().data();
+    mix(base + nt.offset, static_cast<std::size_t>(nt.shape.numel()) * sizeof(float));
+  }
+  char b[32];
+  std::snprintf(b, sizeof b, "fnv1a64:%016llx", static_cast<unsigned long long>(h));
+  return b;
+}
+
+void save_checkpoint(const fs::path& file, const twin::Graph<float>& net, twin::Adam<float>& opt,
                      const TrainState& st, const std::string& fingerprint) {
   // All randomness is drawn from (seed, step), so the checkpoint's own Rng is unused.
   twin::io::save_checkpoint(file, net, opt, twin::Rng(0), st.epoch,
@@ -91,7 +164,7 @@ void save_checkpoint(const fs::path& file, const twin::Sequential<float>& net, t
                              {"seconds", bits(st.seconds)}});
 }
 
-TrainState load_checkpoint(const fs::path& file, twin::Sequential<float>& net, twin::Adam<float>& opt,
+TrainState load_checkpoint(const fs::path& file, twin::Graph<float>& net, twin::Adam<float>& opt,
                            const std::string& fingerprint) {
   twin::Rng unused;
   const auto info = twin::io::load_checkpoint(file, net, opt, unused);

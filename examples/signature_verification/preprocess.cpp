@@ -6,20 +6,61 @@
 
 namespace sigver {
 
+namespace {
+// Thrown for an image that decodes but is no signature, so load_all can tell it from a
+// broken file.
+struct not_a_signature : twin::image_error {
+  using twin::image_error::image_error;
+};
+}  // namespace
+
+std::string signature_problem(twin::TensorView<const std::uint8_t, 2> img, const SignatureRules& r) {
+  using twin::detail::concat;
+  const twin::Index h = img.dim(0), w = img.dim(1);
+  if (h < r.min_side || w < r.min_side)
+    return concat("too small: ", w, " x ", h, " pixels (a signature needs at least ", r.min_side, " in each direction)");
+  const int t = twin::data::otsu_threshold(img);
+  if (t < 0) return concat("blank: every pixel has the grey level ", int(img.data()[0]));
+  double ink = 0, ink_sum = 0, paper_sum = 0;
+  for (const std::uint8_t v : img.span()) {
+    if (v <= t) ink += 1, ink_sum += v;
+    else paper_sum += v;
+  }
+  const double n = static_cast<double>(img.size()), paper = n - ink;
+  const double contrast = paper_sum / paper - ink_sum / ink;
+  if (contrast < r.min_contrast)
+    return concat("blank: no ink darker than the paper (contrast ", static_cast<int>(contrast), " grey levels, at least ",
+                  r.min_contrast, " needed)");
+  if (ink < static_cast<double>(r.min_ink))
+    return concat("too little ink: ", static_cast<long>(ink), " dark pixels (at least ", r.min_ink, ")");
+  if (ink / n > r.max_ink_share)
+    return concat("more ink than paper: ", static_cast<int>(100 * ink / n),
+                  "% of the pixels are dark (a signature is dark ink on light paper)");
+  return {};
+}
+
 twin::Tensor<float, 2> load_preprocessed(const fs::path& path, const Canvas& c) {
   const auto raw = twin::io::load_image(path);
+  if (const std::string why = signature_problem(raw.view()); !why.empty())
+    throw not_a_signature(path.string() + ": no signature: " + why);
   return twin::data::normalise_document(raw.view(), c.height, c.width,
                                         {.speck_share = c.speck_share, .stroke_radius = c.stroke_radius});
 }
 
-twin::Tensor<float, 4> load_all(const Dataset& d, const Canvas& c) {
+twin::Tensor<float, 4> load_all(const Dataset& d, const Canvas& c, std::vector<std::string>* rejected) {
   const auto n = static_cast<twin::Index>(d.files.size());
-  twin::Tensor<float, 4> out(twin::Shape{n, 1, c.height, c.width});
+  twin::Tensor<float, 4> out(twin::Shape{n, 1, c.height, c.width}, 0.0f);
   const twin::Index plane = c.height * c.width;
+  if (rejected) rejected->assign(d.files.size(), std::string());
   twin::parallel_for(0, n, 1, [&](twin::Index lo, twin::Index hi) {
     for (twin::Index i = lo; i < hi; ++i) {
-      const auto img = load_preprocessed(d.files[static_cast<std::size_t>(i)].path, c);
-      std::copy(img.begin(), img.end(), out.data() + i * plane);
+      try {
+        const auto img = load_preprocessed(d.files[static_cast<std::size_t>(i)].path, c);
+        std::copy(img.begin(), img.end(), out.data() + i * plane);
+      } catch (const not_a_signature& e) {
+        if (!rejected) throw;
+        (*rejected)[static_cast<std::size_t>(i)] = e.what();
+      }
     }
   });
   return out;

@@ -1,5 +1,7 @@
 #include "report.hpp"
 
+#include "outputs.hpp"
+
 #include <zlib.h>
 
 #include <algorithm>
@@ -185,10 +187,7 @@ void write_html(const fs::path& file, const Report& r) {
     h << "</div>\n";
   }
   h << r.notes_html << "\n</body></html>\n";
-  std::ofstream out(file, std::ios::binary);
-  if (!out) throw twin::io_error("cannot write report '" + file.string() + "'");
-  out << h.str();
-  if (!out) throw twin::io_error("cannot write report '" + file.string() + "'");
+  write_text_atomic(file, h.str());
 }
 
 }  // namespace sigver

@@ -5,6 +5,7 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <set>
 
 #include <twin/data/transform.hpp>
 #include <twin/io/data_dir.hpp>
@@ -16,6 +17,7 @@
 #include <twin/parallel.hpp>
 
 #include "commands.hpp"
+#include "outputs.hpp"
 #include "pairs.hpp"
 #include "persist.hpp"
 #include "roc.hpp"
@@ -68,7 +70,7 @@ std::vector<float> pair_distances(const twin::Tensor<float, 2>& emb, const std::
 
 // For each training writer, the `k` other writers whose mean embedding (of their genuine
 // signatures, un-augmented, current weights) is closest: the writers most easily confused.
-std::vector<std::vector<int>> nearest_writers(const twin::Sequential<float>& net, const twin::Tensor<float, 4>& images,
+std::vector<std::vector<int>> nearest_writers(const twin::Graph<float>& net, const twin::Tensor<float, 4>& images,
                                               const Dataset& d, int k) {
   const auto emb = embed_all(net, images);  // (N, D)
   const twin::Index D = emb.dim(1);
@@ -109,8 +111,54 @@ fs::path resolve_data(const std::string& option) {
   return twin::io::find_data_dir("", "cedar");
 }
 
+namespace {
+// Drops the images load_all rejected as no signature (rejected[i] non-empty) from `d` and
+// `images`, with one warning that counts them; a writer left without a genuine signature
+// goes with all its files.
+void drop_rejected(Dataset& d, twin::Tensor<float, 4>& images, const std::vector<std::string>& rejected, const char* what) {
+  std::size_t n = 0;
+  for (const auto& r : rejected) n += !r.empty();
+  if (n == 0) return;
+  std::fprintf(stderr, "warning: skipped %zu of the %zu %s images: no signature in them (first: %s)\n", n,
+               rejected.size(), what, std::find_if(rejected.begin(), rejected.end(), [](auto& r) { return !r.empty(); })->c_str());
+  std::set<std::string> with_genuine;
+  for (std::size_t i = 0; i < d.files.size(); ++i)
+    if (rejected[i].empty() && d.files[i].genuine) with_genuine.insert(d.files[i].writer);
+  Dataset kept;
+  kept.root = d.root;
+  kept.layout = d.layout;
+  std::vector<std::size_t> from;
+  for (std::size_t i = 0; i < d.files.size(); ++i)
+    if (rejected[i].empty() && with_genuine.count(d.files[i].writer)) kept.files.push_back(d.files[i]), from.push_back(i);
+  kept = subset(kept, std::vector<std::string>(with_genuine.begin(), with_genuine.end()));  // rebuilds the indices
+  const twin::Index plane = images.dim(2) * images.dim(3);
+  twin::Tensor<float, 4> out(twin::Shape{static_cast<twin::Index>(from.size()), 1, images.dim(2), images.dim(3)});
+  for (std::size_t k = 0; k < from.size(); ++k)
+    std::copy_n(images.data() + static_cast<twin::Index>(from[k]) * plane, plane, out.data() + static_cast<twin::Index>(k) * plane);
+  d = std::move(kept);
+  images = std::move(out);
+}
+
+// What a run will write, checked before the data are read: a fresh run must not replace an
+// earlier run's model or checkpoint unless asked to, and the folders must exist.
+void check_train_outputs(const TrainOptions& o, const fs::path& model, const fs::path& ckpt) {
+  if (o.resume && o.overwrite) throw twin::error("--resume and --overwrite exclude each other");
+  check_output_folder(model, "--model");
+  check_output_folder(ckpt, "--checkpoint");
+  if (fs::absolute(model).lexically_normal() == fs::absolute(ckpt).lexically_normal())
+    throw twin::error("--model and --checkpoint name the same file '" + model.string() + "'");
+  if (o.resume || o.overwrite) return;
+  for (const fs::path& p : {model, ckpt})
+    if (fs::exists(p))
+      throw twin::io_error("'" + p.string() + "' exists (an earlier run's " + (p == model ? "model" : "checkpoint") +
+                           "): pass --resume to continue that run, or --overwrite to start afresh over it");
+}
+}  // namespace
+
 int run_train(const TrainOptions& o) {
   const auto t_start = Clock::now();
+  const fs::path ckpt = o.checkpoint.empty() ? fs::path(o.model + ".ckpt") : fs::path(o.checkpoint);
+  check_train_outputs(o, o.model, ckpt);
   const Dataset all = discover(resolve_data(o.data));
   const Split split = make_split(all, o.split.val_writers, o.split.test_writers, o.split.n_val, o.split.n_test,
                                  o.split.split_seed);
@@ -120,11 +168,15 @@ int run_train(const TrainOptions& o) {
     train_writers.resize(static_cast<std::size_t>(o.max_train_writers));
     std::printf("  training on the first %d training writers only: %s\n", o.max_train_writers, join(train_writers).c_str());
   }
-  const Dataset train = subset(all, train_writers), val = subset(all, split.val);
+  Dataset train = subset(all, train_writers), val = subset(all, split.val);
   const TowerConfig& cfg = o.tower;
 
   auto t0 = Clock::now();
-  const twin::Tensor<float, 4> train_images = load_all(train, cfg.canvas), val_images = load_all(val, cfg.canvas);
+  std::vector<std::string> rejected;
+  twin::Tensor<float, 4> train_images = load_all(train, cfg.canvas, &rejected);
+  drop_rejected(train, train_images, rejected, "training");
+  twin::Tensor<float, 4> val_images = load_all(val, cfg.canvas, &rejected);
+  drop_rejected(val, val_images, rejected, "validation");
   std::printf("preprocessed %zu + %zu images to %tdx%td in %.1f s\n", train.files.size(), val.files.size(),
               cfg.canvas.height, cfg.canvas.width, std::chrono::duration<double>(Clock::now() - t0).count());
   const std::vector<PairRef> val_pairs = evaluation_pairs(val, 100, o.seed + 7);
@@ -136,7 +188,6 @@ int run_train(const TrainOptions& o) {
   twin::AdamW<float> opt({.lr = o.lr, .weight_decay = o.weight_decay});
   const twin::ContrastiveLoss loss_fn{.pos_margin = 0.0, .neg_margin = o.margin, .power = 2.0,
                                       .reduction = twin::Reduction::mean};
-  const fs::path ckpt = o.checkpoint.empty() ? fs::path(o.model + ".ckpt") : fs::path(o.checkpoint);
   const std::string fingerprint = twin::detail::concat(
       cfg.describe(), "; train ", join(train_writers, ","), "; seed ", o.seed, "; epochs ", o.epochs, "x",
       o.steps_per_epoch, "x", o.batch_pairs, "; lr ", o.lr, "; margin ", o.margin, "; wd ", o.weight_decay,

@@ -15,6 +15,9 @@
 //    with more than 256 codes;
 //  * every failure is a twin::image_error "<name>: <reason>".
 // RGB becomes grey as stb does it: (77 R + 150 G + 29 B) >> 8 (a colour JPEG gives its Y).
+// A PNG with transparency (grey + alpha, RGBA, or a tRNS chunk) is composited over white
+// paper first: grey' = (grey a + 255 (255 - a)) / 255, rounded. Dropping the alpha channel
+// instead would read black-on-transparent ink, as signature apps export it, as a blank page.
 #include <algorithm>
 #include <cstddef>
 #include <cstdint>
@@ -172,12 +175,17 @@ inline std::uint32_t be32(const std::uint8_t* p) {
   return (std::uint32_t{p[0]} << 24) | (std::uint32_t{p[1]} << 16) | (std::uint32_t{p[2]} << 8) | p[3];
 }
 
+struct PngHeader {
+  Index width = 0, height = 0;
+  bool alpha = false;  // colour type 4 or 6, or a tRNS chunk
+};
+
 // Walks the chunks from the signature to IEND: a file cut anywhere is "truncated" here,
-// before stb sees it. Returns the (width, height) of IHDR.
-inline std::pair<Index, Index> check_png(std::span<const std::uint8_t> b, const std::string& name) {
+// before stb sees it. Returns IHDR's size and whether the image has transparency.
+inline PngHeader check_png(std::span<const std::uint8_t> b, const std::string& name) {
   std::size_t pos = 8;
   bool first = true;
-  Index w = 0, h = 0;
+  PngHeader hdr;
   for (;;) {
     if (b.size() - pos < 12) image_fail(name, concat("truncated: PNG ends inside a chunk header at byte ", pos));
     const std::uint32_t len = be32(&b[pos]);
@@ -193,12 +201,15 @@ inline std::pair<Index, Index> check_png(std::span<const std::uint8_t> b, const 
     const std::string t(reinterpret_cast<const char*>(type), 4);
     if (first) {
       if (t != "IHDR" || len != 13) image_fail(name, "corrupt: PNG does not start with a 13-byte IHDR chunk");
-      w = be32(&b[pos + 8]);
-      h = be32(&b[pos + 12]);
+      hdr.width = be32(&b[pos + 8]);
+      hdr.height = be32(&b[pos + 12]);
+      const std::uint8_t colour_type = b[pos + 8 + 9];
+      hdr.alpha = colour_type == 4 || colour_type == 6;
       first = false;
     }
+    if (t == "tRNS") hdr.alpha = true;
     pos += 12 + len;
-    if (t == "IEND") return {w, h};
+    if (t == "IEND") return hdr;
   }
 }
 
@@ -328,9 +339,10 @@ inline void check_jpeg(std::span<const std::uint8_t> b, const std::string& name)
   }
 }
 
-// Decodes checked PNG/JPEG bytes with stb as one grey channel.
+// Decodes checked PNG/JPEG bytes with stb as one grey channel; with `alpha`, as RGBA
+// composited over white.
 inline Tensor<std::uint8_t, 2> stb_decode(std::span<const std::uint8_t> b, const std::string& name, const char* fmt,
-                                          const ImageLimits& lim) {
+                                          const ImageLimits& lim, bool alpha = false) {
   if (b.size() > static_cast<std::size_t>(std::numeric_limits<int>::max()))
     image_fail(name, "too large: more bytes than stb_image can address");
   const int n = static_cast<int>(b.size());
@@ -339,12 +351,22 @@ inline Tensor<std::uint8_t, 2> stb_decode(std::span<const std::uint8_t> b, const
     image_fail(name, concat("corrupt: ", fmt, " header (", stbi_failure_reason(), ")"));
   check_pixels(name, w, h, lim);
   stb_assert_failed = false;
-  std::unique_ptr<stbi_uc, void (*)(void*)> px(stbi_load_from_memory(b.data(), n, &w, &h, &comp, 1), stbi_image_free);
+  const int want = alpha ? 4 : 1;
+  std::unique_ptr<stbi_uc, void (*)(void*)> px(stbi_load_from_memory(b.data(), n, &w, &h, &comp, want), stbi_image_free);
   if (stb_assert_failed) image_fail(name, concat("corrupt: ", fmt, " data (decoder consistency check failed)"));
   if (!px) image_fail(name, concat("corrupt: ", fmt, " data (", stbi_failure_reason(), ")"));
   check_pixels(name, w, h, lim);
   Tensor<std::uint8_t, 2> out(Shape{h, w});
-  std::copy(px.get(), px.get() + static_cast<std::ptrdiff_t>(w) * h, out.begin());
+  const std::ptrdiff_t count = static_cast<std::ptrdiff_t>(w) * h;
+  if (!alpha) {
+    std::copy(px.get(), px.get() + count, out.begin());
+    return out;
+  }
+  const stbi_uc* p = px.get();
+  for (std::ptrdiff_t i = 0; i < count; ++i, p += 4) {
+    const unsigned g = grey_of(p[0], p[1], p[2]), a = p[3];
+    out[i] = static_cast<std::uint8_t>((g * a + 255u * (255u - a) + 127u) / 255u);
+  }
   return out;
 }
 
@@ -359,9 +381,9 @@ inline Tensor<std::uint8_t, 2> decode_image(std::span<const std::uint8_t> bytes,
     image_fail(name, concat("too large: ", bytes.size(), " bytes exceeds the limit of ", limits.max_file_bytes, " bytes"));
   static constexpr std::uint8_t png_sig[8] = {0x89, 'P', 'N', 'G', 0x0D, 0x0A, 0x1A, 0x0A};
   if (bytes.size() >= 8 && std::equal(png_sig, png_sig + 8, bytes.begin())) {
-    const auto [w, h] = check_png(bytes, name);
-    check_pixels(name, w, h, limits);
-    return stb_decode(bytes, name, "PNG", limits);
+    const PngHeader hdr = check_png(bytes, name);
+    check_pixels(name, hdr.width, hdr.height, limits);
+    return stb_decode(bytes, name, "PNG", limits, hdr.alpha);
   }
   if (bytes.size() >= 3 && bytes[0] == 0xFF && bytes[1] == 0xD8 && bytes[2] == 0xFF) {
     check_jpeg(bytes, name);

@@ -28,6 +28,7 @@
 #include <algorithm>
 #include <atomic>
 #include <bit>
+#include <cmath>
 #include <cerrno>
 #include <cstdint>
 #include <cstring>
@@ -432,8 +433,14 @@ void load_model_tensors(M& net, const SafeTensors& st, const std::string& prefix
       st_fail(st.name(), "tensor \"" + nt.name + "\": the model expects shape " + nt.shape.str() + ", the file holds " +
                              got.str() + " (saved from another architecture?)");
     std::vector<T>& dst = nt.trainable ? params : buffers;
-    st.copy_to<T>(key, std::span<T>(dst).subspan(static_cast<std::size_t>(nt.offset), static_cast<std::size_t>(nt.shape.numel())),
-                  nt.shape);
+    const auto values = std::span<T>(dst).subspan(static_cast<std::size_t>(nt.offset), static_cast<std::size_t>(nt.shape.numel()));
+    st.copy_to<T>(key, values, nt.shape);
+    // Values must be finite: a NaN or Inf weight makes every distance NaN, and NaN compares
+    // false against any threshold, so the model would answer without error, and wrongly.
+    for (std::size_t i = 0; i < values.size(); ++i)
+      if (!std::isfinite(values[i]))
+        st_fail(st.name(), concat("tensor \"", nt.name, "\" holds a non-finite value (", values[i], " at flat index ", i,
+                                  "): refusing to load it"));
     used.insert(key);
   }
   for (const auto& kv : st.tensors())
