@@ -13,7 +13,7 @@
 // contrastive loss (margin 1, squared) on the Euclidean distance; Adam. BatchNorm uses each
 // rank's own batch statistics; running statistics are averaged over ranks every step.
 #include <twin/data/pairs.hpp>
-#include <twin/io/data_dir.hpp>
+#include <data_dir.hpp>
 #include <twin/io/idx.hpp>
 #include <twin/metrics.hpp>
 #include <twin/mpi/checkpoint.hpp>
@@ -122,7 +122,7 @@ int train(const twin::mpi::Communicator& comm, const Options& o) {
   const bool root = comm.is_root();
   std::filesystem::path dir;
   try {
-    dir = twin::io::find_data_dir(o.data, "mnist");
+    dir = twin_examples::find_data_dir(o.data, "mnist");
   } catch (const twin::io_error& e) {
     if (root) std::fprintf(stderr, "mpi_train: %s\n", e.what());
     return 77;  // every rank looks for the data alike, so all return 77 together

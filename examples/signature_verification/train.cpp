@@ -8,7 +8,7 @@
 #include <set>
 
 #include <twin/data/transform.hpp>
-#include <twin/io/data_dir.hpp>
+#include <data_dir.hpp>
 #include <twin/optim/adam.hpp>
 #include <twin/optim/schedule.hpp>
 #include <twin/siamese/contrastive_loss.hpp>
@@ -108,7 +108,7 @@ fs::path resolve_data(const std::string& option) {
     if (fs::is_directory(fs::path(option) / "cedar")) return fs::path(option) / "cedar";
     return option;
   }
-  return twin::io::find_data_dir("", "cedar");
+  return twin_examples::find_data_dir("", "cedar");
 }
 
 namespace {
