@@ -51,6 +51,8 @@ int main(int argc, char** argv) {
   train->add_option("--split-seed", tr.split_seed, "seed of the alphabet split")->capture_default_str();
   train->add_option("--seed", tr.seed, "seed of initialisation, sampling and augmentation")->capture_default_str();
   train->add_option("--steps", tr.steps, "episodes (proto) or pair batches (koch)")->capture_default_str();
+  train->add_option("--max-minutes", tr.max_minutes, "stop after this many minutes of training if the steps are not "
+                    "done (the learning rate anneals over time then); 0: no limit")->capture_default_str();
   train->add_option("--ways", tr.ways, "proto: classes per training episode")->capture_default_str();
   train->add_option("--shots", tr.shots, "proto: support images per class")->capture_default_str();
   train->add_option("--queries", tr.queries, "proto: query images per class")->capture_default_str();

@@ -119,7 +119,8 @@ struct TrainOptions {
   std::uint64_t split_seed = 2015;
   std::uint64_t seed = 1;
   Index steps = 2000;         // episodes (proto) or pair batches (koch)
-  Index ways = 60;            // proto: classes per episode
+  double max_minutes = 15;    // stop (with the learning rate annealed) after this long; 0: never
+  Index ways = 30;            // proto: classes per episode
   Index shots = 1;            // proto: support images per class
   Index queries = 5;          // proto: query images per class
   double within_alphabet = 0.5;  // share of episodes / different pairs from one alphabet

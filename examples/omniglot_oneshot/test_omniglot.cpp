@@ -66,7 +66,12 @@ std::string error_of(const std::function<void()>& f) {
 TEST_CASE("omniglot: make-runs, train and eval end to end on a tiny synthetic set") {
   const fs::path root = make_background(fs::temp_directory_path() / "twin_omniglot_smoke", 4, 6, 6);
   const fs::path runs = root / "runs";
-  omniglot::MakeRunsOptions mr{.data = root.string(), .out = runs.string(), .n_val = 1, .runs = 3, .ways = 5};
+  omniglot::MakeRunsOptions mr;
+  mr.data = root.string();
+  mr.out = runs.string();
+  mr.n_val = 1;
+  mr.runs = 3;
+  mr.ways = 5;
   REQUIRE(omniglot::run_make_runs(mr) == 0);
   const auto rr = omniglot::read_runs(runs);
   REQUIRE(rr.size() == 3);

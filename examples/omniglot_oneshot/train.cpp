@@ -41,7 +41,9 @@ class Progress {
     const double eta = done > 0 ? t * double(total_ - done) / double(done) : 0.0;
     std::fprintf(stderr, "\r[%s] %5td/%td  loss %.3f  acc %5.1f%%  %4.0f img/s  ETA %dm%02ds ", bar, done, total_, loss,
                  100 * acc, images_per_s, int(eta) / 60, int(eta) % 60);
-    if (done == total_) std::fprintf(stderr, "\n");
+  }
+  void finish() {
+    if (!quiet_) std::fprintf(stderr, "\n");
   }
 
  private:
@@ -104,9 +106,23 @@ std::vector<Class> make_classes(const std::vector<Alphabet>& train, bool rotate,
   return cls;
 }
 
+// How far training is, in [0, 1]: by steps, or by time when --max-minutes is set and comes
+// first (a busy machine then trains fewer steps but still anneals the learning rate).
+double progress(const TrainOptions& o, Index step, Clock::time_point t0) {
+  double p = double(step) / double(std::max<Index>(o.steps, 1));
+  if (o.max_minutes > 0) p = std::max(p, since(t0) / (60.0 * o.max_minutes));
+  return std::min(p, 1.0);
+}
+// Cosine decay from lr to 2% of it over the whole run.
+double cosine_lr(double lr, double progress) {
+  constexpr long long resolution = 100000;
+  const twin::CosineAnnealingLR c{.t_max = resolution, .eta_min = lr * 0.02};
+  return c(lr, static_cast<long long>(progress * resolution));
+}
+
 struct Stats {
-  double seconds = 0, images_per_s = 0;
-  Index images = 0;
+  double seconds = 0;
+  Index images = 0, steps = 0;
   std::uint64_t allocations_after_first = 0;
 };
 
@@ -127,7 +143,6 @@ Stats train_proto(Model& m, const TrainOptions& o, const std::vector<Alphabet>& 
       throw error(detail::concat(c.ch->name, " has ", c.ch->images.size(), " drawings; --shots + --queries is ", S + Q));
 
   Adam<float> opt({.lr = o.lr});
-  const CosineAnnealingLR schedule{.t_max = o.steps, .eta_min = o.lr * 0.02};
   const PrototypicalLoss loss{.ways = C};
   PrototypicalWorkspace<float> lws;
   Workspace<float> ws(o.seed);
@@ -143,6 +158,8 @@ Stats train_proto(Model& m, const TrainOptions& o, const std::vector<Alphabet>& 
   std::uint64_t alloc0 = 0;
   const auto t0 = Clock::now();
   for (Index step = 0; step < o.steps; ++step) {
+    const double done = progress(o, step, t0);
+    if (done >= 1.0) break;
     if (step == 1) alloc0 = allocations();
     // Classes: all from one alphabet (the evaluation's within-alphabet runs) or from any.
     std::vector<Index>& pool = (!big.empty() && rng.uniform() < o.within_alphabet)
@@ -166,7 +183,7 @@ Stats train_proto(Model& m, const TrainOptions& o, const std::vector<Alphabet>& 
              draw_augment(rng, o.augment, k.quarter, H), x.data() + row * H * H);
       }
     }
-    opt.set_lr(schedule(o.lr, step));
+    opt.set_lr(cosine_lr(o.lr, done));
     m.net.zero_grad();
     const auto e = m.net.forward_borrowing_input(x.view(), ws, Mode::train);  // (N, D)
     de.resize(e.shape());
@@ -177,8 +194,10 @@ Stats train_proto(Model& m, const TrainOptions& o, const std::vector<Alphabet>& 
     run_loss = step == 0 ? double(r.value) : 0.98 * run_loss + 0.02 * double(r.value);
     run_acc = step == 0 ? r.accuracy : 0.98 * run_acc + 0.02 * r.accuracy;
     st.images += N;
-    bar.update(step + 1, run_loss, run_acc, double(st.images) / since(t0), step + 1 == o.steps);
+    ++st.steps;
+    bar.update(step + 1, run_loss, run_acc, double(st.images) / since(t0));
   }
+  bar.finish();
   st.seconds = since(t0);
   st.allocations_after_first = allocations() - alloc0;
   std::printf("final running loss %.4f, episode accuracy %.1f%% (%td-way)\n", run_loss, 100 * run_acc, C);
@@ -194,7 +213,6 @@ Stats train_koch(Model& m, const TrainOptions& o, const std::vector<Alphabet>& t
   if (B < 2) throw error("--batch-pairs must be at least 2");
   PairHead<float>& head = *m.head;
   Adam<float> opt({.lr = o.lr}), opt_head({.lr = o.lr});
-  const CosineAnnealingLR schedule{.t_max = o.steps, .eta_min = o.lr * 0.02};
   const BCEWithLogitsLoss bce{};
   Workspace<float> ws(o.seed);
   PairHeadWorkspace<float> hws;
@@ -208,6 +226,8 @@ Stats train_koch(Model& m, const TrainOptions& o, const std::vector<Alphabet>& t
   std::uint64_t alloc0 = 0;
   const auto t0 = Clock::now();
   for (Index step = 0; step < o.steps; ++step) {
+    const double done = progress(o, step, t0);
+    if (done >= 1.0) break;
     if (step == 1) alloc0 = allocations();
     for (Index i = 0; i < B; ++i) {
       const bool same = i % 2 == 0;  // balanced: half same, half different
@@ -231,8 +251,8 @@ Stats train_koch(Model& m, const TrainOptions& o, const std::vector<Alphabet>& t
       warp(kb.ch->images[db].data(), H, H, draw_augment(rng, o.augment, kb.quarter, H), x.data() + (B + i) * H * H);
       y[static_cast<std::size_t>(i)] = pair_label(same);
     }
-    opt.set_lr(schedule(o.lr, step));
-    opt_head.set_lr(schedule(o.lr, step));
+    opt.set_lr(cosine_lr(o.lr, done));
+    opt_head.set_lr(cosine_lr(o.lr, done));
     m.net.zero_grad();
     head.net().zero_grad();
     const auto e = m.net.forward_borrowing_input(x.view(), ws, Mode::train);  // (2B, D)
@@ -249,8 +269,10 @@ Stats train_koch(Model& m, const TrainOptions& o, const std::vector<Alphabet>& t
     run_loss = step == 0 ? double(l.value) : 0.98 * run_loss + 0.02 * double(l.value);
     run_acc = step == 0 ? acc : 0.98 * run_acc + 0.02 * acc;
     st.images += 2 * B;
-    bar.update(step + 1, run_loss, run_acc, double(st.images) / since(t0), step + 1 == o.steps);
+    ++st.steps;
+    bar.update(step + 1, run_loss, run_acc, double(st.images) / since(t0));
   }
+  bar.finish();
   st.seconds = since(t0);
   st.allocations_after_first = allocations() - alloc0;
   std::printf("final running loss %.4f, pair accuracy %.1f%%\n", run_loss, 100 * run_acc);
@@ -275,15 +297,17 @@ int run_train(const TrainOptions& o) {
                 twin::num_threads(), static_cast<unsigned long long>(o.seed));
   std::fflush(stdout);
   const Stats st = o.design == Design::proto ? train_proto(m, o, split.train) : train_koch(m, o, split.train);
-  std::printf("training took %.1f s, %.0f images/s, %llu heap allocations after the first step\n", st.seconds,
-              double(st.images) / st.seconds, static_cast<unsigned long long>(st.allocations_after_first));
+  std::printf("training took %.1f s for %td steps, %.0f images/s, %llu heap allocations after the first step\n",
+              st.seconds, st.steps, double(st.images) / st.seconds,
+              static_cast<unsigned long long>(st.allocations_after_first));
   std::string alphabets;
   for (const auto& a : split.train) alphabets += (alphabets.empty() ? "" : ",") + a.name;
   std::string val;
   for (const auto& v : split.val) val += (val.empty() ? "" : ",") + v;
   m.meta["omniglot.train_alphabets"] = alphabets;
   m.meta["omniglot.val_alphabets"] = val;
-  m.meta["omniglot.steps"] = std::to_string(o.steps);
+  m.meta["omniglot.steps"] = std::to_string(st.steps);
+  m.meta["omniglot.images_per_s"] = std::to_string(double(st.images) / st.seconds);
   m.meta["omniglot.seed"] = std::to_string(o.seed);
   m.meta["omniglot.train_seconds"] = std::to_string(st.seconds);
   save_model(m, o.model);
