@@ -154,9 +154,13 @@ void write_report(const fs::path& path, const std::string& title, const std::vec
 
   // Examples: the first wrong answers, then right ones, up to `examples`.
   std::vector<std::pair<std::size_t, std::size_t>> wrong, right;
-  for (std::size_t r = 0; r < results.size(); ++r)
-    for (std::size_t q = 0; q < results[r].chosen.size(); ++q)
-      (std::size_t(results[r].chosen[q]) == std::size_t(runs[r].truth[q]) ? right : wrong).emplace_back(r, q);
+  // Query q of every run before query q + 1 of any, so the examples come from several runs.
+  std::size_t most = 0;
+  for (const auto& r : results) most = std::max(most, r.chosen.size());
+  for (std::size_t q = 0; q < most; ++q)
+    for (std::size_t r = 0; r < results.size(); ++r)
+      if (q < results[r].chosen.size())
+        (std::size_t(results[r].chosen[q]) == std::size_t(runs[r].truth[q]) ? right : wrong).emplace_back(r, q);
   std::vector<std::pair<std::size_t, std::size_t>> show;
   for (std::size_t i = 0; show.size() < std::size_t(examples) && i < std::max(wrong.size(), right.size()); ++i) {
     if (i < wrong.size() && show.size() < std::size_t(examples)) show.push_back(wrong[i]);

@@ -129,7 +129,7 @@ struct TrainOptions {
   double lr = 1e-3;
   double augment = 1.0;       // multiplies the affine ranges; 0: none
   std::string val_runs;       // evaluate on these runs after training
-  Index tta = 0;
+  Index tta = 4;
   Index max_characters = 0;   // use only the first N characters of each training alphabet (tests)
   bool quiet = false;
 };
@@ -140,7 +140,7 @@ struct EvalOptions {
   std::string runs;
   std::string json;
   std::string report;         // HTML report to write ("" none)
-  Index tta = 0;              // extra augmented views averaged per image (proto)
+  Index tta = 4;              // extra augmented views averaged per image (pays: see docs/omniglot.md)
   Index report_examples = 6;  // queries shown with their candidates
 };
 int run_eval(const EvalOptions& o);
