@@ -1,0 +1,98 @@
+// The two designs, their files, and the augmentation warp shared by training and TTA.
+#include <twin/io/safetensors.hpp>
+
+#include <cmath>
+#include <numbers>
+
+#include "omniglot.hpp"
+
+namespace omniglot {
+
+namespace {
+// Koch et al.'s embedding ends in a sigmoid-activated dense layer; ours is 128-d (theirs
+// 4096-d at 105 x 105), so |e1 - e2| lies in [0, 1]^128 whatever the tower's scale.
+constexpr Index koch_embed = 128;
+}  // namespace
+
+const char* design_name(Design d) { return d == Design::proto ? "proto" : "koch"; }
+Design parse_design(const std::string& s) {
+  if (s == "proto") return Design::proto;
+  if (s == "koch") return Design::koch;
+  throw twin::error("design must be 'proto' or 'koch', got '" + s + "'");
+}
+
+Model make_model(Design design, const TowerOptions& t, std::uint64_t seed) {
+  using namespace twin;
+  if (t.size < 8 || t.blocks < 1 || t.channels < 1)
+    throw error(detail::concat("tower: size ", t.size, ", blocks ", t.blocks, ", channels ", t.channels,
+                               " (size >= 8 and at least one block of one channel)"));
+  Model m;
+  m.design = design;
+  m.tower = t;
+  // conv3x3-BN-ReLU-maxpool2 blocks (the few-shot literature's "Conv-4"): 28 -> 14 -> 7 ->
+  // 3 -> 1, so a 28 x 28 character becomes one 64-d vector.
+  Index in = 1;
+  for (Index b = 0; b < t.blocks; ++b) {
+    m.net.add(Conv2D{.in = in, .out = t.channels, .kernel = 3, .pad = 1, .bias = false, .init = Init::he_uniform})
+        .add(BatchNorm2d{.features = t.channels})
+        .add(ReLU{})
+        .add(MaxPool2D{.kernel = 2});
+    in = t.channels;
+  }
+  m.net.add(Flatten{});
+  const Shape s = m.net.output_shape(Shape{1, 1, t.size, t.size});
+  if (design == Design::koch) {
+    m.net.add(Dense{.in = s[1], .out = koch_embed}).add(Sigmoid{});
+    m.head.emplace(make_similarity_head<float>(koch_embed, seed + 1));
+  }
+  m.net.init(seed);
+  m.meta = {{"omniglot.design", design_name(design)},
+            {"omniglot.size", std::to_string(t.size)},
+            {"omniglot.channels", std::to_string(t.channels)},
+            {"omniglot.blocks", std::to_string(t.blocks)}};
+  return m;
+}
+
+void save_model(const Model& m, const fs::path& path) {
+  twin::io::save_model(m.net, path, m.meta);
+  if (m.head) twin::io::save_model(m.head->net(), fs::path(path.string() + ".head"), {{"omniglot.part", "pair head"}});
+}
+
+Model load_model(const fs::path& path) {
+  if (!fs::is_regular_file(path)) throw twin::io_error("model file '" + path.string() + "' does not exist (run train first)");
+  const auto st = twin::io::SafeTensors::read(path);
+  const auto& meta = st.metadata();
+  auto get = [&](const std::string& k) {
+    auto it = meta.find(k);
+    if (it == meta.end()) throw twin::io_error(path.string() + ": no '" + k + "' in the metadata (not an omniglot model)");
+    return it->second;
+  };
+  TowerOptions t{.size = std::stoll(get("omniglot.size")), .channels = std::stoll(get("omniglot.channels")),
+                 .blocks = std::stoll(get("omniglot.blocks"))};
+  Model m = make_model(parse_design(get("omniglot.design")), t, 0);
+  m.meta = twin::io::load_model(m.net, path);
+  if (m.head) twin::io::load_model(m.head->net(), fs::path(path.string() + ".head"));
+  return m;
+}
+
+void warp(const float* src, Index H, Index W, const twin::data::Affine& a, float* dst) {
+  // The map of twin::data::affine (transform.hpp), written into a caller's buffer so the
+  // training step allocates nothing: p = c + R^T (p' - c - t) / s, sampled bilinearly,
+  // outside = 0 (background).
+  const double cy = (static_cast<double>(H) - 1) / 2, cx = (static_cast<double>(W) - 1) / 2;
+  const double th = a.angle_deg * std::numbers::pi / 180.0;
+  const double c = std::cos(th), sn = std::sin(th), inv = 1.0 / a.scale;
+  auto at = [&](Index y, Index x) -> float { return (y < 0 || y >= H || x < 0 || x >= W) ? 0.0f : src[y * W + x]; };
+  for (Index y = 0; y < H; ++y)
+    for (Index x = 0; x < W; ++x) {
+      const double dy = static_cast<double>(y) - cy - a.shift_y, dx = static_cast<double>(x) - cx - a.shift_x;
+      const double sx = cx + inv * (c * dx - sn * dy), sy = cy + inv * (sn * dx + c * dy);
+      const double fy0 = std::floor(sy), fx0 = std::floor(sx);
+      const auto y0 = static_cast<Index>(fy0), x0 = static_cast<Index>(fx0);
+      const float fy = static_cast<float>(sy - fy0), fx = static_cast<float>(sx - fx0);
+      dst[y * W + x] = (1 - fy) * ((1 - fx) * at(y0, x0) + fx * at(y0, x0 + 1)) +
+                       fy * ((1 - fx) * at(y0 + 1, x0) + fx * at(y0 + 1, x0 + 1));
+    }
+}
+
+}  // namespace omniglot

@@ -1,0 +1,192 @@
+// The Omniglot one-shot example on a tiny synthetic background set (no real data needed):
+// make-runs -> train (both designs) -> eval with JSON and report, in seconds; and the runs
+// reader's errors on bad input, each naming the file (and line).
+#include <doctest/doctest.h>
+
+#include <cstdint>
+#include <fstream>
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+#include "omniglot.hpp"
+
+namespace {
+namespace fs = std::filesystem;
+using omniglot::Index;
+
+// A binary PGM under a .png name: twin's decoder goes by the signature, not the name.
+void write_pgm(const fs::path& p, Index size, const std::vector<std::uint8_t>& px) {
+  fs::create_directories(p.parent_path());
+  std::ofstream f(p, std::ios::binary);
+  f << "P5\n" << size << " " << size << "\n255\n";
+  f.write(reinterpret_cast<const char*>(px.data()), static_cast<std::streamsize>(px.size()));
+}
+
+// alphabets x characters x drawers images of size x size: each character is a few dark
+// bars at seeded places on white, each drawer shifts them by a pixel or so.
+fs::path make_background(const fs::path& root, int alphabets, int characters, int drawers, Index size = 28) {
+  fs::remove_all(root);
+  const fs::path bg = root / "omniglot" / "images_background";
+  twin::Rng rng(7);
+  int id = 0;
+  for (int a = 0; a < alphabets; ++a)
+    for (int c = 0; c < characters; ++c) {
+      ++id;
+      std::vector<std::array<Index, 3>> bars;  // row or column, position, horizontal?
+      for (int b = 0; b < 3; ++b)
+        bars.push_back({Index(rng.below(2)), Index(4 + rng.below(std::uint64_t(size - 8))), Index(rng.below(2))});
+      for (int d = 0; d < drawers; ++d) {
+        std::vector<std::uint8_t> px(static_cast<std::size_t>(size * size), 255);
+        const Index jitter = Index(rng.below(3)) - 1;
+        for (const auto& bar : bars)
+          for (Index t = 3; t < size - 3; ++t) {
+            const Index pos = std::clamp<Index>(bar[1] + jitter, 0, size - 1);
+            const Index y = bar[2] ? pos : t, x = bar[2] ? t : pos;
+            px[static_cast<std::size_t>(y * size + x)] = 0;
+          }
+        char name[64];
+        std::snprintf(name, sizeof name, "character%02d/%04d_%02d.png", c + 1, id, d + 1);
+        write_pgm(bg / ("Alpha" + std::to_string(a)) / name, size, px);
+      }
+    }
+  return root;
+}
+
+std::string error_of(const std::function<void()>& f) {
+  try {
+    f();
+  } catch (const std::exception& e) {
+    return e.what();
+  }
+  return "(no error)";
+}
+}  // namespace
+
+TEST_CASE("omniglot: make-runs, train and eval end to end on a tiny synthetic set") {
+  const fs::path root = make_background(fs::temp_directory_path() / "twin_omniglot_smoke", 4, 6, 6);
+  const fs::path runs = root / "runs";
+  omniglot::MakeRunsOptions mr;
+  mr.data = root.string();
+  mr.out = runs.string();
+  mr.n_val = 1;
+  mr.runs = 3;
+  mr.ways = 5;
+  REQUIRE(omniglot::run_make_runs(mr) == 0);
+  const auto rr = omniglot::read_runs(runs);
+  REQUIRE(rr.size() == 3);
+  CHECK(rr[0].name == "run01");
+  CHECK(rr[0].candidates.size() == 5);
+  CHECK(rr[0].queries.size() == 5);
+
+  for (auto design : {omniglot::Design::proto, omniglot::Design::koch}) {
+    CAPTURE(omniglot::design_name(design));
+    omniglot::TrainOptions tr;
+    tr.data = root.string();
+    tr.model = (root / (std::string(omniglot::design_name(design)) + ".safetensors")).string();
+    tr.design = design;
+    tr.n_val = 1;
+    tr.steps = 3;
+    tr.ways = 4;
+    tr.queries = 2;
+    tr.batch_pairs = 4;
+    tr.tower = {.size = 28, .channels = 4, .blocks = 2};
+    tr.quiet = true;
+    REQUIRE(omniglot::run_train(tr) == 0);
+    omniglot::EvalOptions ev;
+    ev.model = tr.model;
+    ev.runs = runs.string();
+    ev.json = (root / "eval.json").string();
+    ev.report = (root / "report.html").string();
+    ev.tta = 1;
+    REQUIRE(omniglot::run_eval(ev) == 0);
+    std::ifstream jf(ev.json);
+    const auto j = nlohmann::json::parse(jf);
+    CHECK(j["runs"].size() == 3);
+    CHECK(j["accuracy"].get<double>() >= 0.0);
+    CHECK(j["accuracy"].get<double>() <= 1.0);
+    CHECK(j["design"] == omniglot::design_name(design));
+    std::ifstream hf(ev.report);
+    const std::string html((std::istreambuf_iterator<char>(hf)), std::istreambuf_iterator<char>());
+    CHECK(html.find("<svg") != std::string::npos);
+    CHECK(html.find("data:image/png;base64,") != std::string::npos);
+    // The saved model reloads and scores the same runs identically.
+    const auto m = omniglot::load_model(tr.model);
+    const auto a = omniglot::evaluate_runs(m, rr, 0, nullptr), b = omniglot::evaluate_runs(m, rr, 0, nullptr);
+    CHECK(a[0].scores == b[0].scores);
+  }
+  fs::remove_all(root);
+}
+
+TEST_CASE("omniglot: the held-out alphabets never reach training") {
+  const fs::path root = make_background(fs::temp_directory_path() / "twin_omniglot_split", 5, 3, 4);
+  const auto all = omniglot::scan_background(root / "omniglot" / "images_background");
+  const auto val = omniglot::pick_validation_alphabets(all, {}, 2, 2015);
+  CHECK(val.size() == 2);
+  CHECK(omniglot::pick_validation_alphabets(all, {}, 2, 2015) == val);  // seeded
+  CHECK(error_of([&] { omniglot::pick_validation_alphabets(all, {"Klingon"}, 0, 0); }).find("'Klingon'") !=
+        std::string::npos);
+  fs::remove_all(root);
+}
+
+TEST_CASE("omniglot: bad runs give errors naming the file and line") {
+  const fs::path root = make_background(fs::temp_directory_path() / "twin_omniglot_bad", 1, 5, 3);
+  const auto all = omniglot::scan_background(root / "omniglot" / "images_background");
+  const fs::path runs = root / "runs";
+  auto fresh = [&] {
+    fs::remove_all(runs);
+    omniglot::write_runs(all, runs, 1, 4, 3);
+    return runs / "run01";
+  };
+
+  SUBCASE("a missing class image") {
+    fs::remove(fresh() / "training" / "class03.png");
+    const std::string e = error_of([&] { omniglot::read_runs(runs); });
+    CHECK_MESSAGE(e.find("missing class image class03.png") != std::string::npos, e);
+    CHECK_MESSAGE(e.find("run01/training") != std::string::npos, e);
+  }
+  SUBCASE("a label line naming a file that is not there") {
+    const fs::path rd = fresh();
+    std::vector<std::string> lines;
+    {
+      std::ifstream in(rd / "class_labels.txt");
+      for (std::string l; std::getline(in, l);) lines.push_back(l);
+    }
+    lines[1] = "run01/test/item02.png run01/training/class09.png";
+    std::ofstream out(rd / "class_labels.txt");
+    for (const auto& l : lines) out << l << "\n";
+    out.close();
+    const std::string e = error_of([&] { omniglot::read_runs(runs); });
+    CHECK_MESSAGE(e.find("class_labels.txt:2:") != std::string::npos, e);
+    CHECK_MESSAGE(e.find("run01/training/class09.png") != std::string::npos, e);
+    CHECK_MESSAGE(e.find("not there") != std::string::npos, e);
+  }
+  SUBCASE("a malformed label line") {
+    const fs::path rd = fresh();
+    std::ofstream(rd / "class_labels.txt", std::ios::app) << "run01/test/item01.png\n";
+    const std::string e = error_of([&] { omniglot::read_runs(runs); });
+    CHECK_MESSAGE(e.find("class_labels.txt:5:") != std::string::npos, e);
+  }
+  SUBCASE("a run with fewer than 2 classes") {
+    const fs::path rd = fresh();
+    for (int k = 2; k <= 4; ++k) fs::remove(rd / "training" / ("class0" + std::to_string(k) + ".png"));
+    const std::string e = error_of([&] { omniglot::read_runs(runs); });
+    CHECK_MESSAGE(e.find("at least 2 classes") != std::string::npos, e);
+  }
+  SUBCASE("a non-image query") {
+    const fs::path rd = fresh();
+    std::ofstream(rd / "test" / "item03.png") << "not a picture\n";
+    const auto rr = omniglot::read_runs(runs);
+    const auto m = omniglot::make_model(omniglot::Design::proto, {.size = 28, .channels = 2, .blocks = 1}, 1);
+    const std::string e = error_of([&] { omniglot::evaluate_runs(m, rr, 0, nullptr); });
+    CHECK_MESSAGE(e.find("class_labels.txt:3:") != std::string::npos, e);
+    CHECK_MESSAGE(e.find("item03.png") != std::string::npos, e);
+    CHECK_MESSAGE(e.find("not an image") != std::string::npos, e);
+  }
+  SUBCASE("no runs at all") {
+    fs::remove_all(runs);
+    fs::create_directories(runs);
+    CHECK(error_of([&] { omniglot::read_runs(runs); }).find("no runNN/") != std::string::npos);
+  }
+  fs::remove_all(root);
+}

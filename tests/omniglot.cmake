@@ -1,0 +1,24 @@
+# The Omniglot one-shot example (docs/omniglot.md).
+#  * omniglot_oneshot_unit: make-runs, train (both designs) and eval on a tiny synthetic
+#    background set, and the runs reader's errors on bad input; needs no data.
+#  * omniglot_make_runs / omniglot_train_eval: the program on the real background set (a
+#    few characters per alphabet, 20 steps, 3 runs), reporting SKIPPED (exit 77) when
+#    ../shared/data/omniglot is absent.
+# Not in the sanitizer build (examples are off there; the loss has its unit test).
+if(TWIN_BUILD_EXAMPLES AND NOT TWIN_SANITIZE AND EXISTS ${PROJECT_SOURCE_DIR}/examples/omniglot_oneshot/main.cpp)
+  add_test(NAME omniglot_oneshot_unit COMMAND test_omniglot_oneshot)
+  set_tests_properties(omniglot_oneshot_unit PROPERTIES TIMEOUT 300)
+  if(NOT EXISTS ${PROJECT_SOURCE_DIR}/../shared/data/omniglot/images_background)
+    message(STATUS "twin: ../shared/data/omniglot not found; the omniglot_oneshot data tests will report SKIPPED")
+  endif()
+  set(_omni_dir ${CMAKE_CURRENT_BINARY_DIR}/omniglot_test)
+  add_test(NAME omniglot_make_runs
+           COMMAND omniglot_oneshot --skip-without-data make-runs --data ${PROJECT_SOURCE_DIR}/../shared/data
+                   --out ${_omni_dir}/runs --runs 3)
+  add_test(NAME omniglot_train_eval
+           COMMAND omniglot_oneshot --skip-without-data --threads 2 train --quick --quiet --max-characters 4
+                   --data ${PROJECT_SOURCE_DIR}/../shared/data --model ${_omni_dir}/model.safetensors
+                   --val-runs ${_omni_dir}/runs)
+  set_tests_properties(omniglot_make_runs PROPERTIES TIMEOUT 120 SKIP_RETURN_CODE 77 FIXTURES_SETUP omniglot_runs)
+  set_tests_properties(omniglot_train_eval PROPERTIES TIMEOUT 300 SKIP_RETURN_CODE 77 FIXTURES_REQUIRED omniglot_runs)
+endif()
