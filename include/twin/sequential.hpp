@@ -14,7 +14,8 @@
 // Per-call state (activations, layer scratch, the dropout RNG) lives in a Workspace. A
 // Workspace keeps its buffers across calls and only grows them, so a training loop with a
 // fixed batch shape allocates once. forward(x, ws, mode) is const: several threads may run
-// inference on one trained model, each with its own Workspace.
+// inference on one trained model, each with its own Workspace (and so its own execution
+// context, Workspace::set_context).
 //
 // Memory plan (from each layer's backward_reads() and aliasing(), layer.hpp). Consecutive
 // layers whose outputs share one buffer form a "chain": an in-place layer (ReLU, Tanh...)
@@ -44,6 +45,17 @@ class Workspace {
   // The seed of the stream that stochastic layers (Dropout) draw from.
   void seed(std::uint64_t s) { rng_.reseed(s); }
   Rng& rng() { return rng_; }
+  // The execution context (twin/context.hpp: threads and kernel work buffers) the layers run
+  // on. Not owned: it must outlive the calls made with this workspace, and is used by one
+  // call at a time. With none set (nullptr, the default), the workspace makes its own on
+  // first use: Context(default_threads()), i.e. set_default_threads(), else
+  // TWIN_NUM_THREADS, else all cores.
+  void set_context(Context* exec) { exec_ = exec; }
+  Context& context() {
+    if (exec_) return *exec_;
+    if (!own_exec_) own_exec_ = std::make_unique<Context>();
+    return *own_exec_;
+  }
   // Debug aid: fill every input-gradient buffer with NaN before the layer writes it, so a
   // backward that leaves part of dx unwritten shows up as NaN.
   void set_poison(bool on) { poison_ = on; }
@@ -93,6 +105,8 @@ class Workspace {
   bool check_finite_ = false;
   std::uint64_t step_ = 0, next_step_ = 1;
   Rng rng_;
+  Context* exec_ = nullptr;             // set_context(); else own_exec_
+  std::unique_ptr<Context> own_exec_;   // made on first use when no context is set
 };
 
 template <class T>
@@ -218,6 +232,7 @@ class Sequential {
       throw error("Sequential::backward: no matching forward in this workspace");
     require_shape(dy.shape(), ws.act_.back().shape(), "Sequential::backward: dy");
     if (ws.check_finite_) guard(ws, dy.span(), layers_.size(), "output gradient (dy from the loss)");
+    Context& exec = ws.context();
     TensorView<const T> g = dy;
     int g_slot = -1;  // the shared buffer g lives in; -1: the caller's dy
     for (std::size_t i = layers_.size(); i-- > 0;) {
@@ -240,7 +255,7 @@ class Sequential {
         }
       }
       Rng r = ws.layer_rng_[i];
-      layers_[i]->backward(x, y, g, dx, {ws.mode_, ws.scratch_[i].span(), &r});
+      layers_[i]->backward(x, y, g, dx, {ws.mode_, ws.scratch_[i].span(), &r, &exec});
       if (ws.check_finite_) {
         if (dx.data()) guard(ws, dx.span(), i, "input gradient");
         guard(ws, grads_.span().subspan(static_cast<std::size_t>(param_begin_[i]),
@@ -306,6 +321,7 @@ class Sequential {
       }
     }
 
+    Context& exec = ws.context();
     const std::uint64_t step_seed = ws.rng_.next();
     TensorView<const T> in = x;
     int in_slot = -1;  // the shared buffer `in` lives in; -1: the input or a kept buffer
@@ -324,7 +340,7 @@ class Sequential {
       ws.scratch_[i].resize(layers_[i]->scratch_bytes(in.shape(), mode));
       ws.layer_rng_[i] = Rng(step_seed).fork(i);
       Rng r = ws.layer_rng_[i];
-      layers_[i]->forward(in, ws.act_[i], {mode, ws.scratch_[i].span(), &r});
+      layers_[i]->forward(in, ws.act_[i], {mode, ws.scratch_[i].span(), &r, &exec});
       if (ws.check_finite_) guard(ws, ws.act_[i].span(), i, "forward output");
       in = ws.act_[i];
     }

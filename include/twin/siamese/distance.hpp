@@ -21,7 +21,6 @@
 #include <cmath>
 #include <string>
 
-#include "twin/parallel.hpp"
 #include "twin/tensor.hpp"
 
 namespace twin {
@@ -117,9 +116,8 @@ void distance_forward(const Distance& dist, TensorView<const T> a, TensorView<co
   detail::check_pair_shapes(a.shape(), b.shape(), Distance::name);
   const Index N = a.dim(0), D = a.dim(1);
   if (d.size() != N) throw shape_error(detail::concat(Distance::name, ": output must hold ", N, " distances, got ", d.shape().str()));
-  parallel_for(0, N, 64, [&](Index lo, Index hi) {
-    for (Index i = lo; i < hi; ++i) d[i] = dist.row(a.data() + i * D, b.data() + i * D, D);
-  });
+  // One row per pair, O(N D): a batch's worth is too little work to spread over threads.
+  for (Index i = 0; i < N; ++i) d[i] = dist.row(a.data() + i * D, b.data() + i * D, D);
 }
 
 // da, db (N, D) = dd (N) times the gradient of each row's distance; assigned.
@@ -130,11 +128,9 @@ void distance_backward(const Distance& dist, TensorView<const T> a, TensorView<c
   const Index N = a.dim(0), D = a.dim(1);
   if (da.data()) require_shape(da.shape(), a.shape(), "distance_backward: da");
   if (db.data()) require_shape(db.shape(), b.shape(), "distance_backward: db");
-  parallel_for(0, N, 64, [&](Index lo, Index hi) {
-    for (Index i = lo; i < hi; ++i)
-      dist.row_backward(a.data() + i * D, b.data() + i * D, D, d[i], dd[i], da.data() ? da.data() + i * D : nullptr,
-                        db.data() ? db.data() + i * D : nullptr);
-  });
+  for (Index i = 0; i < N; ++i)
+    dist.row_backward(a.data() + i * D, b.data() + i * D, D, d[i], dd[i], da.data() ? da.data() + i * D : nullptr,
+                      db.data() ? db.data() + i * D : nullptr);
 }
 
 // |a - b| element-wise: y (N, D).
