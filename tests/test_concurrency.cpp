@@ -88,7 +88,8 @@ void train_a_little(Sequential<float>& net) {
 }
 
 bool same_bits(TensorView<const float> a, const std::vector<float>& b) {
-  return static_cast<std::size_t>(a.size()) == b.size() && std::memcmp(a.data(), b.data(), b.size() * sizeof(float)) == 0;
+  return static_cast<std::size_t>(a.size()) == b.size() &&
+         std::memcmp(a.data(), b.data(), b.size() * sizeof(float)) == 0;
 }
 
 // Request threads, each with its own workspace and context, run `calls` inferences each on

@@ -72,8 +72,8 @@ TEST_CASE("implicit-GEMM convolution gives the same bits as im2col + gemm") {
     for (Index o = 0; o < cs.o; ++o)
       for (Index j = 0; j < N; ++j) want[std::size_t(o * N + j)] = b[std::size_t(o)];
     for (Index j0 = 0; j0 < N; j0 += kernels::conv_pixel_block)  // the same column blocks
-      kernels::gemm<float>(buf, kernels::Trans::no, kernels::Trans::no, cs.o, std::min(kernels::conv_pixel_block, N - j0), K,
-                           1.0f, w.data(), K, cols.data() + j0, N, 1.0f, want.data() + j0, N);
+      kernels::gemm<float>(buf, kernels::Trans::no, kernels::Trans::no, cs.o, std::min(kernels::conv_pixel_block, N - j0),
+                           K, 1.0f, w.data(), K, cols.data() + j0, N, 1.0f, want.data() + j0, N);
     CHECK(got == want);
   }
 }

@@ -9,6 +9,7 @@ if(TWIN_TSAN)
   target_link_options(twin_tests_tsan PRIVATE -fsanitize=thread)
   add_test(NAME test_concurrency_tsan COMMAND twin_tests_tsan)
   # halt_on_error: the first race fails the test; the test's own deadlines bound a hang.
-  set_tests_properties(test_concurrency_tsan PROPERTIES TIMEOUT 300 ENVIRONMENT "TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1"
+  set_tests_properties(test_concurrency_tsan PROPERTIES TIMEOUT 300
+                       ENVIRONMENT "TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1"
                        FAIL_REGULAR_EXPRESSION "test cases: +0 \\|;ThreadSanitizer")
 endif()

@@ -137,7 +137,8 @@ class Context {
   template <class F>
   void fixed_chunks(Index n, Index chunk_size, F&& body) {
     if (n <= 0) return;
-    if (chunk_size <= 0) throw error(detail::concat("Context::fixed_chunks: chunk_size must be positive, got ", chunk_size));
+    if (chunk_size <= 0)
+      throw error(detail::concat("Context::fixed_chunks: chunk_size must be positive, got ", chunk_size));
     const Index chunks = (n + chunk_size - 1) / chunk_size;
     run(chunks, [&](Index c, WorkBuffers& buf) {
       const Index lo = c * chunk_size, hi = std::min(n, (c + 1) * chunk_size);

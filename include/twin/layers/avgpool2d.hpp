@@ -43,7 +43,8 @@ class AvgPool2DLayer final : public Layer<T> {
       tiled_forward(ctx.context(), x, y);
       return;
     }
-    each_window(ctx.context(), x.shape(), y.shape(), [&](Index p, Index o, Index r0, Index r1, Index c0, Index c1, T inv) {
+    Context& exec = ctx.context();
+    each_window(exec, x.shape(), y.shape(), [&](Index p, Index o, Index r0, Index r1, Index c0, Index c1, T inv) {
       const T* xp = x.data() + p * x.dim(2) * x.dim(3);
       T s(0);
       for (Index r = r0; r < r1; ++r)
@@ -60,7 +61,8 @@ class AvgPool2DLayer final : public Layer<T> {
       return;
     }
     const Index hw = x.dim(2) * x.dim(3);
-    each_window(ctx.context(), x.shape(), y.shape(), [&](Index p, Index o, Index r0, Index r1, Index c0, Index c1, T inv) {
+    Context& exec = ctx.context();
+    each_window(exec, x.shape(), y.shape(), [&](Index p, Index o, Index r0, Index r1, Index c0, Index c1, T inv) {
       T* d = dx.data() + p * hw;
       if (o == p * y.dim(2) * y.dim(3)) std::fill(d, d + hw, T(0));  // first window of the plane
       const T g = dy.data()[o] * inv;

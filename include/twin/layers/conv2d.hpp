@@ -114,7 +114,8 @@ class Conv2DLayer final : public Layer<T> {
     const auto g = geometry(x.shape());
     if (g.n == 0) return;
     Context& exec = ctx.context();
-    const T* wp = kernels::pack_conv_weights(exec.caller_buffers(), g, w_.data());  // once per call, read by all workers
+    // Packed once per call, in the caller's buffers, read by all workers.
+    const T* wp = kernels::pack_conv_weights(exec.caller_buffers(), g, w_.data());
     const T* bias = o_.bias ? b_.data() : nullptr;
     const Index x_size = g.c * g.h * g.w, y_size = o_.out * g.out_h() * g.out_w();
     exec.parallel_for(0, g.n, 1, [&](Index lo, Index hi, WorkBuffers& buf) {
@@ -152,16 +153,16 @@ class Conv2DLayer final : public Layer<T> {
           const T* b = cols ? cols : xn + j0;
           const Index ldb = cols ? nb : hw_out;
           if (cols) kernels::im2col_range(g, xn, j0, j0 + nb, cols, nb);
-          kernels::gemm<T>(buf, kernels::Trans::no, kernels::Trans::yes, o_.out, k, nb, T(1), dyn + j0, hw_out, b, ldb, beta,
-                           pw, k);
+          kernels::gemm<T>(buf, kernels::Trans::no, kernels::Trans::yes, o_.out, k, nb, T(1), dyn + j0, hw_out, b, ldb,
+                           beta, pw, k);
           if (!dxn) continue;
           if (cols) {  // the block's buffer is free again: W^T dy (C k k, nb), then added onto dx
-            kernels::gemm<T>(buf, kernels::Trans::yes, kernels::Trans::no, k, nb, o_.out, T(1), w_.data(), k, dyn + j0, hw_out,
-                             T(0), cols, nb);
+            kernels::gemm<T>(buf, kernels::Trans::yes, kernels::Trans::no, k, nb, o_.out, T(1), w_.data(), k, dyn + j0,
+                             hw_out, T(0), cols, nb);
             kernels::col2im_range_add(g, cols, nb, j0, j0 + nb, dxn);
           } else {
-            kernels::gemm<T>(buf, kernels::Trans::yes, kernels::Trans::no, k, nb, o_.out, T(1), w_.data(), k, dyn + j0, hw_out,
-                             T(0), dxn + j0, hw_out);
+            kernels::gemm<T>(buf, kernels::Trans::yes, kernels::Trans::no, k, nb, o_.out, T(1), w_.data(), k, dyn + j0,
+                             hw_out, T(0), dxn + j0, hw_out);
           }
         }
         if (o_.bias)

@@ -37,7 +37,8 @@ void pairwise_squared_distances(TensorView<const T> x, TensorView<const T> y, Te
   // out = -2 x y^T. One small product per call (a batch of embeddings): its packing buffers
   // are made here rather than taken from an execution context.
   WorkBuffers buf;
-  kernels::gemm<T>(buf, kernels::Trans::no, kernels::Trans::yes, N, M, D, T(-2), x.data(), D, y.data(), D, T(0), out.data(), M);
+  kernels::gemm<T>(buf, kernels::Trans::no, kernels::Trans::yes, N, M, D, T(-2), x.data(), D, y.data(), D, T(0),
+                   out.data(), M);
   for (Index i = 0; i < N; ++i)
     for (Index j = 0; j < M; ++j)
       out(i, j) = std::max(T(0), out(i, j) + xn[static_cast<std::size_t>(i)] + yn[static_cast<std::size_t>(j)]);
