@@ -1,8 +1,9 @@
 #pragma once
 // Pieces shared by twin's benchmark programs.
 //  * Every benchmark takes the thread count as its one argument ("threads:1", "threads:2")
-//    and runs with set_num_threads(threads); times are wall-clock (UseRealTime), since
-//    the work runs on pool threads that CPU time of the main thread does not see.
+//    and runs on an execution context of that many threads (bench_context); times are
+//    wall-clock (UseRealTime), since the work runs on pool threads that CPU time of the
+//    main thread does not see.
 //  * Counters: "FLOP/s" (useful floating-point operations of the textbook algorithm,
 //    2 per multiply-add), "B/s" (bytes read + written once), "img/s".
 #include <benchmark/benchmark.h>
@@ -14,9 +15,8 @@
 
 namespace twin::bench {
 
-// The one place the benchmark programs set twin's thread count.
-inline void set_threads(int threads) { set_num_threads(threads); }
-inline void set_threads(benchmark::State& state) { set_threads(static_cast<int>(state.range(0))); }
+// A context with the benchmark's thread count, made outside the timed loop.
+inline Context bench_context(const benchmark::State& state) { return Context(static_cast<int>(state.range(0))); }
 
 inline void flops(benchmark::State& state, double per_iteration) {
   state.counters["FLOP/s"] = benchmark::Counter(per_iteration, benchmark::Counter::kIsIterationInvariantRate);

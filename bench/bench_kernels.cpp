@@ -16,14 +16,14 @@ namespace {
 // Peak fp32 FMA throughput: 12 independent accumulator chains per thread (more than
 // latency x ports on current x86 cores), no memory traffic. Each thread runs its own loop.
 void peak_fma(benchmark::State& state) {
-  set_threads(state);
+  Context ctx = bench_context(state);
   const Index threads = state.range(0);
   constexpr Index iters = 1 << 16;
 #if defined(__AVX2__) && defined(__FMA__)
   constexpr double flops_per_iter = 12 * 8 * 2;
   std::vector<float> sink(static_cast<std::size_t>(threads) * 16);
   for (auto _ : state) {
-    detail::global_pool().run(threads, [&](Index t) {
+    ctx.pool()->run(threads, [&](Index t, int) {
       __m256 acc[12];
       for (int i = 0; i < 12; ++i) acc[i] = _mm256_set1_ps(float(i + t));
       const __m256 m = _mm256_set1_ps(0.999999f), a = _mm256_set1_ps(1e-7f);
@@ -44,11 +44,11 @@ void peak_fma(benchmark::State& state) {
 // STREAM triad a = b + s c over arrays larger than the L3 cache; bytes counted as STREAM
 // does (two reads, one write per element).
 void stream_triad(benchmark::State& state) {
-  set_threads(state);
+  Context ctx = bench_context(state);
   constexpr Index n = Index(1) << 23;  // 32 MiB per array
   std::vector<float> a(n, 0.0f), b(n, 1.0f), c(n, 2.0f);
   for (auto _ : state) {
-    parallel_for(0, n, 1 << 16, [&](Index lo, Index hi) {
+    ctx.parallel_for(0, n, 1 << 16, [&](Index lo, Index hi) {
       for (Index i = lo; i < hi; ++i) a[std::size_t(i)] = b[std::size_t(i)] + 0.5f * c[std::size_t(i)];
     });
     benchmark::DoNotOptimize(a.data());
@@ -59,17 +59,19 @@ void stream_triad(benchmark::State& state) {
 // One GEMM C = A B, (M, K) x (K, N), with twin's kernel or Eigen's.
 template <bool use_eigen>
 void gemm_shape(benchmark::State& state) {
-  set_threads(state);
+  Context ctx = bench_context(state);
   const Index M = state.range(1), N = state.range(2), K = state.range(3);
   const auto a = random_tensor(Shape{M, K}, 1), b = random_tensor(Shape{K, N}, 2);
   Tensor<float> c(Shape{M, N}, 0.0f);
+  // The context is new: its packing buffers are allocated by this first call, untimed.
+  kernels::gemm_parallel<float>(ctx, Trans::no, Trans::no, M, N, K, 1.0f, a.data(), K, b.data(), N, 0.0f, c.data(), N);
   for (auto _ : state) {
     if constexpr (use_eigen)
       kernels::detail::gemm_eigen<float>(Trans::no, Trans::no, M, N, K, 1.0f, a.data(), K, b.data(), N, 0.0f,
                                          c.data(), N);
     else
-      kernels::gemm_parallel<float>(Trans::no, Trans::no, M, N, K, 1.0f, a.data(), K, b.data(), N, 0.0f, c.data(),
-                                    N);
+      kernels::gemm_parallel<float>(ctx, Trans::no, Trans::no, M, N, K, 1.0f, a.data(), K, b.data(), N, 0.0f,
+                                    c.data(), N);
     benchmark::DoNotOptimize(c.data());
   }
   flops(state, 2.0 * double(M) * double(N) * double(K));
@@ -77,11 +79,11 @@ void gemm_shape(benchmark::State& state) {
 
 // C4: Dense layer forward, or forward + backward (dW, db and dx).
 void dense(benchmark::State& state, Index batch, Index in, Index out, bool backward) {
-  set_threads(state);
+  Context exec = bench_context(state);
   BoundLayer<float> l(Dense{.in = in, .out = out});
   const auto x = random_tensor(Shape{batch, in}, 3), dy = random_tensor(Shape{batch, out}, 4);
   Tensor<float> y(Shape{batch, out}), dx(Shape{batch, in});
-  const LayerContext ctx{Mode::train, {}, nullptr};
+  const LayerContext ctx{Mode::train, {}, nullptr, &exec};
   l.layer->forward(x.view(), y.view(), ctx);
   l.layer->backward(x.view(), y.view(), dy.view(), dx.view(), ctx);
   for (auto _ : state) {
@@ -100,7 +102,7 @@ struct LayerRun {
   std::unique_ptr<std::byte[], detail::AlignedDelete<std::byte>> scratch;
   LayerContext ctx;
   template <class Options>
-  LayerRun(const Options& o, const Shape& in) : l(o) {
+  LayerRun(const Options& o, const Shape& in, Context& exec) : l(o) {
     x = random_tensor(in, 5);
     const Shape out = l.layer->output_shape(in);
     y = Tensor<float>(out);
@@ -108,7 +110,7 @@ struct LayerRun {
     dx = Tensor<float>(in);
     const std::size_t n = l.layer->scratch_bytes(in, Mode::train);
     scratch = detail::aligned_alloc_array<std::byte>(static_cast<Index>(std::max<std::size_t>(n, 1)));
-    ctx = LayerContext{Mode::train, {scratch.get(), n}, nullptr};
+    ctx = LayerContext{Mode::train, {scratch.get(), n}, nullptr, &exec};
   }
   void step(bool backward) {
     l.layer->forward(x.view(), y.view(), ctx);
@@ -118,8 +120,8 @@ struct LayerRun {
 
 // C1-C3: Conv2D forward, or forward + backward (dW, db and dx: three GEMMs' worth).
 void conv(benchmark::State& state, Conv2D o, Shape in, bool backward) {
-  set_threads(state);
-  LayerRun r(o, in);
+  Context exec = bench_context(state);
+  LayerRun r(o, in, exec);
   r.step(backward);  // first touch of outputs and scratch happens outside the timing
   for (auto _ : state) {
     r.step(backward);
@@ -133,8 +135,8 @@ void conv(benchmark::State& state, Conv2D o, Shape in, bool backward) {
 // dx written).
 template <class Pool>
 void pool(benchmark::State& state, Pool o, Shape in, bool backward) {
-  set_threads(state);
-  LayerRun r(o, in);
+  Context exec = bench_context(state);
+  LayerRun r(o, in, exec);
   r.step(backward);
   for (auto _ : state) {
     r.step(backward);

@@ -80,7 +80,8 @@ std::vector<PairLabel> alternating_labels(Index n) {
 // One contrastive training step on pairs: forward both branches, loss, backward, update.
 template <class Opt>
 void pair_step(SiameseModule<float>& model, SiameseWorkspace<float>& ws, const Tensor<float>& a,
-               const Tensor<float>& b, const std::vector<PairLabel>& y, const ContrastiveLoss& loss, Opt& opt) {
+               const Tensor<float>& b, const std::vector<PairLabel>& y, const ContrastiveLoss& loss, Opt& opt,
+               Context& exec) {
   const Index n = a.dim(0);
   model.zero_grad();
   const auto e = model.forward({a.view(), b.view()}, ws, Mode::train);
@@ -88,46 +89,49 @@ void pair_step(SiameseModule<float>& model, SiameseWorkspace<float>& ws, const T
   loss(PairBatch<float>{.first = e.branch(0), .second = e.branch(1), .labels = y},
        PairGrads<float>{.first = de.slice(0, n), .second = de.slice(n, n)});
   model.backward(de, ws);
-  opt.step(model.params(), model.grads());
+  opt.step(model.params(), model.grads(), &exec);
 }
 
 // D1: the MNIST tutorial network, contrastive loss (squared, margin 1) on the Euclidean
 // distance of the embeddings, RMSprop.
 void d1(benchmark::State& state, Index pairs) {
-  set_threads(state);
+  Context exec = bench_context(state);
   SiameseModule<float> model(mnist_tower());
   SiameseWorkspace<float> ws;
+  ws.set_context(&exec);
   const auto a = random_tensor(Shape{pairs, 1, 28, 28}, 1), b = random_tensor(Shape{pairs, 1, 28, 28}, 2);
   const auto y = alternating_labels(pairs);
   const ContrastiveLoss loss{.pos_margin = 0, .neg_margin = 1, .power = 2, .reduction = Reduction::mean};
   RMSprop<float> opt({.lr = 0.001});
-  pair_step(model, ws, a, b, y, loss, opt);
-  for (auto _ : state) pair_step(model, ws, a, b, y, loss, opt);
+  pair_step(model, ws, a, b, y, loss, opt, exec);
+  for (auto _ : state) pair_step(model, ws, a, b, y, loss, opt, exec);
   images(state, 2.0 * double(pairs));
 }
 
 // D2: the signature tower on 1 x 96 x 192, 32 pairs, contrastive loss margin 1, SGD.
 void d2(benchmark::State& state) {
-  set_threads(state);
+  Context exec = bench_context(state);
   const Index pairs = 32;
   SiameseModule<float> model(signature_tower(96, 192));
   SiameseWorkspace<float> ws;
+  ws.set_context(&exec);
   const auto a = random_tensor(Shape{pairs, 1, 96, 192}, 1), b = random_tensor(Shape{pairs, 1, 96, 192}, 2);
   const auto y = alternating_labels(pairs);
   const ContrastiveLoss loss{.pos_margin = 0, .neg_margin = 1, .power = 2, .reduction = Reduction::mean};
   SGD<float> opt({.lr = 0.01});
-  pair_step(model, ws, a, b, y, loss, opt);
-  for (auto _ : state) pair_step(model, ws, a, b, y, loss, opt);
+  pair_step(model, ws, a, b, y, loss, opt, exec);
+  for (auto _ : state) pair_step(model, ws, a, b, y, loss, opt, exec);
   images(state, 2.0 * double(pairs));
   state.counters["peak_rss_MiB"] = peak_rss_mib();
 }
 
 // D3: the same tower on 1 x 112 x 96, 32 triplets, triplet margin loss 0.2, SGD.
 void d3(benchmark::State& state) {
-  set_threads(state);
+  Context exec = bench_context(state);
   const Index n = 32;
   SiameseModule<float> model(signature_tower(112, 96));
   SiameseWorkspace<float> ws;
+  ws.set_context(&exec);
   const auto a = random_tensor(Shape{n, 1, 112, 96}, 1), p = random_tensor(Shape{n, 1, 112, 96}, 2),
              q = random_tensor(Shape{n, 1, 112, 96}, 3);
   const TripletMarginLoss loss{.margin = 0.2};
@@ -139,7 +143,7 @@ void d3(benchmark::State& state) {
     loss(TripletBatch<float>{.anchor = e.branch(0), .positive = e.branch(1), .negative = e.branch(2)},
          TripletGrads<float>{.anchor = de.slice(0, n), .positive = de.slice(n, n), .negative = de.slice(2 * n, n)});
     model.backward(de, ws);
-    opt.step(model.params(), model.grads());
+    opt.step(model.params(), model.grads(), &exec);
   };
   step();
   for (auto _ : state) step();
@@ -148,9 +152,10 @@ void d3(benchmark::State& state) {
 
 // D2 tower inference (embed, eval mode) at a given batch size.
 void d2_infer(benchmark::State& state, Index batch) {
-  set_threads(state);
+  Context exec = bench_context(state);
   SiameseModule<float> model(signature_tower(96, 192));
   Workspace<float> ws;
+  ws.set_context(&exec);
   const auto x = random_tensor(Shape{batch, 1, 96, 192}, 1);
   model.embed(x.view(), ws);
   for (auto _ : state) benchmark::DoNotOptimize(model.embed(x.view(), ws).data());
@@ -168,25 +173,27 @@ SiameseModule<float> face_resnet() {
 }
 
 void d4(benchmark::State& state) {
-  set_threads(state);
+  Context exec = bench_context(state);
   const Index pairs = 8;
   SiameseModule<float> model = face_resnet();
   SiameseWorkspace<float> ws;
+  ws.set_context(&exec);
   const auto a = random_tensor(Shape{pairs, 3, 150, 150}, 1), b = random_tensor(Shape{pairs, 3, 150, 150}, 2);
   const auto y = alternating_labels(pairs);
   const ContrastiveLoss loss{.pos_margin = 0, .neg_margin = 1, .power = 2, .reduction = Reduction::mean};
   SGD<float> opt({.lr = 0.01, .momentum = 0.9, .weight_decay = 1e-4});
-  pair_step(model, ws, a, b, y, loss, opt);
-  for (auto _ : state) pair_step(model, ws, a, b, y, loss, opt);
+  pair_step(model, ws, a, b, y, loss, opt, exec);
+  for (auto _ : state) pair_step(model, ws, a, b, y, loss, opt, exec);
   images(state, 2.0 * double(pairs));
   state.counters["peak_rss_MiB"] = peak_rss_mib();
 }
 
 // D4 tower inference (embed, eval mode: BatchNorm with its running statistics).
 void d4_infer(benchmark::State& state, Index batch) {
-  set_threads(state);
+  Context exec = bench_context(state);
   SiameseModule<float> model = face_resnet();
   Workspace<float> ws;
+  ws.set_context(&exec);
   const auto x = random_tensor(Shape{batch, 3, 150, 150}, 1);
   model.embed(x.view(), ws);
   for (auto _ : state) benchmark::DoNotOptimize(model.embed(x.view(), ws).data());

@@ -74,7 +74,7 @@ Args parse(int argc, char** argv) {
 }
 
 int run(const Args& a) {
-  bench::set_threads(a.threads);
+  Context exec(a.threads);
   use_cpu_clock = a.threads == 1;
   Graph<float> g = models::dlib_face_resnet<float>();
   g.init(1);
@@ -117,7 +117,7 @@ int run(const Args& a) {
       const auto off = (64 - reinterpret_cast<std::uintptr_t>(p) % 64) % 64;
       const std::span<std::byte> s(p + off, scratch[k].size() - 64);
       const double t0 = now_ms();
-      g[Index(k)].forward_n(xs, value[v].view(), {mode, s, &rng});
+      g[Index(k)].forward_n(xs, value[v].view(), {mode, s, &rng, &exec});
       if (rep > 0) t_fwd[k].push_back(now_ms() - t0);
     }
     if (a.train) {
@@ -141,7 +141,7 @@ int run(const Args& a) {
         const auto off = (64 - reinterpret_cast<std::uintptr_t>(p) % 64) % 64;
         const std::span<std::byte> s(p + off, scratch[k].size() - 64);
         const double t0 = now_ms();
-        g[Index(k)].backward_n(xs, value[v].view(), grad[v].view(), dxs, {mode, s, &rng});
+        g[Index(k)].backward_n(xs, value[v].view(), grad[v].view(), dxs, {mode, s, &rng, &exec});
         if (rep > 0) t_bwd[k].push_back(now_ms() - t0);
         j = 0;
         for (int u : g.node_inputs(Index(k))) {

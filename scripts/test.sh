@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The README's test command: installs what is missing, then builds and runs the whole test
-# suite twice, as a Release build and under AddressSanitizer + UBSan, then fuzzes the file
+# suite twice, as a Release build and under AddressSanitizer + UBSan, then the concurrency
+# test (tests/test_concurrency.cpp) alone under ThreadSanitizer, then fuzzes the file
 # readers briefly (scripts/fuzz.sh; TWIN_FUZZ_SECONDS per target, default 20).
 #   scripts/test.sh            both builds
 #   scripts/test.sh --quick    the Release build only
@@ -18,6 +19,11 @@ if [[ "${1:-}" != "--quick" ]]; then
   cmake --build --preset asan -j"$jobs"
   ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
     ctest --preset asan -j"$jobs"
+  # The thread pool and execution contexts under ThreadSanitizer: one small executable (about
+  # a minute to build and run on 2 cores); the test's deadlines and ctest's TIMEOUT bound it.
+  cmake --preset tsan >/dev/null
+  cmake --build --preset tsan -j"$jobs"
+  ctest --preset tsan
   # A short fuzz run of the file readers (image, safetensors): ${TWIN_FUZZ_SECONDS:-20} s each.
   if command -v clang++ >/dev/null || command -v clang++-14 >/dev/null; then
     scripts/fuzz.sh "${TWIN_FUZZ_SECONDS:-20}"

@@ -35,7 +35,7 @@ struct Run {
 // Parameters and buffers come from a double net initialised with `seed` (then a nudge of
 // the buffers, so eval-mode BatchNorm is not the identity); x ~ U(-1, 1), dy ~ U(-1, 1).
 template <class T, class Options>
-Run run_layer(const Options& options, const Shape& in, Mode mode, std::uint64_t seed = 7) {
+Run run_layer(const Options& options, const Shape& in, Mode mode, std::uint64_t seed = 7, int threads = 0) {
   Sequential<double> ref;
   ref.add(options);
   ref.init(seed);
@@ -48,6 +48,8 @@ Run run_layer(const Options& options, const Shape& in, Mode mode, std::uint64_t 
   Tensor<T> x(in);
   for (T& v : x) v = static_cast<T>(rng.uniform(-1, 1));
   Workspace<T> ws(seed);
+  Context ctx(threads > 0 ? threads : default_threads());
+  ws.set_context(&ctx);
   ws.set_poison(true);
   auto y = net.forward(x.view(), ws, mode);
   Tensor<T> dy(y.shape());
@@ -91,12 +93,8 @@ inline bool same_bits(const std::vector<double>& a, const std::vector<double>& b
 // with 1 and with 2 threads.
 template <class Options>
 void same_bits_1_vs_2_threads(const Options& o, const Shape& in, Mode mode = Mode::train) {
-  const int saved = num_threads();
-  set_num_threads(1);
-  const Run a = run_layer<float>(o, in, mode);
-  set_num_threads(2);
-  const Run b = run_layer<float>(o, in, mode);
-  set_num_threads(saved);
+  const Run a = run_layer<float>(o, in, mode, 7, 1);
+  const Run b = run_layer<float>(o, in, mode, 7, 2);
   CHECK(same_bits(a.y, b.y));
   CHECK(same_bits(a.dx, b.dx));
   CHECK(same_bits(a.grads, b.grads));

@@ -65,13 +65,15 @@ TEST_CASE("implicit-GEMM convolution gives the same bits as im2col + gemm") {
     for (auto* v : {&x, &w, &b})
       for (float& e : *v) e = float(rng.uniform(-1.0, 1.0));
     std::vector<float> got(std::size_t(cs.o * N)), want(got.size()), cols(std::size_t(K * N));
-    kernels::conv_forward_image<float>(g, x.data(), kernels::pack_conv_weights<float>(g, w.data()), b.data(), got.data());
+    WorkBuffers buf;
+    kernels::conv_forward_image<float>(buf, g, x.data(), kernels::pack_conv_weights<float>(buf, g, w.data()), b.data(),
+                                       got.data());
     kernels::im2col<float>(g, x.data(), cols.data());
     for (Index o = 0; o < cs.o; ++o)
       for (Index j = 0; j < N; ++j) want[std::size_t(o * N + j)] = b[std::size_t(o)];
     for (Index j0 = 0; j0 < N; j0 += kernels::conv_pixel_block)  // the same column blocks
-      kernels::gemm<float>(kernels::Trans::no, kernels::Trans::no, cs.o, std::min(kernels::conv_pixel_block, N - j0), K,
-                           1.0f, w.data(), K, cols.data() + j0, N, 1.0f, want.data() + j0, N);
+      kernels::gemm<float>(buf, kernels::Trans::no, kernels::Trans::no, cs.o, std::min(kernels::conv_pixel_block, N - j0),
+                           K, 1.0f, w.data(), K, cols.data() + j0, N, 1.0f, want.data() + j0, N);
     CHECK(got == want);
   }
 }

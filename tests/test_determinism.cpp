@@ -19,8 +19,7 @@ struct Result {
 };
 
 Result train(int threads, std::uint64_t seed) {
-  const int before = num_threads();
-  set_num_threads(threads);
+  Context ctx(threads);
   Sequential<float> tower;
   tower.add(Conv2D{.in = 1, .out = 6, .kernel = 5, .stride = 2, .pad = 2})
       .add(BatchNorm2d{.features = 6})
@@ -37,6 +36,7 @@ Result train(int threads, std::uint64_t seed) {
   model.init(seed);
   SGD<float> opt({.lr = 0.05, .momentum = 0.9});
   SiameseWorkspace<float> ws(seed);
+  ws.set_context(&ctx);
   ContrastiveLoss loss{.neg_margin = 1.0};
   Rng rng(seed + 1);
   const Index n = 20;  // 20 pairs: batch chunks of uneven size
@@ -52,9 +52,8 @@ Result train(int threads, std::uint64_t seed) {
     loss(PairBatch<float>{.first = e.branch(0), .second = e.branch(1), .labels = y},
          {.first = g.slice(0, n), .second = g.slice(n, n)});
     model.backward(g, ws);
-    opt.step(model.params(), model.grads());
+    opt.step(model.params(), model.grads(), &ctx);
   }
-  set_num_threads(before);
   const auto bufs = model.tower().buffers();
   return {{model.params().begin(), model.params().end()}, {bufs.begin(), bufs.end()}};
 }

@@ -46,7 +46,8 @@ void check_case(Trans ta, Trans tb, Index M, Index N, Index K, T alpha, T beta, 
   auto want = c;
   kernels::gemm_reference<T>(ta, tb, M, N, K, alpha, a.data(), lda, b.data(), ldb, beta, want.data(), ldc);
   auto got = c;
-  kernels::gemm<T>(ta, tb, M, N, K, alpha, a.data(), lda, b.data(), ldb, beta, got.data(), ldc);
+  WorkBuffers buf;
+  kernels::gemm<T>(buf, ta, tb, M, N, K, alpha, a.data(), lda, b.data(), ldb, beta, got.data(), ldc);
   const double eps = std::numeric_limits<T>::epsilon();
   // |error| <= K * eps * sum |a||b| <= K * eps * K (inputs in [-1, 1]), plus beta * C.
   const double tol = 4 * eps * (double(K) * double(K) + 2);
@@ -92,24 +93,29 @@ TEST_CASE("gemm_parallel gives the same bits as gemm, for any thread count") {
   const Index M = 40, N = 700, K = 300;
   const auto a = random_vec<float>(M * K, rng), b = random_vec<float>(K * N, rng);
   std::vector<float> serial(static_cast<std::size_t>(M * N)), par = serial;
-  kernels::gemm<float>(Trans::no, Trans::no, M, N, K, 1.0f, a.data(), K, b.data(), N, 0.0f, serial.data(), N);
-  const int threads = num_threads();
+  WorkBuffers buf;
+  kernels::gemm<float>(buf, Trans::no, Trans::no, M, N, K, 1.0f, a.data(), K, b.data(), N, 0.0f, serial.data(), N);
   for (int t : {1, 2, 3}) {
-    set_num_threads(t);
-    kernels::gemm_parallel<float>(Trans::no, Trans::no, M, N, K, 1.0f, a.data(), K, b.data(), N, 0.0f, par.data(), N);
+    Context ctx(t);
+    kernels::gemm_parallel<float>(ctx, Trans::no, Trans::no, M, N, K, 1.0f, a.data(), K, b.data(), N, 0.0f, par.data(),
+                                  N);
     if (std::string(kernels::gemm_kernel_name()) != "eigen") CHECK(par == serial);
     std::vector<float> again(par.size());
-    kernels::gemm_parallel<float>(Trans::no, Trans::no, M, N, K, 1.0f, a.data(), K, b.data(), N, 0.0f, again.data(),
-                                  N);
+    kernels::gemm_parallel<float>(ctx, Trans::no, Trans::no, M, N, K, 1.0f, a.data(), K, b.data(), N, 0.0f,
+                                  again.data(), N);
     CHECK(again == par);
   }
-  set_num_threads(threads);
 }
 
 TEST_CASE("build_info names the kernel and the thread count") {
   const BuildInfo info = build_info();
   CHECK(info.gemm_kernel == kernels::gemm_kernel_name());
-  CHECK(info.threads == num_threads());
+  CHECK(info.threads == default_threads());
+  set_default_threads(3);
+  CHECK(build_info().threads == 3);
+  CHECK(Context().threads() == 3);
+  set_default_threads(0);
+  CHECK(build_info().threads == info.threads);
   CHECK(info.str().find(info.gemm_kernel) != std::string::npos);
 }
 

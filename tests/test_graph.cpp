@@ -179,6 +179,7 @@ void same_as_unplanned(Graph<T>& g, const Shape& in, std::uint64_t seed) {
   std::vector<std::size_t> scratch_size(static_cast<std::size_t>(g.size()));
   val[0] = Tensor<T>(in);
   std::copy(x.begin(), x.end(), val[0].begin());
+  Context exec(1);
   for (Index k = 0; k < g.size(); ++k) {
     std::vector<TensorView<const T>> xs;
     std::vector<Shape> shapes;
@@ -191,7 +192,7 @@ void same_as_unplanned(Graph<T>& g, const Shape& in, std::uint64_t seed) {
     scratch_size[kk] = g[k].scratch_bytes_n(shapes, Mode::train);
     scratch[kk] = detail::aligned_alloc_array<std::byte>(static_cast<Index>(scratch_size[kk] + 1));
     Rng r(1);
-    g[k].forward_n(xs, val[kk + I].view(), {Mode::train, {scratch[kk].get(), scratch_size[kk]}, &r});
+    g[k].forward_n(xs, val[kk + I].view(), {Mode::train, {scratch[kk].get(), scratch_size[kk]}, &r, &exec});
   }
   const std::vector<T> y_plain(val.back().begin(), val.back().end());
   CHECK(y_plain == y_planned);
@@ -211,7 +212,8 @@ void same_as_unplanned(Graph<T>& g, const Shape& in, std::uint64_t seed) {
     for (auto& d : dxs) dxv.push_back(d.view());
     Rng r(1);
     const auto kk = static_cast<std::size_t>(k);
-    g[k].backward_n(xs, val[kk + I].view(), grad[kk + I].view(), dxv, {Mode::train, {scratch[kk].get(), scratch_size[kk]}, &r});
+    g[k].backward_n(xs, val[kk + I].view(), grad[kk + I].view(), dxv,
+                    {Mode::train, {scratch[kk].get(), scratch_size[kk]}, &r, &exec});
     for (std::size_t j = 0; j < dxs.size(); ++j) {
       const auto u = static_cast<std::size_t>(g.node_inputs(k)[j]);
       auto& acc = grad[u];

@@ -56,11 +56,11 @@ TEST_CASE("Layer stack: float32 agrees with double; same bits for 1 and 2 thread
   for (Index i = 0; i < yd.size(); ++i) CHECK(yf[i] == doctest::Approx(yd[i]).epsilon(1e-3).scale(1e-4));
 
   auto run = [&](int threads) {
-    const int saved = num_threads();
-    set_num_threads(threads);
+    Context ctx(threads);
     auto net = tower<float>();
     net.assign(p, b);
     Workspace<float> ws(5);
+    ws.set_context(&ctx);
     auto y = net.forward(xf.view(), ws, Mode::train);
     std::vector<float> out(y.begin(), y.end());
     Tensor<float> dy(y.shape(), 1.0f);
@@ -69,7 +69,6 @@ TEST_CASE("Layer stack: float32 agrees with double; same bits for 1 and 2 thread
     out.insert(out.end(), dx.begin(), dx.end());
     out.insert(out.end(), net.grads().begin(), net.grads().end());
     out.insert(out.end(), net.buffers().begin(), net.buffers().end());
-    set_num_threads(saved);
     return out;
   };
   const auto one = run(1), two = run(2);

@@ -40,6 +40,7 @@ Result run_unplanned(Sequential<T>& net, const Tensor<T>& x, const Tensor<T>& dy
   std::vector<std::size_t> scratch_size(L);
   Rng stream(seed);
   const std::uint64_t step_seed = stream.next();
+  Context exec;
   net.zero_grad();
   TensorView<const T> in = x.view();
   for (std::size_t i = 0; i < L; ++i) {
@@ -48,7 +49,7 @@ Result run_unplanned(Sequential<T>& net, const Tensor<T>& x, const Tensor<T>& dy
     scratch_size[i] = layer.scratch_bytes(in.shape(), mode);
     scratch[i] = detail::aligned_alloc_array<std::byte>(Index(scratch_size[i]));
     Rng r = Rng(step_seed).fork(i);
-    layer.forward(in, act[i].view(), {mode, {scratch[i].get(), scratch_size[i]}, &r});
+    layer.forward(in, act[i].view(), {mode, {scratch[i].get(), scratch_size[i]}, &r, &exec});
     in = act[i].view();
   }
   TensorView<const T> g = dy.view();
@@ -56,7 +57,8 @@ Result run_unplanned(Sequential<T>& net, const Tensor<T>& x, const Tensor<T>& dy
     const TensorView<const T> xi = i == 0 ? x.view() : act[i - 1].view();
     grad[i].resize(xi.shape());
     Rng r = Rng(step_seed).fork(i);
-    net[Index(i)].backward(xi, act[i].view(), g, grad[i].view(), {mode, {scratch[i].get(), scratch_size[i]}, &r});
+    net[Index(i)].backward(xi, act[i].view(), g, grad[i].view(),
+                           {mode, {scratch[i].get(), scratch_size[i]}, &r, &exec});
     g = grad[i].view();
   }
   return {to_double<T>(act.back().span()), to_double<T>(grad[0].span()), to_double<T>(net.grads())};

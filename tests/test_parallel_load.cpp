@@ -20,9 +20,9 @@ data::Image fake(Index i, Rng& rng) {
   return data::random_affine(img, rng, {.max_shift = 0.2});
 }
 struct Threads {  // restores the thread count on scope exit
-  int before = num_threads();
-  explicit Threads(int n) { set_num_threads(n); }
-  ~Threads() { set_num_threads(before); }
+  int before = default_threads();
+  explicit Threads(int n) { set_default_threads(n); }
+  ~Threads() { set_default_threads(before); }
 };
 }  // namespace
 

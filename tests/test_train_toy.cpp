@@ -63,10 +63,11 @@ TEST_CASE("A two-layer network learns XOR-of-signs; loss falls below a bound") {
 
 TEST_CASE("Training is deterministic: same seed, same weights, for 1 and 2 threads") {
   auto train = [](int threads) {
-    set_num_threads(threads);
+    Context ctx(threads);
     Sequential<float> net;
     net.add(Dense{.in = 2, .out = 64}).add(ReLU{}).add(Dense{.in = 64, .out = 1});
     net.init(1);
+    net.workspace().set_context(&ctx);
     SGD<float> opt({.lr = 0.05, .momentum = 0.9});
     Rng rng(2);
     Tensor<float> x, t, dy;
@@ -75,13 +76,11 @@ TEST_CASE("Training is deterministic: same seed, same weights, for 1 and 2 threa
       net.zero_grad();
       mse(net.forward(x.view(), Mode::train), t, dy);
       net.backward(dy.view());
-      opt.step(net.params(), net.grads());
+      opt.step(net.params(), net.grads(), &ctx);
     }
     return std::vector<float>(net.params().begin(), net.params().end());
   };
-  const int before = num_threads();
   const auto a = train(1), b = train(2), c = train(2);
-  set_num_threads(before);
   CHECK(a == b);
   CHECK(b == c);
 }

@@ -232,7 +232,7 @@ int run(Config c) {
   }
   if (c.miner != "semihard" && c.miner != "hard" && c.miner != "all")
     throw twin::error("--miner must be semihard, hard or all, got '" + c.miner + "'");
-  if (c.threads > 0) twin::set_num_threads(c.threads);
+  if (c.threads > 0) twin::set_default_threads(c.threads);
 
   fs::path dir;
   try {
@@ -291,7 +291,7 @@ int run(Config c) {
     net.init(c.seed);
     std::printf("%s", net.summary(twin::Shape{c.p * c.k, 1, c.height, c.width}).c_str());
     std::printf("training: %d epochs, P=%td x K=%td, %s mining, triplet margin %.2f, Adam lr %.1e (cosine), %d threads\n",
-                c.epochs, c.p, c.k, c.miner.c_str(), c.margin, c.lr, twin::num_threads());
+                c.epochs, c.p, c.k, c.miner.c_str(), c.margin, c.lr, twin::default_threads());
     seconds = train(net, c, imgs, labels, train_items, mean, std);
     std::printf("training took %.1f s\n", seconds);
     if (!c.save.empty()) {

@@ -169,7 +169,7 @@ int main(int argc, char** argv) try {
       return 2;
     }
   }
-  twin::set_num_threads(threads);
+  twin::set_default_threads(threads);
   const auto how = stacked ? twin::BranchMode::stacked : twin::BranchMode::separate;
 
   const auto dir = twin_examples::find_data_dir(data, "mnist");
@@ -191,7 +191,7 @@ int main(int argc, char** argv) try {
   const PairSet val_set = make_set(val, val_labels, seed * 3 + 1);
   const PairSet test_set = make_set(test, test_labels, seed * 3 + 2);
   std::printf("pairs: train %zu, validation %zu, test %zu; branches %s; threads %d\n", train_set.pairs.size(),
-              val_set.pairs.size(), test_set.pairs.size(), stacked ? "stacked" : "separate", twin::num_threads());
+              val_set.pairs.size(), test_set.pairs.size(), stacked ? "stacked" : "separate", twin::default_threads());
 
   Model m = build(seed);
   std::printf("tower:\n%s", m.siamese.tower().summary(twin::Shape{batch, 1, 28, 28}).c_str());

@@ -127,7 +127,7 @@ int train(const twin::mpi::Communicator& comm, const Options& o) {
     if (root) std::fprintf(stderr, "mpi_train: %s\n", e.what());
     return 77;  // every rank looks for the data alike, so all return 77 together
   }
-  twin::set_num_threads(o.threads);  // per rank: ranks x threads should not exceed the cores
+  twin::set_default_threads(o.threads);  // per rank: ranks x threads should not exceed the cores
 
   // Every rank reads the data and draws the same pairs.
   const auto train_images = twin::io::read_idx_images((dir / "train-images-idx3-ubyte.gz").string(), o.train_limit);
@@ -149,7 +149,7 @@ int train(const twin::mpi::Communicator& comm, const Options& o) {
   dp.broadcast_from_root();  // replicas start equal even if a rank's seed differed
   if (root)
     std::printf("%d ranks x %d threads, %zu training pairs, global batch %td (%td per rank), %td parameters\n",
-                comm.size(), twin::num_threads(), train_pairs.size(), o.batch, o.batch / comm.size(),
+                comm.size(), twin::default_threads(), train_pairs.size(), o.batch, o.batch / comm.size(),
                 model.num_params());
 
   const twin::ContrastiveLoss loss{.neg_margin = 1.0, .power = 2.0, .reduction = twin::Reduction::mean};

@@ -124,7 +124,7 @@ int run(const mpi::Communicator& comm, int argc, char** argv) {
     std::printf("D2 tower, %d ranks x %d threads, global batch %td pairs, %td parameters (%.1f MiB of gradients, "
                 "%td buckets, %s order%s): step %.3f s = compute %.3f s (slowest rank) + all-reduce %.4f s (mean; "
                 "after a mean %.3f s wait for the slowest rank); %.1f images/s\n",
-                comm.size(), num_threads(), pairs, model.num_params(),
+                comm.size(), default_threads(), pairs, model.num_params(),
                 double(model.num_params()) * 4.0 / (1 << 20), dp.num_buckets(), fixed ? "fixed" : "mpi",
                 blocking ? ", blocking MPI_Allreduce" : "", max_total,
                 max_compute, mean_reduce, mean_wait, 2.0 * double(pairs) / max_total);

@@ -69,7 +69,7 @@ void load_images(std::vector<Alphabet>& alphabets, Index size) {
   std::vector<Character*> all;
   for (auto& a : alphabets)
     for (auto& c : a.characters) all.push_back(&c);
-  twin::parallel_for(0, static_cast<Index>(all.size()), 8, [&](Index lo, Index hi) {
+  twin::Context().parallel_for(0, static_cast<Index>(all.size()), 8, [&](Index lo, Index hi) {
     for (Index i = lo; i < hi; ++i) {
       Character& c = *all[static_cast<std::size_t>(i)];
       c.images.clear();

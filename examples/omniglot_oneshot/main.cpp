@@ -88,7 +88,7 @@ int main(int argc, char** argv) {
     return app.exit(e);
   }
   try {
-    if (threads > 0) twin::set_num_threads(threads);
+    if (threads > 0) twin::set_default_threads(threads);
     if (*make) return omniglot::run_make_runs(mr);
     if (*train) {
       tr.design = omniglot::parse_design(design);

@@ -288,13 +288,13 @@ int run_train(const TrainOptions& o) {
     std::printf("design proto: %td episodes of %td-way %td-shot %td-query, %.0f%% within one alphabet, rotations as "
                 "classes %s, Adam lr %.1e (cosine), augment x%.2f, %d threads, seed %llu\n",
                 o.steps, o.ways, o.shots, o.queries, 100 * o.within_alphabet, o.rotate_classes ? "on" : "off", o.lr,
-                o.augment, twin::num_threads(), static_cast<unsigned long long>(o.seed));
+                o.augment, twin::default_threads(), static_cast<unsigned long long>(o.seed));
   else
     std::printf("design koch: %td steps of %td pairs (half same), different pairs %.0f%% within one alphabet, "
                 "rotations as classes %s, |e1-e2| -> Dense -> logit, BCE, Adam lr %.1e (cosine), augment x%.2f, %d "
                 "threads, seed %llu\n",
                 o.steps, o.batch_pairs, 100 * o.within_alphabet, o.rotate_classes ? "on" : "off", o.lr, o.augment,
-                twin::num_threads(), static_cast<unsigned long long>(o.seed));
+                twin::default_threads(), static_cast<unsigned long long>(o.seed));
   std::fflush(stdout);
   const Stats st = o.design == Design::proto ? train_proto(m, o, split.train) : train_koch(m, o, split.train);
   std::printf("training took %.1f s for %td steps, %.0f images/s, %llu heap allocations after the first step\n",

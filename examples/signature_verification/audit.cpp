@@ -12,7 +12,7 @@
 
 #include <twin/data/binarize.hpp>
 #include <twin/io/image.hpp>
-#include <twin/parallel.hpp>
+#include <twin/context.hpp>
 
 #include "commands.hpp"
 #include "outputs.hpp"
@@ -117,7 +117,7 @@ int run_audit(const AuditOptions& o) {
   const auto n = static_cast<twin::Index>(all.files.size());
   std::vector<Features> raw(static_cast<std::size_t>(n)), pre(static_cast<std::size_t>(n));
   std::vector<double> raw_mean(static_cast<std::size_t>(n)), pre_mean(static_cast<std::size_t>(n));
-  twin::parallel_for(0, n, 1, [&](twin::Index lo, twin::Index hi) {
+  twin::Context().parallel_for(0, n, 1, [&](twin::Index lo, twin::Index hi) {
     for (twin::Index i = lo; i < hi; ++i) {
       const auto img = twin::io::load_image(all.files[static_cast<std::size_t>(i)].path);
       const auto x = twin::data::normalise_document(

@@ -9,7 +9,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include <twin/parallel.hpp>
+#include <twin/context.hpp>
 
 #include "commands.hpp"
 #include "enrollments.hpp"
@@ -91,7 +91,7 @@ twin::Tensor<float, 4> load_paths(const std::vector<fs::path>& paths, const Canv
                                   const std::vector<std::string>& where = {}) {
   const auto n = static_cast<twin::Index>(paths.size());
   twin::Tensor<float, 4> out(twin::Shape{n, 1, c.height, c.width});
-  twin::parallel_for(0, n, 1, [&](twin::Index lo, twin::Index hi) {
+  twin::Context().parallel_for(0, n, 1, [&](twin::Index lo, twin::Index hi) {
     for (twin::Index i = lo; i < hi; ++i) {
       const auto k = static_cast<std::size_t>(i);
       try {

@@ -15,7 +15,7 @@
 #include <exception>
 #include <sstream>
 
-#include <twin/parallel.hpp>
+#include <twin/context.hpp>
 
 #include "commands.hpp"
 
@@ -180,7 +180,7 @@ int main(int argc, char** argv) {
     return app.exit(e) == 0 ? 0 : 1;
   }
   try {
-    if (threads > 0) twin::set_num_threads(threads);
+    if (threads > 0) twin::set_default_threads(threads);
     if (*train) {
       tr.split.val_writers = split_list(tr_val);
       tr.split.test_writers = split_list(tr_test);

@@ -2,7 +2,7 @@
 
 #include <twin/data/binarize.hpp>
 #include <twin/io/image.hpp>
-#include <twin/parallel.hpp>
+#include <twin/context.hpp>
 
 namespace sigver {
 
@@ -52,7 +52,7 @@ twin::Tensor<float, 4> load_all(const Dataset& d, const Canvas& c, std::vector<s
   twin::Tensor<float, 4> out(twin::Shape{n, 1, c.height, c.width}, 0.0f);
   const twin::Index plane = c.height * c.width;
   if (rejected) rejected->assign(d.files.size(), std::string());
-  twin::parallel_for(0, n, 1, [&](twin::Index lo, twin::Index hi) {
+  twin::Context().parallel_for(0, n, 1, [&](twin::Index lo, twin::Index hi) {
     for (twin::Index i = lo; i < hi; ++i) {
       try {
         const auto img = load_preprocessed(d.files[static_cast<std::size_t>(i)].path, c);

@@ -14,7 +14,7 @@
 #include <twin/siamese/contrastive_loss.hpp>
 #include <twin/siamese/siamese_module.hpp>
 
-#include <twin/parallel.hpp>
+#include <twin/context.hpp>
 
 #include "commands.hpp"
 #include "outputs.hpp"
@@ -225,7 +225,7 @@ int run_train(const TrainOptions& o) {
   std::vector<Job> jobs(static_cast<std::size_t>(2 * P));
   const twin::data::Image shape_only(twin::Shape{H, W});  // draw_affine reads only its size
   auto warp_all = [&] {
-    twin::parallel_for(0, 2 * P, 4, [&](twin::Index lo, twin::Index hi) {
+    twin::Context().parallel_for(0, 2 * P, 4, [&](twin::Index lo, twin::Index hi) {
       twin::data::Image img(twin::Shape{H, W});
       for (twin::Index j = lo; j < hi; ++j) {
         const Job& job = jobs[static_cast<std::size_t>(j)];

@@ -32,6 +32,7 @@
 #include <vector>
 
 #include "twin/check_finite.hpp"
+#include "twin/context.hpp"
 #include "twin/layer.hpp"
 #include "twin/memory_plan.hpp"
 #include "twin/param_store.hpp"
@@ -62,6 +63,17 @@ class Workspace {
   // The seed of the stream that stochastic layers (Dropout) draw from.
   void seed(std::uint64_t s) { rng_.reseed(s); }
   Rng& rng() { return rng_; }
+  // The execution context (twin/context.hpp: threads and kernel work buffers) the nodes run
+  // on. Not owned: it must outlive the calls made with this workspace, and is used by one
+  // call at a time. With none set (nullptr, the default), the workspace makes its own on
+  // first use: Context(default_threads()), i.e. set_default_threads(), else
+  // TWIN_NUM_THREADS, else all cores.
+  void set_context(Context* exec) { exec_ = exec; }
+  Context& context() {
+    if (exec_) return *exec_;
+    if (!own_exec_) own_exec_ = std::make_unique<Context>();
+    return *own_exec_;
+  }
   // Debug aid: fill every input-gradient buffer with NaN before the layer writes it, so a
   // backward that leaves part of dx unwritten shows up as NaN.
   void set_poison(bool on) { poison_ = on; }
@@ -130,6 +142,8 @@ class Workspace {
   bool planned_backward_ = false;
   std::uint64_t step_ = 0, next_step_ = 1;
   Rng rng_;
+  Context* exec_ = nullptr;            // set_context(); else own_exec_
+  std::unique_ptr<Context> own_exec_;  // made on first use when no context is set
 };
 
 template <class T>
@@ -381,6 +395,7 @@ class Graph {
     require_shape(dy.shape(), ws.shapes_[static_cast<std::size_t>(output_)], "Graph::backward: dy");
     if (ws.check_finite_) guard(ws, dy.span(), -1, "output gradient (dy from the loss)");
     T* arena = ws.arena_.data();
+    Context& exec = ws.context();
     auto gview = [&](int v) { return TensorView<T>(arena + plan.grad[static_cast<std::size_t>(v)], ws.shapes_[static_cast<std::size_t>(v)]); };
     for (std::size_t k = nodes_.size(); k-- > 0;) {
       const Node& n = nodes_[k];
@@ -405,7 +420,7 @@ class Graph {
       if (!any_dx && n.layer->params().empty()) continue;
       const TensorView<const T> y(reads.output ? value_ptr(ws, v) : nullptr, ws.shapes_[static_cast<std::size_t>(v)]);
       Rng r = ws.node_rng_[k];
-      n.layer->backward_n(ws.xs_, y, g, ws.dxs_, {ws.mode_, ws.scratch_[k].span(), &r});
+      n.layer->backward_n(ws.xs_, y, g, ws.dxs_, {ws.mode_, ws.scratch_[k].span(), &r, &exec});
       for (std::size_t j = 0; j < J; ++j) {
         if (!ws.dxs_[j].data()) continue;
         if (plan.add[k][j]) {  // a later consumer of a fan-out: add into the gradient
@@ -543,6 +558,7 @@ class Graph {
     ws.scratch_.resize(K);
     ws.node_rng_.resize(K);
     const std::uint64_t step_seed = ws.rng_.next();
+    Context& exec = ws.context();
     for (std::size_t k = 0; k < K; ++k) {
       const Node& n = nodes_[k];
       const int v = inputs_ + static_cast<int>(k);
@@ -557,7 +573,7 @@ class Graph {
       ws.scratch_[k].resize(n.layer->scratch_bytes_n(ws.in_shapes_, mode));
       ws.node_rng_[k] = Rng(step_seed).fork(k);
       Rng r = ws.node_rng_[k];
-      n.layer->forward_n(ws.xs_, y, {mode, ws.scratch_[k].span(), &r});
+      n.layer->forward_n(ws.xs_, y, {mode, ws.scratch_[k].span(), &r, &exec});
       if (ws.check_finite_) guard(ws, y.span(), static_cast<int>(k), "forward output");
     }
     ws.has_forward_ = true;

@@ -45,6 +45,7 @@
 #include <string>
 #include <vector>
 
+#include "twin/context.hpp"
 #include "twin/rng.hpp"
 #include "twin/tensor.hpp"
 
@@ -65,11 +66,20 @@ struct ParamSpec {
   Shape shape;
 };
 
-// Per-call state handed to a layer.
+// Per-call state handed to a layer. `exec` is the execution context (twin/context.hpp) its
+// kernels run on: threads and per-worker work buffers, which, unlike `scratch`, hold nothing
+// from forward to backward. Sequential passes its Workspace's context.
 struct LayerContext {
   Mode mode = Mode::eval;
   std::span<std::byte> scratch;  // this layer's bytes, alive from forward to its backward
   Rng* rng = nullptr;            // for stochastic layers (Dropout) in Mode::train
+  Context* exec = nullptr;       // threads and work buffers; required by every layer that computes
+
+  // *exec; throws when no context was given.
+  Context& context() const {
+    if (!exec) throw error("LayerContext: no execution context (set LayerContext::exec, e.g. to a twin::Context)");
+    return *exec;
+  }
 };
 
 // Carves 64-byte-aligned typed arrays out of a layer's scratch bytes. A layer computes its

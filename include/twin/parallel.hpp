@@ -1,160 +1,177 @@
 #pragma once
-// A small persistent thread pool and parallel_for.
+// A small persistent thread pool, safe to share between callers.
 //
 // Threads are started once and reused: starting a thread per call costs more than the small
-// kernels it would speed up. The calling thread takes part in the work. A parallel_for
-// called from inside a task runs serially, so kernels may nest without oversubscription.
+// kernels it would speed up. The calling thread takes part in the work as worker 0; the
+// pool's own threads are workers 1 .. size() - 1. Kernels do not use a pool directly: they
+// go through an execution context (twin/context.hpp), which owns or shares a pool and holds
+// the per-worker scratch the worker index selects.
 //
-// Determinism: parallel_for hands out disjoint Index ranges, so any kernel in which each
-// output element is written by exactly one task gives the same bits for any thread count.
-// Reductions across tasks (e.g. weight gradients over a batch) must split the work into
-// chunks whose boundaries do not depend on the thread count, reduce each chunk into its
-// own buffer and add those buffers in chunk order: see fixed_chunks().
+// Several callers at once: the pool runs one job at a time. A caller that finds it busy
+// runs its own tasks on its own thread (as worker 0), so a second caller never waits for
+// the first, never deadlocks and never touches the first's tasks. A call made from inside
+// a task (of any pool) also runs inline, so nested kernels do not oversubscribe the cores:
+// as the enclosing task's worker when that task is this pool's, else as worker 0. Within
+// one run(), tasks that execute at the same time have distinct worker indices.
+//
+// Determinism: run() says nothing about which worker runs which task; a kernel stays
+// bit-identical for any thread count when each output element is written by one task and
+// reductions are split by the thread count-independent chunks of Context::fixed_chunks.
 #include <algorithm>
 #include <atomic>
 #include <condition_variable>
+#include <cstdint>
 #include <cstdlib>
-#include <functional>
+#include <exception>
 #include <mutex>
 #include <thread>
+#include <type_traits>
 #include <vector>
 
 #include "twin/tensor.hpp"
 
 namespace twin {
 
-class ThreadPool {
- public:
-  explicit ThreadPool(int threads) { resize(threads); }
-  ~ThreadPool() { stop(); }
-  ThreadPool(const ThreadPool&) = delete;
-  ThreadPool& operator=(const ThreadPool&) = delete;
-
-  int size() const { return static_cast<int>(workers_.size()) + 1; }
-
-  void resize(int threads) {
-    threads = std::max(1, threads);
-    if (threads == size() && !workers_.empty()) return;
-    stop();
-    stopping_ = false;
-    for (int i = 1; i < threads; ++i) workers_.emplace_back([this] { worker_loop(); });
-  }
-
-  // Calls task(i) for i in [0, n), spread over the pool; returns when all have finished.
-  // The first exception thrown by a task is rethrown here.
-  void run(Index n, const std::function<void(Index)>& task) {
-    if (n <= 0) return;
-    if (n == 1 || workers_.empty() || in_task_) {
-      for (Index i = 0; i < n; ++i) task(i);
-      return;
-    }
-    std::unique_lock lock(mutex_);
-    task_ = &task;
-    n_tasks_ = n;
-    next_.store(0);
-    pending_ = n;
-    error_ = nullptr;
-    ++generation_;
-    lock.unlock();
-    wake_.notify_all();
-    work();
-    lock.lock();
-    done_.wait(lock, [this] { return pending_ == 0; });
-    task_ = nullptr;
-    if (error_) std::rethrow_exception(error_);
-  }
-
- private:
-  void work() {
-    in_task_ = true;
-    for (Index i; (i = next_.fetch_add(1)) < n_tasks_;) {
-      try {
-        (*task_)(i);
-      } catch (...) {
-        std::lock_guard g(mutex_);
-        if (!error_) error_ = std::current_exception();
-      }
-      std::lock_guard g(mutex_);
-      if (--pending_ == 0) done_.notify_all();
-    }
-    in_task_ = false;
-  }
-  void worker_loop() {
-    std::size_t seen = 0;
-    for (;;) {
-      std::unique_lock lock(mutex_);
-      wake_.wait(lock, [&] { return stopping_ || (generation_ != seen && task_ != nullptr); });
-      if (stopping_) return;
-      seen = generation_;
-      lock.unlock();
-      work();
-    }
-  }
-  void stop() {
-    {
-      std::lock_guard g(mutex_);
-      stopping_ = true;
-    }
-    wake_.notify_all();
-    for (auto& t : workers_) t.join();
-    workers_.clear();
-  }
-
-  std::vector<std::thread> workers_;
-  std::mutex mutex_;
-  std::condition_variable wake_, done_;
-  const std::function<void(Index)>* task_ = nullptr;
-  Index n_tasks_ = 0;
-  std::atomic<Index> next_{0};
-  Index pending_ = 0;
-  std::size_t generation_ = 0;
-  bool stopping_ = false;
-  std::exception_ptr error_;
-  static inline thread_local bool in_task_ = false;
-};
-
 namespace detail {
+// The pool task this thread is running: its pool and worker index (null, -1 outside any).
+struct PoolTask {
+  const void* pool = nullptr;
+  int worker = -1;
+};
+inline thread_local PoolTask current_pool_task;
+inline std::atomic<int>& default_threads_setting() {
+  static std::atomic<int> n{0};
+  return n;
+}
+}  // namespace detail
+
+// The thread count a Context made without one gets: set_default_threads(n) if called with
+// n > 0, else TWIN_NUM_THREADS, else all cores. Read when a context is made; changing it does
+// not resize existing contexts.
 inline int default_threads() {
+  if (const int n = detail::default_threads_setting().load(); n > 0) return n;
   if (const char* env = std::getenv("TWIN_NUM_THREADS")) {
     const int n = std::atoi(env);
     if (n > 0) return n;
   }
   return static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
 }
-inline ThreadPool& global_pool() {
-  static ThreadPool pool(default_threads());
-  return pool;
-}
-}  // namespace detail
+// n <= 0 restores the default (TWIN_NUM_THREADS, else all cores).
+inline void set_default_threads(int n) { detail::default_threads_setting().store(std::max(0, n)); }
 
-// Number of threads twin's kernels use (default: TWIN_NUM_THREADS, else all cores).
-inline int num_threads() { return detail::global_pool().size(); }
-inline void set_num_threads(int n) { detail::global_pool().resize(n); }
-
-// Calls body(lo, hi) on disjoint ranges covering [begin, end), at most one range per thread,
-// each at least `grain` long (except the last).
-template <class F>
-void parallel_for(Index begin, Index end, Index grain, F&& body) {
-  const Index n = end - begin;
-  if (n <= 0) return;
-  const Index threads = num_threads();
-  const Index chunks = std::clamp<Index>(n / std::max<Index>(grain, 1), 1, threads);
-  if (chunks == 1) {
-    body(begin, end);
-    return;
+class ThreadPool {
+ public:
+  // A pool of `threads` workers counting the caller: threads - 1 pool threads (none for 1).
+  explicit ThreadPool(int threads) {
+    for (int w = 1; w < std::max(1, threads); ++w) workers_.emplace_back([this, w] { worker_loop(w); });
   }
-  detail::global_pool().run(chunks, [&](Index c) {
-    const Index lo = begin + n * c / chunks, hi = begin + n * (c + 1) / chunks;
-    body(lo, hi);
-  });
-}
+  ~ThreadPool() {
+    {
+      std::lock_guard g(mutex_);
+      stopping_ = true;
+    }
+    wake_.notify_all();
+    for (auto& t : workers_) t.join();
+  }
+  ThreadPool(const ThreadPool&) = delete;
+  ThreadPool& operator=(const ThreadPool&) = delete;
 
-// Calls body(chunk, lo, hi) for fixed chunks of `chunk_size` over [0, n), in parallel.
-// The chunk boundaries do not depend on the thread count: use this for reductions.
-template <class F>
-void fixed_chunks(Index n, Index chunk_size, F&& body) {
-  const Index chunks = (n + chunk_size - 1) / chunk_size;
-  detail::global_pool().run(chunks, [&](Index c) { body(c, c * chunk_size, std::min(n, (c + 1) * chunk_size)); });
-}
+  int size() const { return static_cast<int>(workers_.size()) + 1; }
+
+  // Calls task(i, worker) for every i in [0, n) exactly once, spread over the pool; returns
+  // when all have finished. worker is in [0, size()). The first exception thrown by a task
+  // is rethrown here (the remaining tasks are skipped).
+  template <class F>
+  void run(Index n, F&& task) {
+    if (n <= 0) return;
+    auto call = [](void* f, Index i, int w) { (*static_cast<std::remove_reference_t<F>*>(f))(i, w); };
+    const TaskRef ref{const_cast<void*>(static_cast<const void*>(&task)), call};
+    if (const auto& t = detail::current_pool_task; t.pool)  // nested
+      return run_inline(n, ref, t.pool == this ? t.worker : 0);
+    bool idle = false;
+    if (n == 1 || workers_.empty() || !busy_.compare_exchange_strong(idle, true, std::memory_order_acquire))
+      return run_inline(n, ref, 0);
+    Job job;
+    job.task = ref;
+    job.n = n;
+    {
+      std::lock_guard g(mutex_);
+      job_ = &job;
+      ++generation_;
+    }
+    wake_.notify_all();
+    work(job, 0);
+    {
+      // Workers that joined are still running tasks; those that did not join will find no
+      // job (or a newer one) and never touch this one.
+      std::unique_lock lock(mutex_);
+      done_.wait(lock, [&] { return job.refs == 0; });
+      job_ = nullptr;
+    }
+    busy_.store(false, std::memory_order_release);
+    if (job.error) std::rethrow_exception(job.error);
+  }
+
+ private:
+  struct TaskRef {  // a non-owning, non-allocating reference to the caller's task
+    void* f;
+    void (*call)(void*, Index, int);
+  };
+  struct Job {
+    TaskRef task{};
+    Index n = 0;
+    std::atomic<Index> next{0};
+    int refs = 0;  // pool threads inside work() for this job; guarded by mutex_
+    std::exception_ptr error;  // guarded by mutex_
+  };
+
+  void run_inline(Index n, TaskRef task, int worker) {
+    const detail::PoolTask saved = detail::current_pool_task;
+    detail::current_pool_task = {this, worker};
+    try {
+      for (Index i = 0; i < n; ++i) task.call(task.f, i, worker);
+    } catch (...) {
+      detail::current_pool_task = saved;
+      throw;
+    }
+    detail::current_pool_task = saved;
+  }
+  void work(Job& job, int worker) {
+    detail::current_pool_task = {this, worker};
+    for (Index i; (i = job.next.fetch_add(1, std::memory_order_relaxed)) < job.n;) {
+      try {
+        job.task.call(job.task.f, i, worker);
+      } catch (...) {
+        std::lock_guard g(mutex_);
+        if (!job.error) job.error = std::current_exception();
+        job.next.store(job.n, std::memory_order_relaxed);
+      }
+    }
+    detail::current_pool_task = {};
+  }
+  void worker_loop(int worker) {
+    std::uint64_t seen = 0;
+    std::unique_lock lock(mutex_);
+    for (;;) {
+      wake_.wait(lock, [&] { return stopping_ || (generation_ != seen && job_ != nullptr); });
+      if (stopping_) return;
+      seen = generation_;
+      Job* job = job_;
+      ++job->refs;
+      lock.unlock();
+      work(*job, worker);
+      lock.lock();
+      if (--job->refs == 0) done_.notify_all();
+    }
+  }
+
+  std::vector<std::thread> workers_;
+  std::mutex mutex_;
+  std::condition_variable wake_, done_;
+  Job* job_ = nullptr;  // the running job, guarded by mutex_
+  std::uint64_t generation_ = 0;
+  bool stopping_ = false;
+  std::atomic<bool> busy_{false};  // a caller owns the pool's threads
+};
 
 }  // namespace twin

@@ -2,6 +2,7 @@
 // The umbrella header: everything in twin except opt-in pieces with extra dependencies
 // (twin/io/image.hpp needs stb_image; twin/testing/ is for tests).
 #include "twin/build_info.hpp"
+#include "twin/context.hpp"
 #include "twin/data/image_dataset.hpp"
 #include "twin/data/pairs.hpp"
 #include "twin/data/pk_sampler.hpp"

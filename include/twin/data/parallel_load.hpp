@@ -20,13 +20,14 @@
 
 #include "twin/data/image_dataset.hpp"
 #include "twin/error.hpp"
-#include "twin/parallel.hpp"
+#include "twin/context.hpp"
 #include "twin/rng.hpp"
 
 namespace twin::data {
 
 struct ParallelLoadOptions {
   std::uint64_t seed = 0;  // item i draws from Rng(seed).fork(i)
+  int threads = default_threads();  // of the context the loading runs on
 };
 
 namespace detail {
@@ -47,7 +48,8 @@ auto prepare_all(Index n, F&& prepare, ParallelLoadOptions o = {}) {
   using R = std::decay_t<decltype(detail::prepare_one(prepare, Index{0}, std::uint64_t{0}))>;
   if (n < 0) throw error(twin::detail::concat("prepare_all: n must be >= 0, got ", n));
   std::vector<R> out(static_cast<std::size_t>(n));
-  parallel_for(0, n, 1, [&](Index lo, Index hi) {
+  Context exec(o.threads);
+  exec.parallel_for(0, n, 1, [&](Index lo, Index hi) {
     for (Index i = lo; i < hi; ++i) out[static_cast<std::size_t>(i)] = detail::prepare_one(prepare, i, o.seed);
   });
   return out;
@@ -59,7 +61,8 @@ Tensor<float> load_images(Index n, Index height, Index width, F&& prepare, Paral
   if (n < 1 || height < 1 || width < 1)
     throw error(twin::detail::concat("load_images: need n, height, width >= 1, got ", n, ", ", height, ", ", width));
   Tensor<float> out(Shape{n, 1, height, width});
-  parallel_for(0, n, 1, [&](Index lo, Index hi) {
+  Context exec(o.threads);
+  exec.parallel_for(0, n, 1, [&](Index lo, Index hi) {
     for (Index i = lo; i < hi; ++i) {
       const Image img = detail::prepare_one(prepare, i, o.seed);
       if (img.dim(0) != height || img.dim(1) != width)

@@ -10,7 +10,8 @@
 // per image. Everything else (double, builds without AVX2): im2col in blocks of
 // conv_pixel_block columns, then gemm(), the bias written first.
 //
-// Buffers are per thread (ConvBuffers), grown on demand and kept, so the hot path does not
+// Buffers are the running worker's WorkBuffers (twin/context.hpp: conv_cols, conv_panel,
+// and conv_weights of the caller), grown on demand and kept, so the hot path does not
 // allocate and their size is bounded by the largest layer, not summed over layers.
 // Every output element is computed by one thread in a fixed order: the result does not
 // depend on the thread count or on which thread ran which image.
@@ -28,44 +29,22 @@ namespace twin::kernels {
 // with C k k <= 320 (one K block) the packed block is <= 320 KiB and stays in L2 with W.
 inline constexpr Index conv_pixel_block = 256;
 
-// Per-thread work buffers of the convolution kernels, grown on demand and kept (a fresh page
-// costs 10+ us). Each is used by one kernel step at a time on its own thread.
+// The weights as the forward wants them: a packed copy for the AVX2 kernel (in `caller`,
+// the calling thread's buffers, Context::caller_buffers(); read by all workers), W itself
+// otherwise.
 template <class T>
-class ConvBuffers {
- public:
-  enum Slot { cols, panel, weights, partials, slots };
-  T* get(Slot s, Index n) {
-    if (n > cap_[s]) {
-      buf_[s] = twin::detail::aligned_alloc_array<T>(n);
-      cap_[s] = n;
-    }
-    return buf_[s].get();
-  }
-
- private:
-  std::unique_ptr<T[], twin::detail::AlignedDelete<T>> buf_[slots];
-  Index cap_[slots] = {};
-};
-template <class T>
-ConvBuffers<T>& conv_buffers() {
-  static thread_local ConvBuffers<T> buffers;
-  return buffers;
-}
-
-// The weights as the forward wants them: a packed copy for the AVX2 kernel (on the calling
-// thread's buffers, shared read-only by the workers), W itself otherwise.
-template <class T>
-const T* pack_conv_weights(const ConvGeometry& g, const T* w) {
+const T* pack_conv_weights(WorkBuffers& caller, const ConvGeometry& g, const T* w) {
 #if TWIN_GEMM_AVX2
   if constexpr (std::is_same_v<T, float>) {
     // K block by K block (gemm_k_block), each as gemm's A panels: block pc starts at pc * Mpad.
     const Index K = g.c * g.k * g.k, kb = detail::gemm_k_block(K), mr = detail::gemm_mr;
     const Index mpad = (g.o + mr - 1) / mr * mr;
-    float* out = conv_buffers<float>().get(ConvBuffers<float>::weights, K * mpad);
+    float* out = caller.get<float>(WorkBuffers::conv_weights, K * mpad);
     for (Index pc = 0; pc < K; pc += kb) detail::pack_a(Trans::no, w, K, 0, g.o, pc, std::min(kb, K - pc), out + pc * mpad);
     return out;
   }
 #endif
+  (void)caller;
   (void)g;
   return w;
 }
@@ -187,13 +166,13 @@ inline void pack_b_im2col(const ConvGeometry& g, const PaddedImage& pi, const fl
   }
 }
 
-inline void conv_forward_avx2(const ConvGeometry& g, const float* x, const float* wp, const float* bias, float* y) {
+inline void conv_forward_avx2(WorkBuffers& buf, const ConvGeometry& g, const float* x, const float* wp,
+                              const float* bias, float* y) {
   const Index M = g.o, K = g.c * g.k * g.k, N = g.out_h() * g.out_w(), kb = gemm_k_block(K);
   const Index mpad = (M + gemm_mr - 1) / gemm_mr * gemm_mr;
-  ConvBuffers<float>& buf = conv_buffers<float>();
   const PaddedImage pi = PaddedImage::of(g);
-  const float* xs = pi.fill(g, x, buf.get(ConvBuffers<float>::cols, pi.size(g)));
-  float* bp = buf.get(ConvBuffers<float>::panel, kb * conv_pixel_block);
+  const float* xs = pi.fill(g, x, buf.get<float>(WorkBuffers::conv_cols, pi.size(g)));
+  float* bp = buf.get<float>(WorkBuffers::conv_panel, kb * conv_pixel_block);
   PanelLanes lanes[conv_pixel_block / gemm_nr];
   for (Index jc = 0; jc < N; jc += conv_pixel_block) {
     const Index nc = std::min(conv_pixel_block, N - jc), panels = (nc + gemm_nr - 1) / gemm_nr;
@@ -217,12 +196,13 @@ inline void conv_forward_avx2(const ConvGeometry& g, const float* x, const float
 }  // namespace detail
 #endif
 
-// y (O, Ho Wo) <- W * cols(x) + b for one image x (C, H, W); wp from pack_conv_weights(g, w).
+// y (O, Ho Wo) <- W * cols(x) + b for one image x (C, H, W); wp from pack_conv_weights();
+// buf: the running worker's buffers.
 template <class T>
-void conv_forward_image(const ConvGeometry& g, const T* x, const T* wp, const T* bias, T* y) {
+void conv_forward_image(WorkBuffers& buf, const ConvGeometry& g, const T* x, const T* wp, const T* bias, T* y) {
 #if TWIN_GEMM_AVX2
   if constexpr (std::is_same_v<T, float>) {
-    detail::conv_forward_avx2(g, x, wp, bias, y);
+    detail::conv_forward_avx2(buf, g, x, wp, bias, y);
     return;
   }
 #endif
@@ -230,14 +210,14 @@ void conv_forward_image(const ConvGeometry& g, const T* x, const T* wp, const T*
   if (bias)
     for (Index o = 0; o < g.o; ++o) std::fill(y + o * N, y + (o + 1) * N, bias[o]);
   if (g.k == 1 && g.stride == 1 && g.pad == 0) {  // x viewed as (C, H W) is cols(x) already
-    gemm<T>(Trans::no, Trans::no, g.o, N, K, T(1), wp, K, x, N, bias ? T(1) : T(0), y, N);
+    gemm<T>(buf, Trans::no, Trans::no, g.o, N, K, T(1), wp, K, x, N, bias ? T(1) : T(0), y, N);
     return;
   }
-  T* cols = conv_buffers<T>().get(ConvBuffers<T>::cols, K * std::min(N, conv_pixel_block));
+  T* cols = buf.get<T>(WorkBuffers::conv_cols, K * std::min(N, conv_pixel_block));
   for (Index j0 = 0; j0 < N; j0 += conv_pixel_block) {  // the block's columns stay in L2 until gemm packs them
     const Index nb = std::min(conv_pixel_block, N - j0);
     im2col_range(g, x, j0, j0 + nb, cols, nb);
-    gemm<T>(Trans::no, Trans::no, g.o, nb, K, T(1), wp, K, cols, nb, bias ? T(1) : T(0), y + j0, N);
+    gemm<T>(buf, Trans::no, Trans::no, g.o, nb, K, T(1), wp, K, cols, nb, bias ? T(1) : T(0), y + j0, N);
   }
 }
 

@@ -14,8 +14,9 @@
 //  * float with AVX2 + FMA (-mavx2 -mfma or -march=native): a BLIS-style packed GEMM.
 //    op(A) and op(B) are copied into contiguous panels (transposes cost nothing after
 //    packing), blocked for the caches, and a 6x16 register-blocked micro-kernel keeps 12
-//    ymm accumulators live. Packing buffers are per thread and only grow, so the hot path
-//    does not allocate.
+//    ymm accumulators live. The packing buffers are the calling worker's WorkBuffers
+//    (twin/context.hpp, slots gemm_a and gemm_b), which only grow, so the hot path does
+//    not allocate.
 //  * everything else (double, builds without AVX2): Eigen's GEMM.
 //  * gemm_reference(): a naive triple loop, the oracle the tests compare both against.
 // Define TWIN_NO_SIMD to force the portable paths (here and in MaxPool2D).
@@ -29,7 +30,7 @@
 #include <memory>
 #include <type_traits>
 
-#include "twin/parallel.hpp"
+#include "twin/context.hpp"
 #include "twin/tensor.hpp"
 
 #if defined(__AVX2__) && defined(__FMA__) && !defined(TWIN_NO_SIMD)
@@ -99,27 +100,6 @@ void gemm_eigen(Trans ta, Trans tb, Index M, Index N, Index K, T alpha, const T*
 // the KC x NC panel of B in L3.
 inline constexpr Index gemm_mr = 6, gemm_nr = 16;
 inline constexpr Index gemm_kc = 256, gemm_mc = 144, gemm_nc = 3072, gemm_nc_small = 256;
-
-// Per-thread packing buffers, grown on demand and kept: a fresh page costs 10+ us.
-struct GemmBuffers {
-  std::unique_ptr<float[], twin::detail::AlignedDelete<float>> a, b;
-  Index a_cap = 0, b_cap = 0;
-  float* get_a(Index n) { return grow(a, a_cap, n); }
-  float* get_b(Index n) { return grow(b, b_cap, n); }
-
- private:
-  static float* grow(std::unique_ptr<float[], twin::detail::AlignedDelete<float>>& p, Index& cap, Index n) {
-    if (n > cap) {
-      p = twin::detail::aligned_alloc_array<float>(n);
-      cap = n;
-    }
-    return p.get();
-  }
-};
-inline GemmBuffers& gemm_buffers() {
-  static thread_local GemmBuffers buffers;
-  return buffers;
-}
 
 // One packed panel: out[k * W + r] = src[r * rs + k * ks] for r < n, 0 for n <= r < W, k < kc.
 // Every panel of A (W = MR) and every edge panel of B (W = NR) is this loop; only the strides
@@ -283,18 +263,17 @@ inline Index gemm_k_block(Index K) {
   return (K + blocks - 1) / blocks;
 }
 
-inline void gemm_avx2(Trans ta, Trans tb, Index M, Index N, Index K, float alpha, const float* A, Index lda,
-                      const float* B, Index ldb, float beta, float* C, Index ldc) {
-  GemmBuffers& buf = gemm_buffers();
+inline void gemm_avx2(WorkBuffers& buf, Trans ta, Trans tb, Index M, Index N, Index K, float alpha, const float* A,
+                      Index lda, const float* B, Index ldb, float beta, float* C, Index ldc) {
   const Index kb = gemm_k_block(K);
   const Index mc_max = std::min(M, gemm_mc);
-  float* ap = buf.get_a(kb * ((mc_max + gemm_mr - 1) / gemm_mr) * gemm_mr);
+  float* ap = buf.get<float>(WorkBuffers::gemm_a, kb * ((mc_max + gemm_mr - 1) / gemm_mr) * gemm_mr);
   if (M <= gemm_mc) {
     // One block of A (conv layers: M = output channels, N = pixels): pack it once per K
     // block, then B in blocks of gemm_nc_small columns that stay in L2 while the
     // micro-kernels sweep them.
     const Index ncs = std::min(N, gemm_nc_small);
-    float* bp = buf.get_b(kb * ((ncs + gemm_nr - 1) / gemm_nr) * gemm_nr);
+    float* bp = buf.get<float>(WorkBuffers::gemm_b, kb * ((ncs + gemm_nr - 1) / gemm_nr) * gemm_nr);
     for (Index pc = 0; pc < K; pc += kb) {
       const Index kc = std::min(kb, K - pc);
       const float beta_k = pc == 0 ? beta : 1.0f;  // later K blocks add to the first
@@ -314,7 +293,7 @@ inline void gemm_avx2(Trans ta, Trans tb, Index M, Index N, Index K, float alpha
     return;
   }
   const Index nc_max = std::min(N, gemm_nc);
-  float* bp = buf.get_b(kb * ((nc_max + gemm_nr - 1) / gemm_nr) * gemm_nr);
+  float* bp = buf.get<float>(WorkBuffers::gemm_b, kb * ((nc_max + gemm_nr - 1) / gemm_nr) * gemm_nr);
   for (Index jc = 0; jc < N; jc += gemm_nc) {
     const Index nc = std::min(gemm_nc, N - jc);
     for (Index pc = 0; pc < K; pc += kb) {
@@ -339,9 +318,11 @@ inline void gemm_avx2(Trans ta, Trans tb, Index M, Index N, Index K, float alpha
 
 }  // namespace detail
 
+// buf: the scratch of the worker running this call (Context::parallel_for hands it to its
+// body; Context::caller_buffers() outside a parallel region). Unused by the Eigen path.
 template <class T>
-void gemm(Trans ta, Trans tb, Index M, Index N, Index K, T alpha, const T* A, Index lda, const T* B, Index ldb, T beta,
-          T* C, Index ldc) {
+void gemm(WorkBuffers& buf, Trans ta, Trans tb, Index M, Index N, Index K, T alpha, const T* A, Index lda, const T* B,
+          Index ldb, T beta, T* C, Index ldc) {
   if (M == 0 || N == 0) return;
   if (K == 0 || alpha == T(0)) {
     for (Index i = 0; i < M; ++i)
@@ -350,29 +331,30 @@ void gemm(Trans ta, Trans tb, Index M, Index N, Index K, T alpha, const T* A, In
   }
 #if TWIN_GEMM_AVX2
   if constexpr (std::is_same_v<T, float>) {
-    detail::gemm_avx2(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+    detail::gemm_avx2(buf, ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
     return;
   }
 #endif
+  (void)buf;
   detail::gemm_eigen(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
 }
 
-// gemm() split over the thread pool into column blocks of C. The blocks are fixed (a
+// gemm() split over the context's workers into column blocks of C. The blocks are fixed (a
 // multiple of the micro-kernel width, independent of the thread count) and every element
 // is summed in the same order as gemm() sums it, so the result is bit-identical to gemm()
 // for float with the packed kernel. Worth it only for large products called outside a
 // parallel region (inside one it runs serially).
 template <class T>
-void gemm_parallel(Trans ta, Trans tb, Index M, Index N, Index K, T alpha, const T* A, Index lda, const T* B,
-                   Index ldb, T beta, T* C, Index ldc) {
+void gemm_parallel(Context& ctx, Trans ta, Trans tb, Index M, Index N, Index K, T alpha, const T* A, Index lda,
+                   const T* B, Index ldb, T beta, T* C, Index ldc) {
   constexpr Index block = 128;  // columns of C per task, a multiple of the kernel's NR
   if (N <= block || M * N * K < (Index(1) << 21)) {
-    gemm(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+    gemm(ctx.caller_buffers(), ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
     return;
   }
-  fixed_chunks(N, block, [&](Index, Index lo, Index hi) {
+  ctx.fixed_chunks(N, block, [&](Index, Index lo, Index hi, WorkBuffers& buf) {
     const T* b = tb == Trans::no ? B + lo : B + lo * ldb;
-    gemm(ta, tb, M, hi - lo, K, alpha, A, lda, b, ldb, beta, C + lo, ldc);
+    gemm(buf, ta, tb, M, hi - lo, K, alpha, A, lda, b, ldb, beta, C + lo, ldc);
   });
 }
 

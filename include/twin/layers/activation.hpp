@@ -24,7 +24,7 @@
 #include <type_traits>
 
 #include "twin/layer.hpp"
-#include "twin/parallel.hpp"
+#include "twin/context.hpp"
 
 namespace twin {
 
@@ -53,7 +53,7 @@ class ElementwiseLayer final : public Layer<T> {
     if constexpr (sign_mask) {
       std::uint8_t* mask = ScratchCarver(ctx.scratch).take<std::uint8_t>((n + 7) / 8);
       // Whole mask bytes per task, so no two threads write one byte.
-      parallel_for(0, (n + 7) / 8, 1 << 12, [&](Index lo, Index hi) {
+      ctx.context().parallel_for(0, (n + 7) / 8, 1 << 12, [&](Index lo, Index hi) {
         for (Index b = lo; b < hi; ++b) {
           const Index i0 = b * 8, i1 = std::min(n, i0 + 8);
           unsigned bits = 0;
@@ -66,7 +66,7 @@ class ElementwiseLayer final : public Layer<T> {
         }
       });
     } else {
-      parallel_for(0, n, 1 << 15, [&](Index lo, Index hi) {
+      ctx.context().parallel_for(0, n, 1 << 15, [&](Index lo, Index hi) {
         // An Op may provide a whole-range (vectorised) version of f.
         if constexpr (requires { op_.apply(xp, yp, Index(0)); }) op_.apply(xp + lo, yp + lo, hi - lo);
         else
@@ -84,7 +84,7 @@ class ElementwiseLayer final : public Layer<T> {
     if constexpr (sign_mask) {
       const std::uint8_t* mask = ScratchCarver(ctx.scratch).take<std::uint8_t>((n + 7) / 8);
       const T below = op_.template slope_below<T>();
-      parallel_for(0, (n + 7) / 8, 1 << 12, [&](Index lo, Index hi) {
+      ctx.context().parallel_for(0, (n + 7) / 8, 1 << 12, [&](Index lo, Index hi) {
         for (Index b = lo; b < hi; ++b) {
           const Index i0 = b * 8, i1 = std::min(n, i0 + 8);
           for (Index i = i0; i < i1; ++i) out[i] = (mask[b] >> (i - i0)) & 1u ? g[i] : g[i] * below;
@@ -92,7 +92,7 @@ class ElementwiseLayer final : public Layer<T> {
       });
     } else {
       const T* yp = y.data();
-      parallel_for(0, n, 1 << 15, [&](Index lo, Index hi) {
+      ctx.context().parallel_for(0, n, 1 << 15, [&](Index lo, Index hi) {
         for (Index i = lo; i < hi; ++i) out[i] = g[i] * op_.df(yp[i]);
       });
     }

@@ -10,7 +10,7 @@
 
 #include "twin/layer.hpp"
 #include "twin/layers/pool_geometry.hpp"
-#include "twin/parallel.hpp"
+#include "twin/context.hpp"
 
 namespace twin {
 
@@ -38,12 +38,13 @@ class AvgPool2DLayer final : public Layer<T> {
   }
   Shape output_shape(const Shape& in) const override { return win_.output_shape("AvgPool2D", in); }
 
-  void forward(TensorView<const T> x, TensorView<T> y, const LayerContext&) const override {
+  void forward(TensorView<const T> x, TensorView<T> y, const LayerContext& ctx) const override {
     if (tiles()) {
-      tiled_forward(x, y);
+      tiled_forward(ctx.context(), x, y);
       return;
     }
-    each_window(x.shape(), y.shape(), [&](Index p, Index o, Index r0, Index r1, Index c0, Index c1, T inv) {
+    Context& exec = ctx.context();
+    each_window(exec, x.shape(), y.shape(), [&](Index p, Index o, Index r0, Index r1, Index c0, Index c1, T inv) {
       const T* xp = x.data() + p * x.dim(2) * x.dim(3);
       T s(0);
       for (Index r = r0; r < r1; ++r)
@@ -53,14 +54,15 @@ class AvgPool2DLayer final : public Layer<T> {
   }
 
   void backward(TensorView<const T> x, TensorView<const T> y, TensorView<const T> dy, TensorView<T> dx,
-                const LayerContext&) const override {
+                const LayerContext& ctx) const override {
     if (!dx.data()) return;
     if (tiles()) {
-      tiled_backward(x, dy, dx);
+      tiled_backward(ctx.context(), x, dy, dx);
       return;
     }
     const Index hw = x.dim(2) * x.dim(3);
-    each_window(x.shape(), y.shape(), [&](Index p, Index o, Index r0, Index r1, Index c0, Index c1, T inv) {
+    Context& exec = ctx.context();
+    each_window(exec, x.shape(), y.shape(), [&](Index p, Index o, Index r0, Index r1, Index c0, Index c1, T inv) {
       T* d = dx.data() + p * hw;
       if (o == p * y.dim(2) * y.dim(3)) std::fill(d, d + hw, T(0));  // first window of the plane
       const T g = dy.data()[o] * inv;
@@ -74,10 +76,10 @@ class AvgPool2DLayer final : public Layer<T> {
   // no clipping and cover every input at most once. The fast path below sums in the same
   // order as each_window, so both give the same bits.
   bool tiles() const { return win_.stride == win_.kernel && win_.pad == 0; }
-  void tiled_forward(TensorView<const T> x, TensorView<T> y) const {
+  void tiled_forward(Context& exec, TensorView<const T> x, TensorView<T> y) const {
     const Index planes = x.dim(0) * x.dim(1), h = x.dim(2), w = x.dim(3), ho = y.dim(2), wo = y.dim(3), k = win_.kernel;
     const T inv = T(1) / T(k * k);
-    parallel_for(0, planes, 4, [&](Index lo, Index hi) {
+    exec.parallel_for(0, planes, 4, [&](Index lo, Index hi) {
       for (Index p = lo; p < hi; ++p)
         for (Index i = 0; i < ho; ++i) {
           const T* xr = x.data() + (p * h + i * k) * w;  // first row of this band of windows
@@ -97,11 +99,11 @@ class AvgPool2DLayer final : public Layer<T> {
         }
     });
   }
-  void tiled_backward(TensorView<const T> x, TensorView<const T> dy, TensorView<T> dx) const {
+  void tiled_backward(Context& exec, TensorView<const T> x, TensorView<const T> dy, TensorView<T> dx) const {
     const Index planes = x.dim(0) * x.dim(1), h = x.dim(2), w = x.dim(3), ho = h / win_.kernel, wo = w / win_.kernel,
                 k = win_.kernel;
     const T inv = T(1) / T(k * k);
-    parallel_for(0, planes, 4, [&](Index lo, Index hi) {
+    exec.parallel_for(0, planes, 4, [&](Index lo, Index hi) {
       for (Index p = lo; p < hi; ++p) {
         T* d = dx.data() + p * h * w;
         const T* g = dy.data() + p * ho * wo;
@@ -131,10 +133,10 @@ class AvgPool2DLayer final : public Layer<T> {
   // Calls f(plane, output index, r0, r1, c0, c1, 1 / divisor) for every window, in order
   // within a plane; planes run in parallel.
   template <class F>
-  void each_window(const Shape& in, const Shape& out, F&& f) const {
+  void each_window(Context& exec, const Shape& in, const Shape& out, F&& f) const {
     const Index planes = in[0] * in[1], h = in[2], w = in[3], ho = out[2], wo = out[3];
     const T inv_full = T(1) / T(win_.kernel * win_.kernel);
-    parallel_for(0, planes, 4, [&](Index lo, Index hi) {
+    exec.parallel_for(0, planes, 4, [&](Index lo, Index hi) {
       for (Index p = lo; p < hi; ++p)
         for (Index i = 0; i < ho; ++i) {
           Index rb, r0, r1;

@@ -20,7 +20,7 @@
 #include <string>
 
 #include "twin/layer.hpp"
-#include "twin/parallel.hpp"
+#include "twin/context.hpp"
 
 namespace twin {
 
@@ -98,7 +98,7 @@ class BatchNormLayer final : public Layer<T> {
     ScratchCarver carve(ctx.scratch);
     T* mean_out = carve.take<T>(c_);
     T* invstd_out = carve.take<T>(c_);
-    parallel_for(0, c_, 1, [&](Index lo, Index hi) {
+    ctx.context().parallel_for(0, c_, 1, [&](Index lo, Index hi) {
       for (Index c = lo; c < hi; ++c) {
         double mu, var;
         if (train) {
@@ -137,7 +137,7 @@ class BatchNormLayer final : public Layer<T> {
     const T* mean_in = carve.take<T>(c_);
     const T* invstd_in = carve.take<T>(c_);
     const bool train = ctx.mode == Mode::train;
-    parallel_for(0, c_, 1, [&](Index lo, Index hi) {
+    ctx.context().parallel_for(0, c_, 1, [&](Index lo, Index hi) {
       for (Index c = lo; c < hi; ++c) {
         const double mu = double(mean_in[c]), invstd = double(invstd_in[c]);
         double sum_dy = 0, sum_dy_xhat = 0;

@@ -16,8 +16,8 @@
 // the results are bit-identical for any thread count. Backward works on blocks of
 // kernels::conv_pixel_block output pixels, rebuilding their im2col columns from x, so nothing
 // is kept from forward to backward and the layer needs no workspace scratch. The work
-// buffers are per thread and the partials belong to the calling thread
-// (kernels::conv_buffers), grown to the largest layer and reused: about
+// buffers are the running worker's and the partials the caller's, in the execution context
+// (LayerContext::exec, WorkBuffers), grown to the largest layer and reused: about
 // threads x C k k x 256 + max_chunks x (O C k k + O) scalars for a whole network, and no
 // gradient partials for inference.
 // A 1x1 kernel with stride 1 and no padding needs no im2col: x[n] viewed as (C, H W) is
@@ -31,7 +31,7 @@
 #include "twin/kernels/gemm.hpp"
 #include "twin/kernels/im2col.hpp"
 #include "twin/layer.hpp"
-#include "twin/parallel.hpp"
+#include "twin/context.hpp"
 
 namespace twin {
 
@@ -110,31 +110,35 @@ class Conv2DLayer final : public Layer<T> {
     initialise<T>(o_.init, w_, b_, double(o_.in) * k2, double(o_.out) * k2, rng);
   }
 
-  void forward(TensorView<const T> x, TensorView<T> y, const LayerContext&) const override {
+  void forward(TensorView<const T> x, TensorView<T> y, const LayerContext& ctx) const override {
     const auto g = geometry(x.shape());
     if (g.n == 0) return;
-    const T* wp = kernels::pack_conv_weights(g, w_.data());  // once per call, shared by the threads
+    Context& exec = ctx.context();
+    // Packed once per call, in the caller's buffers, read by all workers.
+    const T* wp = kernels::pack_conv_weights(exec.caller_buffers(), g, w_.data());
     const T* bias = o_.bias ? b_.data() : nullptr;
     const Index x_size = g.c * g.h * g.w, y_size = o_.out * g.out_h() * g.out_w();
-    parallel_for(0, g.n, 1, [&](Index lo, Index hi) {
-      for (Index n = lo; n < hi; ++n) kernels::conv_forward_image(g, x.data() + n * x_size, wp, bias, y.data() + n * y_size);
+    exec.parallel_for(0, g.n, 1, [&](Index lo, Index hi, WorkBuffers& buf) {
+      for (Index n = lo; n < hi; ++n)
+        kernels::conv_forward_image(buf, g, x.data() + n * x_size, wp, bias, y.data() + n * y_size);
     });
   }
 
   void backward(TensorView<const T> x, TensorView<const T>, TensorView<const T> dy, TensorView<T> dx,
-                const LayerContext&) const override {
+                const LayerContext& ctx) const override {
     const auto g = geometry(x.shape());
     if (g.n == 0) return;
+    Context& exec = ctx.context();
     const Index chunks = num_chunks(g.n), cs = chunk_size(g.n);
-    // chunks x (dW (O, C k k), db (O)), on the calling thread's buffers: the tasks below
-    // (which may run on this thread too) use only their own threads' im2col buffers.
-    T* partial_all = kernels::conv_buffers<T>().get(kernels::ConvBuffers<T>::partials, chunks * partial_size());
+    // chunks x (dW (O, C k k), db (O)), in the caller's buffers: the tasks below (which may
+    // run on the caller's worker too) use only other slots of their workers' buffers.
+    T* partial_all = exec.caller_buffers().get<T>(WorkBuffers::conv_partials, chunks * partial_size());
     const Index hw_out = g.out_h() * g.out_w(), x_size = g.c * g.h * g.w, k = row_len();
-    fixed_chunks(g.n, cs, [&](Index c, Index lo, Index hi) {
+    exec.fixed_chunks(g.n, cs, [&](Index c, Index lo, Index hi, WorkBuffers& buf) {
       // One block of output pixels at a time: its im2col columns (C k k, nb) stay in L2
       // through both GEMMs and col2im instead of a (C k k, Ho Wo) matrix going to memory.
       const Index block = std::min(hw_out, kernels::conv_pixel_block);
-      T* cols = pointwise() ? nullptr : kernels::conv_buffers<T>().get(kernels::ConvBuffers<T>::cols, k * block);
+      T* cols = pointwise() ? nullptr : buf.get<T>(WorkBuffers::conv_cols, k * block);
       T* pw = partial_all + c * partial_size();
       T* pb = pw + o_.out * k;
       for (Index n = lo; n < hi; ++n) {
@@ -149,16 +153,16 @@ class Conv2DLayer final : public Layer<T> {
           const T* b = cols ? cols : xn + j0;
           const Index ldb = cols ? nb : hw_out;
           if (cols) kernels::im2col_range(g, xn, j0, j0 + nb, cols, nb);
-          kernels::gemm<T>(kernels::Trans::no, kernels::Trans::yes, o_.out, k, nb, T(1), dyn + j0, hw_out, b, ldb, beta,
-                           pw, k);
+          kernels::gemm<T>(buf, kernels::Trans::no, kernels::Trans::yes, o_.out, k, nb, T(1), dyn + j0, hw_out, b, ldb,
+                           beta, pw, k);
           if (!dxn) continue;
           if (cols) {  // the block's buffer is free again: W^T dy (C k k, nb), then added onto dx
-            kernels::gemm<T>(kernels::Trans::yes, kernels::Trans::no, k, nb, o_.out, T(1), w_.data(), k, dyn + j0, hw_out,
-                             T(0), cols, nb);
+            kernels::gemm<T>(buf, kernels::Trans::yes, kernels::Trans::no, k, nb, o_.out, T(1), w_.data(), k, dyn + j0,
+                             hw_out, T(0), cols, nb);
             kernels::col2im_range_add(g, cols, nb, j0, j0 + nb, dxn);
           } else {
-            kernels::gemm<T>(kernels::Trans::yes, kernels::Trans::no, k, nb, o_.out, T(1), w_.data(), k, dyn + j0, hw_out,
-                             T(0), dxn + j0, hw_out);
+            kernels::gemm<T>(buf, kernels::Trans::yes, kernels::Trans::no, k, nb, o_.out, T(1), w_.data(), k, dyn + j0,
+                             hw_out, T(0), dxn + j0, hw_out);
           }
         }
         if (o_.bias)
@@ -170,7 +174,7 @@ class Conv2DLayer final : public Layer<T> {
     });
     // Reduce the partials in chunk order; each gradient element is owned by one task.
     const Index np = o_.out * k + (o_.bias ? o_.out : 0);
-    parallel_for(0, np, 4096, [&](Index lo, Index hi) {
+    exec.parallel_for(0, np, 4096, [&](Index lo, Index hi) {
       for (Index i = lo; i < hi; ++i) {
         T s = partial_all[i];
         for (Index c = 1; c < chunks; ++c) s += partial_all[c * partial_size() + i];

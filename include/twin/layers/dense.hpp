@@ -9,7 +9,7 @@
 #include "twin/init.hpp"
 #include "twin/kernels/gemm.hpp"
 #include "twin/layer.hpp"
-#include "twin/parallel.hpp"
+#include "twin/context.hpp"
 
 namespace twin {
 
@@ -57,31 +57,31 @@ class DenseLayer final : public Layer<T> {
   }
   void init(Rng& rng) override { initialise<T>(o_.init, w_, b_, double(o_.in), double(o_.out), rng); }
 
-  void forward(TensorView<const T> x, TensorView<T> y, const LayerContext&) const override {
+  void forward(TensorView<const T> x, TensorView<T> y, const LayerContext& ctx) const override {
     const Index n = x.dim(0);
-    parallel_for(0, n, 16, [&](Index lo, Index hi) {
+    ctx.context().parallel_for(0, n, 16, [&](Index lo, Index hi, WorkBuffers& buf) {
       T* yo = y.data() + lo * o_.out;
       if (o_.bias)
         for (Index i = lo; i < hi; ++i) std::copy(b_.begin(), b_.end(), y.data() + i * o_.out);
-      kernels::gemm<T>(kernels::Trans::no, kernels::Trans::yes, hi - lo, o_.out, o_.in, T(1), x.data() + lo * o_.in,
-                       o_.in, w_.data(), o_.in, o_.bias ? T(1) : T(0), yo, o_.out);
+      kernels::gemm<T>(buf, kernels::Trans::no, kernels::Trans::yes, hi - lo, o_.out, o_.in, T(1),
+                       x.data() + lo * o_.in, o_.in, w_.data(), o_.in, o_.bias ? T(1) : T(0), yo, o_.out);
     });
   }
 
   void backward(TensorView<const T> x, TensorView<const T>, TensorView<const T> dy, TensorView<T> dx,
-                const LayerContext&) const override {
+                const LayerContext& ctx) const override {
     const Index n = x.dim(0);
     // dW += dy^T x  (out, in); db += column sums of dy. One product over the whole batch,
     // split over threads by columns of dW (bit-identical for any thread count).
-    kernels::gemm_parallel<T>(kernels::Trans::yes, kernels::Trans::no, o_.out, o_.in, n, T(1), dy.data(), o_.out, x.data(),
-                     o_.in, T(1), dw_.data(), o_.in);
+    kernels::gemm_parallel<T>(ctx.context(), kernels::Trans::yes, kernels::Trans::no, o_.out, o_.in, n, T(1), dy.data(),
+                              o_.out, x.data(), o_.in, T(1), dw_.data(), o_.in);
     if (o_.bias)
       for (Index i = 0; i < n; ++i)
         for (Index j = 0; j < o_.out; ++j) db_[static_cast<std::size_t>(j)] += dy.data()[i * o_.out + j];
     if (dx.data())
-      parallel_for(0, n, 16, [&](Index lo, Index hi) {
-        kernels::gemm<T>(kernels::Trans::no, kernels::Trans::no, hi - lo, o_.in, o_.out, T(1), dy.data() + lo * o_.out,
-                         o_.out, w_.data(), o_.in, T(0), dx.data() + lo * o_.in, o_.in);
+      ctx.context().parallel_for(0, n, 16, [&](Index lo, Index hi, WorkBuffers& buf) {
+        kernels::gemm<T>(buf, kernels::Trans::no, kernels::Trans::no, hi - lo, o_.in, o_.out, T(1),
+                         dy.data() + lo * o_.out, o_.out, w_.data(), o_.in, T(0), dx.data() + lo * o_.in, o_.in);
       });
   }
 

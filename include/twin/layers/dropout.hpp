@@ -9,7 +9,7 @@
 #include <string>
 
 #include "twin/layer.hpp"
-#include "twin/parallel.hpp"
+#include "twin/context.hpp"
 
 namespace twin {
 
@@ -48,7 +48,7 @@ class DropoutLayer final : public Layer<T> {
     const T keep = p_ < 1 ? T(1.0 / (1.0 - p_)) : T(0);
     Rng& rng = *ctx.rng;
     for (Index i = 0; i < x.size(); ++i) mask[i] = rng.uniform() < p_ ? T(0) : keep;
-    parallel_for(0, x.size(), 1 << 15, [&](Index lo, Index hi) {
+    ctx.context().parallel_for(0, x.size(), 1 << 15, [&](Index lo, Index hi) {
       for (Index i = lo; i < hi; ++i) y.data()[i] = x.data()[i] * mask[i];
     });
   }
@@ -61,7 +61,7 @@ class DropoutLayer final : public Layer<T> {
       return;
     }
     const T* mask = ScratchCarver(ctx.scratch).take<T>(x.size());
-    parallel_for(0, x.size(), 1 << 15, [&](Index lo, Index hi) {
+    ctx.context().parallel_for(0, x.size(), 1 << 15, [&](Index lo, Index hi) {
       for (Index i = lo; i < hi; ++i) dx.data()[i] = dy.data()[i] * mask[i];
     });
   }

@@ -7,7 +7,7 @@
 #include <string>
 
 #include "twin/layer.hpp"
-#include "twin/parallel.hpp"
+#include "twin/context.hpp"
 
 namespace twin {
 
@@ -29,9 +29,9 @@ class GlobalAvgPoolLayer final : public Layer<T> {
     require(in.rank() >= 3 && in.sample_size() > 0, "GlobalAvgPool", "expected (N, C, H, W) with H W > 0", in);
     return Shape{in[0], in[1]};
   }
-  void forward(TensorView<const T> x, TensorView<T> y, const LayerContext&) const override {
+  void forward(TensorView<const T> x, TensorView<T> y, const LayerContext& ctx) const override {
     const Index planes = y.size(), m = planes ? x.size() / planes : 0;
-    parallel_for(0, planes, 64, [&](Index lo, Index hi) {
+    ctx.context().parallel_for(0, planes, 64, [&](Index lo, Index hi) {
       for (Index p = lo; p < hi; ++p) {
         T s(0);
         for (Index i = 0; i < m; ++i) s += x.data()[p * m + i];
@@ -40,10 +40,10 @@ class GlobalAvgPoolLayer final : public Layer<T> {
     });
   }
   void backward(TensorView<const T> x, TensorView<const T> y, TensorView<const T> dy, TensorView<T> dx,
-                const LayerContext&) const override {
+                const LayerContext& ctx) const override {
     if (!dx.data()) return;
     const Index planes = y.size(), m = planes ? x.size() / planes : 0;
-    parallel_for(0, planes, 64, [&](Index lo, Index hi) {
+    ctx.context().parallel_for(0, planes, 64, [&](Index lo, Index hi) {
       for (Index p = lo; p < hi; ++p) std::fill(dx.data() + p * m, dx.data() + (p + 1) * m, dy.data()[p] / T(m));
     });
   }

@@ -11,7 +11,7 @@
 #include <string>
 
 #include "twin/layer.hpp"
-#include "twin/parallel.hpp"
+#include "twin/context.hpp"
 
 namespace twin {
 
@@ -42,7 +42,7 @@ class L2NormalizeLayer final : public Layer<T> {
   void forward(TensorView<const T> x, TensorView<T> y, const LayerContext& ctx) const override {
     const Index n = x.dim(0), d = n ? x.size() / n : 0;
     double* norms = ScratchCarver(ctx.scratch).take<double>(n);  // (N)
-    parallel_for(0, n, 16, [&](Index lo, Index hi) {
+    ctx.context().parallel_for(0, n, 16, [&](Index lo, Index hi) {
       for (Index i = lo; i < hi; ++i) {
         const T* xp = x.data() + i * d;
         double sq = 0;
@@ -59,7 +59,7 @@ class L2NormalizeLayer final : public Layer<T> {
     if (!dx.data()) return;
     const Index n = x.dim(0), d = n ? x.size() / n : 0;
     const double* norms = ScratchCarver(ctx.scratch).take<double>(n);
-    parallel_for(0, n, 16, [&](Index lo, Index hi) {
+    ctx.context().parallel_for(0, n, 16, [&](Index lo, Index hi) {
       for (Index i = lo; i < hi; ++i) {
         const T *yp = y.data() + i * d, *g = dy.data() + i * d;
         T* out = dx.data() + i * d;

@@ -12,7 +12,7 @@
 #include <string>
 
 #include "twin/layer.hpp"
-#include "twin/parallel.hpp"
+#include "twin/context.hpp"
 
 namespace twin {
 
@@ -48,7 +48,7 @@ class LocalResponseNormLayer final : public Layer<T> {
     const Index n = x.dim(0), c = x.dim(1), s = n * c ? x.size() / (n * c) : 0;
     T* scale = ScratchCarver(ctx.scratch).take<T>(x.size());  // (N, C, positions)
     const T a = T(o_.alpha / double(o_.size)), k = T(o_.k), mb = T(-o_.beta);
-    parallel_for(0, n, 1, [&](Index lo, Index hi) {
+    ctx.context().parallel_for(0, n, 1, [&](Index lo, Index hi) {
       for (Index i = lo; i < hi; ++i) {
         const T* xi = x.data() + i * c * s;
         T* si = scale + i * c * s;
@@ -72,7 +72,7 @@ class LocalResponseNormLayer final : public Layer<T> {
     const Index n = x.dim(0), c = x.dim(1), s = n * c ? x.size() / (n * c) : 0;
     const T* scale = ScratchCarver(ctx.scratch).take<T>(x.size());
     const T f = T(2 * o_.alpha * o_.beta / double(o_.size)), mb = T(-o_.beta);
-    parallel_for(0, n, 1, [&](Index lo, Index hi) {
+    ctx.context().parallel_for(0, n, 1, [&](Index lo, Index hi) {
       for (Index i = lo; i < hi; ++i) {
         const Index base = i * c * s;
         for (Index ch = 0; ch < c; ++ch) {

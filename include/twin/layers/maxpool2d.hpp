@@ -19,7 +19,7 @@
 
 #include "twin/layer.hpp"
 #include "twin/layers/pool_geometry.hpp"
-#include "twin/parallel.hpp"
+#include "twin/context.hpp"
 
 namespace twin {
 
@@ -109,7 +109,7 @@ class MaxPool2DLayer final : public Layer<T> {
   void forward_impl(TensorView<const T> x, TensorView<T> y, const LayerContext& ctx) const {
     const Index planes = x.dim(0) * x.dim(1), h = x.dim(2), w = x.dim(3), ho = y.dim(2), wo = y.dim(3), k = win_.kernel;
     U* arg = ScratchCarver(ctx.scratch).take<U>(y.size());  // (N, C, Ho, Wo)
-    parallel_for(0, planes, 4, [&](Index lo, Index hi) {
+    ctx.context().parallel_for(0, planes, 4, [&](Index lo, Index hi) {
       for (Index p = lo; p < hi; ++p) {
         const T* xp = x.data() + p * h * w;
         for (Index i = 0; i < ho; ++i) {
@@ -177,7 +177,7 @@ class MaxPool2DLayer final : public Layer<T> {
       if constexpr (sizeof(U) == 1) return table[a];
       else return Index(a / k) * w + Index(a % k);
     };
-    parallel_for(0, planes, 4, [&](Index lo, Index hi) {
+    ctx.context().parallel_for(0, planes, 4, [&](Index lo, Index hi) {
       for (Index p = lo; p < hi; ++p) {
         T* d = dx.data() + p * h * w;
         std::fill(d, d + h * w, T(0));

@@ -11,7 +11,7 @@
 #include <utility>
 #include <vector>
 
-#include "twin/parallel.hpp"
+#include "twin/context.hpp"
 #include "twin/tensor.hpp"
 
 namespace twin {
@@ -20,8 +20,10 @@ template <class T>
 class Optimizer {
  public:
   virtual ~Optimizer() = default;
-  // One update. params and grads must have the same length on every call.
-  void step(std::span<T> params, std::span<const T> grads) {
+  // One update. params and grads must have the same length on every call. With `exec` the
+  // element-wise update is spread over its threads (the same bits for any thread count);
+  // without, it runs on the calling thread.
+  void step(std::span<T> params, std::span<const T> grads, Context* exec = nullptr) {
     if (params.size() != grads.size())
       throw shape_error(detail::concat(name(), "::step: ", params.size(), " parameters but ", grads.size(), " gradients"));
     if (n_ != static_cast<Index>(params.size())) {
@@ -29,7 +31,9 @@ class Optimizer {
       t_ = 0;
     }
     ++t_;
+    exec_ = exec;
     update(params, grads);
+    exec_ = nullptr;
   }
   double lr() const { return lr_; }
   void set_lr(double lr) { lr_ = lr; }
@@ -51,16 +55,20 @@ class Optimizer {
   virtual std::vector<std::string> slot_names() const = 0;
   virtual void update(std::span<T> p, std::span<const T> g) = 0;
   T* slot(std::size_t i) { return slots_[i].second.data(); }
-  // Runs body(i) over all indices in parallel; each element is independent.
+  // Runs body(i) over all indices, in parallel on step()'s context if it got one; each
+  // element is independent.
   template <class F>
-  static void each(std::size_t n, F&& body) {
-    parallel_for(0, static_cast<Index>(n), 1 << 14, [&](Index lo, Index hi) {
+  void each(std::size_t n, F&& body) {
+    auto range = [&](Index lo, Index hi) {
       for (Index i = lo; i < hi; ++i) body(static_cast<std::size_t>(i));
-    });
+    };
+    if (exec_) exec_->parallel_for(0, static_cast<Index>(n), 1 << 14, range);
+    else range(0, static_cast<Index>(n));
   }
   double lr_;
   long long t_ = 0;
   Index n_ = -1;  // parameter count the state is sized for
+  Context* exec_ = nullptr;  // step()'s context during its update
   std::vector<std::pair<std::string, Tensor<T>>> slots_;
 };
 

@@ -45,7 +45,6 @@
 #include <variant>
 #include <vector>
 
-#include "twin/parallel.hpp"
 #include "twin/siamese/pairwise_distance.hpp"
 #include "twin/siamese/view_arg.hpp"
 #include "twin/tensor.hpp"
@@ -363,9 +362,8 @@ void distance_forward(const Distance& dist, const A& a_in, const B& b_in, std::t
   const Index N = a.dim(0), D = a.dim(1);
   if (d.size() != N)
     throw shape_error(detail::concat(dist.name(), ": output must hold ", N, " distances, got ", d.shape().str()));
-  parallel_for(0, N, 64, [&](Index lo, Index hi) {
-    for (Index i = lo; i < hi; ++i) d[i] = dist.row(a.data() + i * D, b.data() + i * D, D);
-  });
+  // One row per pair, O(N D): a batch's worth is too little work to spread over threads.
+  for (Index i = 0; i < N; ++i) d[i] = dist.row(a.data() + i * D, b.data() + i * D, D);
 }
 
 // da, db (N, D) = dd (N) times the gradient of each row's distance; ASSIGNED (either may be
@@ -380,15 +378,13 @@ void distance_backward(const Distance& dist, const A& a_in, const B& b_in, std::
     throw shape_error(detail::concat(dist.name(), ": dd must hold ", N, " values, got ", dd.shape().str()));
   if (da.data()) require_shape(da.shape(), a.shape(), "distance_backward: da");
   if (db.data()) require_shape(db.shape(), b.shape(), "distance_backward: db");
-  parallel_for(0, N, 64, [&](Index lo, Index hi) {
-    for (Index i = lo; i < hi; ++i) {
-      T* ga = da.data() ? da.data() + i * D : nullptr;
-      T* gb = db.data() ? db.data() + i * D : nullptr;
-      if (ga) std::fill(ga, ga + D, T(0));
-      if (gb) std::fill(gb, gb + D, T(0));
-      dist.row_backward(a.data() + i * D, b.data() + i * D, D, dd[i], ga, gb);
-    }
-  });
+  for (Index i = 0; i < N; ++i) {
+    T* ga = da.data() ? da.data() + i * D : nullptr;
+    T* gb = db.data() ? db.data() + i * D : nullptr;
+    if (ga) std::fill(ga, ga + D, T(0));
+    if (gb) std::fill(gb, gb + D, T(0));
+    dist.row_backward(a.data() + i * D, b.data() + i * D, D, dd[i], ga, gb);
+  }
 }
 
 // The (N, N) matrix of the rows of x against themselves.

@@ -13,6 +13,7 @@
 #include <cmath>
 #include <vector>
 
+#include "twin/context.hpp"
 #include "twin/kernels/gemm.hpp"
 #include "twin/tensor.hpp"
 
@@ -50,7 +51,11 @@ void gram_matrix(TensorView<const T> x, TensorView<const T> y, TensorView<T> out
     std::fill(out.begin(), out.end(), T(0));
     return;
   }
-  kernels::gemm<T>(kernels::Trans::no, kernels::Trans::yes, N, M, D, T(1), x.data(), D, y.data(), D, T(0), out.data(), M);
+  // One small product per call (a batch of embeddings): its packing buffers are made here
+  // rather than taken from an execution context.
+  WorkBuffers buf;
+  kernels::gemm<T>(buf, kernels::Trans::no, kernels::Trans::yes, N, M, D, T(1), x.data(), D, y.data(), D, T(0),
+                   out.data(), M);
 }
 
 // out (N, M) = squared Euclidean distances, clamped at 0; diagonal exactly 0 in the self case.

@@ -66,6 +66,14 @@ class SiameseWorkspace {
   // with dLoss/dEmbeddings before backward(). Contents are undefined until written.
   TensorView<T> d_embeddings() { return d_emb_.view(); }
   Workspace<T>& stacked_workspace() { return ws_; }
+  // The execution context the tower runs on, for every inner workspace (see
+  // Workspace::set_context); nullptr: each makes its own.
+  void set_context(Context* exec) {
+    exec_ = exec;
+    ws_.set_context(exec);
+    head_ws_.set_context(exec);
+    for (auto& w : branch_ws_) w.set_context(exec);
+  }
 
  private:
   template <class>
@@ -79,6 +87,7 @@ class SiameseWorkspace {
   Index branches_ = 0, n_ = 0;
   BranchMode mode_ = BranchMode::stacked;
   bool has_forward_ = false;
+  Context* exec_ = nullptr;
 };
 
 template <class T>
@@ -153,7 +162,10 @@ class SiameseModule {
       }
       all = tower_.forward_borrowing_input(ws.stacked_.view(), ws.ws_, mode);  // stacked_ lives until backward
     } else {
-      if (static_cast<Index>(ws.branch_ws_.size()) < B) ws.branch_ws_.resize(static_cast<std::size_t>(B));
+      if (static_cast<Index>(ws.branch_ws_.size()) < B) {
+        ws.branch_ws_.resize(static_cast<std::size_t>(B));
+        ws.set_context(ws.exec_);
+      }
       Index i = 0;
       for (const auto& b : branches) {
         auto e = tower_.forward(b, ws.branch_ws_[static_cast<std::size_t>(i)], mode);
