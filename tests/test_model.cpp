@@ -120,7 +120,7 @@ TEST_CASE("model: save and load a SiameseModule with its head") {
   // A model without the head does not load that file.
   SiameseModule<float> c(tower<float>());
   c.init(1);
-  CHECK_THROWS_WITH_AS(io::load_model(c, path), doctest::Contains("head.fc.weight"), io_error);
+  CHECK_THROWS_WITH_AS(io::load_model(c, path), doctest::Contains("\"head.fc."), io_error);
   std::filesystem::remove_all(dir);
 }
 

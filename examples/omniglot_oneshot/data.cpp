@@ -9,7 +9,7 @@
 
 #include <twin/data/group_split.hpp>
 #include <twin/data/transform.hpp>
-#include <twin/io/data_dir.hpp>
+#include <data_dir.hpp>
 #include <twin/io/image.hpp>
 
 #include "omniglot.hpp"
@@ -33,7 +33,7 @@ bool is_png(const fs::path& p) {
 
 fs::path find_background(const std::string& data) {
   try {
-    return twin::io::find_data_dir(data, "omniglot/images_background");
+    return twin_examples::find_data_dir(data, "omniglot/images_background");
   } catch (const twin::io_error& e) {
     throw DataMissing(e.what());
   }
