@@ -7,7 +7,7 @@
 // verification ROC AUC / EER over every same/different pair, and k-way one-shot accuracy
 // (one reference image per subject), both next to a raw-pixel baseline.
 //
-//   face_verification [--data DIR] [--epochs N] [--quick] [--miner semihard|hard|all]
+//   face_verification [--data DIR] [--epochs N] [--quick] [--miner semihard|hard|all] [--tower small|resnet]
 //                     [--save FILE] [--model FILE (evaluate only)] [--check]
 //
 // --check exits 1 unless the trained model beats the raw-pixel baseline on the held-out
@@ -45,11 +45,11 @@ using twin::Tensor;
 using twin::data::Image;
 
 struct Config {
-  std::string data, save = "face_model.safetensors", model, miner = "semihard";
+  std::string data, save = "face_model.safetensors", model, miner = "semihard", tower = "small";
   int epochs = 40;
   bool quick = false, check = false;
   Index p = 8, k = 4, embed = 64, height = 56, width = 46, test_subjects = 12, episodes = 2000;
-  double lr = 1e-3, margin = 0.2;
+  double lr = 1e-3, margin = 0.2, resnet_width = 0.25;
   std::uint64_t seed = 1;
   int threads = 0;
   std::vector<Index> ways{5, 12};
@@ -58,8 +58,18 @@ struct Config {
 // 56 x 46 input: three conv + pool blocks (28x23, 14x11, 7x5), then Dense + L2Normalize so
 // every embedding lies on the unit sphere and distances are in [0, 2] whatever the scale
 // of the tower (the margin 0.2 then means the same thing throughout training).
-twin::Sequential<float> make_tower(const Config& c) {
+//
+// --tower resnet: dlib's face ResNet (twin/models/dlib_resnet.hpp) on 112 x 112 grey faces,
+// its channels scaled by --resnet-width (0.25: 8 to 64), + L2Normalize: a graph tower with
+// residual blocks, trained from scratch in a few minutes.
+twin::Graph<float> make_tower(const Config& c) {
   using namespace twin;
+  if (c.tower == "resnet") {
+    Graph<float> g = models::dlib_face_resnet<float>(
+        {.input = c.height, .in_channels = 1, .embedding = c.embed, .width = c.resnet_width});
+    g.output(g.add("norm", L2Normalize{}, "fc"));
+    return g;
+  }
   Sequential<float> net;
   auto block = [&](Index in, Index out, Index k) {
     net.add(Conv2D{.in = in, .out = out, .kernel = k, .pad = k / 2, .bias = false, .init = Init::he_uniform})
@@ -154,7 +164,7 @@ Image mirror(const Image& img) {
 }
 
 // Trains `net` on the training subjects; returns seconds spent.
-double train(twin::Sequential<float>& net, const Config& c, const std::vector<Image>& imgs,
+double train(twin::Graph<float>& net, const Config& c, const std::vector<Image>& imgs,
              const std::vector<int>& labels, const std::vector<Index>& train_items, float mean, float std) {
   using namespace twin;
   std::vector<int> train_labels;
@@ -230,6 +240,8 @@ int run(Config c) {
     c.epochs = std::min(c.epochs, 15);
     c.episodes = std::min<Index>(c.episodes, 500);
   }
+  if (c.tower != "small" && c.tower != "resnet") throw twin::error("--tower must be small or resnet, got '" + c.tower + "'");
+  if (c.tower == "resnet") c.height = c.width = 112;  // the ResNet takes square faces
   if (c.miner != "semihard" && c.miner != "hard" && c.miner != "all")
     throw twin::error("--miner must be semihard, hard or all, got '" + c.miner + "'");
   if (c.threads > 0) twin::set_default_threads(c.threads);
@@ -247,7 +259,7 @@ int run(Config c) {
   const std::vector<Image> imgs = twin::data::load_all(ds);  // decoded on all threads
   const std::vector<int>& labels = ds.labels();
 
-  twin::Sequential<float> net = make_tower(c);
+  twin::Graph<float> net = make_tower(c);
   std::map<std::string, std::string> meta;
   if (!c.model.empty()) {
     meta = twin::io::load_model(net, c.model);
@@ -335,6 +347,9 @@ int main(int argc, char** argv) try {
   app.add_option("--data", c.data, "folder holding att_faces/ (default: $TWIN_DATA, then ../shared/data)");
   app.add_option("--epochs", c.epochs, "training epochs (each shows about every training image once)");
   app.add_flag("--quick", c.quick, "at most 15 epochs and 500 episodes (tests)");
+  app.add_option("--tower", c.tower, "small (3 conv blocks, 56x46) or resnet (dlib's face ResNet, 112x112)");
+  app.add_option("--resnet-width", c.resnet_width, "channel multiplier of --tower resnet (1: dlib's 32-256)")
+      ->check(CLI::Range(0.05, 1.0));
   app.add_option("--miner", c.miner, "triplet mining: semihard, hard (batch-hard) or all");
   app.add_option("--seed", c.seed, "seed of the subject split, initialisation, sampling and augmentation");
   app.add_option("--lr", c.lr, "Adam learning rate");

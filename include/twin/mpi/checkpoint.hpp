@@ -25,8 +25,8 @@ namespace twin::mpi {
 
 // Collective. Rank 0 writes; the barrier after it means that once this returns on any rank,
 // the file is complete and durable.
-template <class T>
-void save_checkpoint(const Communicator& comm, const std::filesystem::path& path, const Sequential<T>& net,
+template <Model M, class T = typename M::value_type>
+void save_checkpoint(const Communicator& comm, const std::filesystem::path& path, const M& net,
                      Optimizer<T>& opt, const Rng& rng, long long epoch, std::map<std::string, std::string> user = {}) {
   std::string failure;
   if (comm.is_root()) {
@@ -45,8 +45,8 @@ void save_checkpoint(const Communicator& comm, const std::filesystem::path& path
 // anything); then parameters, buffers, optimiser state, step count, learning rate, RNG,
 // epoch and user metadata go to every rank. On failure every rank throws io_error with
 // rank 0's reason and nothing was changed.
-template <class T>
-io::CheckpointInfo load_checkpoint(const Communicator& comm, const std::filesystem::path& path, Sequential<T>& net,
+template <Model M, class T = typename M::value_type>
+io::CheckpointInfo load_checkpoint(const Communicator& comm, const std::filesystem::path& path, M& net,
                                    Optimizer<T>& opt, Rng& rng) {
   std::string failure;
   io::CheckpointInfo info;
