@@ -157,6 +157,9 @@ class ThreadPool {
       if (stopping_) return;
       seen = generation_;
       Job* job = job_;
+      // Join only while tasks remain: the caller waits for every joined worker to leave, and
+      // one that woke after the caller had run them all would only add a round trip.
+      if (job->next.load(std::memory_order_relaxed) >= job->n) continue;
       ++job->refs;
       lock.unlock();
       work(*job, worker);
