@@ -24,7 +24,8 @@ if [[ "${1:-}" != "--quick" ]]; then
   cmake --preset tsan >/dev/null
   cmake --build --preset tsan -j"$jobs"
   ctest --preset tsan
-  # A short fuzz run of the file readers (image, safetensors): ${TWIN_FUZZ_SECONDS:-20} s each.
+  # A short fuzz run of the file readers (image, safetensors) and the signature example's two
+  # parsers (enrolment store, pairs CSV): scripts/fuzz.sh says how long each runs.
   if command -v clang++ >/dev/null || command -v clang++-14 >/dev/null; then
     scripts/fuzz.sh "${TWIN_FUZZ_SECONDS:-20}"
   else
