@@ -55,7 +55,7 @@ TEST_CASE("README example: a Siamese tower trained with the contrastive loss") {
     SiameseWorkspace<float> w;
     auto e = m.forward({a.view(), b.view()}, w, Mode::eval);
     Tensor<float> d(Shape{4});
-    distance_forward(Euclidean{}, e.branch(0), e.branch(1), d.view());
+    distance_forward(LpDistance{}, e.branch(0), e.branch(1), d.view());
     const auto l = loss(PairBatch<float>{.first = e.branch(0), .second = e.branch(1), .labels = y});
     return std::pair{double(l.value), std::min(d[1], d[3])};
   };

@@ -111,7 +111,7 @@ double test_auc(const twin::SiameseModule<float>& m, const twin::Tensor<float>& 
     gather(images, pairs, which, x1, x2, y);
     const auto e = m.forward({x1.view(), x2.view()}, ws, twin::Mode::eval);
     d.resize(twin::Shape{static_cast<Index>(which.size())});
-    twin::distance_forward(twin::Euclidean{}, e.branch(0), e.branch(1), d.view());
+    twin::distance_forward(twin::LpDistance{}, e.branch(0), e.branch(1), d.view());
     for (Index i = 0; i < d.size(); ++i) scores.push_back(-double(d[i]));
     labels.insert(labels.end(), y.begin(), y.end());
   }
