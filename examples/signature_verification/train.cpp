@@ -207,7 +207,9 @@ int run_train(const TrainOptions& o) {
   const twin::Index P = o.batch_pairs, H = cfg.canvas.height, W = cfg.canvas.width, plane = H * W;
   twin::Tensor<float, 4> xa(twin::Shape{P, 1, H, W}), xb(twin::Shape{P, 1, H, W});
   std::vector<twin::PairLabel> labels(static_cast<std::size_t>(P));
+  twin::Context exec;  // one pool for the whole run: the tower's steps and the warps
   twin::SiameseWorkspace<float> ws;
+  ws.set_context(&exec);
   const long total_steps = static_cast<long>(o.epochs) * o.steps_per_epoch;
   const twin::CosineAnnealingLR schedule{.t_max = total_steps, .eta_min = o.lr * 0.02};
   Progress bar(total_steps, o.quiet);
@@ -225,7 +227,7 @@ int run_train(const TrainOptions& o) {
   std::vector<Job> jobs(static_cast<std::size_t>(2 * P));
   const twin::data::Image shape_only(twin::Shape{H, W});  // draw_affine reads only its size
   auto warp_all = [&] {
-    twin::Context().parallel_for(0, 2 * P, 4, [&](twin::Index lo, twin::Index hi) {
+    exec.parallel_for(0, 2 * P, 4, [&](twin::Index lo, twin::Index hi) {
       twin::data::Image img(twin::Shape{H, W});
       for (twin::Index j = lo; j < hi; ++j) {
         const Job& job = jobs[static_cast<std::size_t>(j)];
