@@ -6,8 +6,9 @@
 // node k runs forward at time k and backward at time 2K - 1 - k. Each value (a node's
 // output) and each gradient gets a lifetime [birth, death]; buffers whose lifetimes do not
 // overlap share memory in one arena. From the nodes' BackwardReads and Aliasing:
-//   * a value lives until its last forward reader, or until the backward that reads it
-//     (the producer's when it reads its output, a consumer's when it reads its input);
+//   * a value lives until its last forward reader; one that a backward reads (the
+//     producer's when it reads its output, a consumer's when it reads its input) lives to
+//     the end of the step, so that backward may run twice on one forward;
 //   * a view node's output is its input's memory; an in-place node writes over its input
 //     when nothing reads the input's value after it (forward or backward);
 //   * a gradient lives from the first consumer's backward (which ASSIGNS it) to the
@@ -102,7 +103,9 @@ inline MemoryPlan plan_memory(const std::vector<Index>& input_sizes, const std::
       if (train && nodes[static_cast<std::size_t>(c)].reads.input) d = std::max(d, bwd(c));
     }
     if (train && nodes[static_cast<std::size_t>(p)].reads.output) d = std::max(d, bwd(p));
-    if (v == output) d = end;
+    // What some backward reads stays to the end of the step, so backward may run again on
+    // the same forward (gradients never reuse its memory).
+    if (d >= K || v == output) d = end;
     death[static_cast<std::size_t>(v)] = d;
   }
 
