@@ -7,6 +7,7 @@
 #include <fstream>
 #include <string>
 
+#include <twin/models/signature_tower.hpp>
 #include <twin/siamese.hpp>
 
 #include "bench_common.hpp"
@@ -26,29 +27,9 @@ double peak_rss_mib() {
   return 0.0;
 }
 
-// The signature tower of D2/D3, for 1 x h x w images: three conv blocks, two dense layers,
-// L2-normalised 128-d embeddings.
+// The D2 signature tower (twin/models/signature_tower.hpp), initialised from seed 1.
 Sequential<float> signature_tower(Index h, Index w) {
-  auto out = [](Index n, Index k, Index s, Index p) { return (n + 2 * p - k) / s + 1; };
-  Index hh = out(h, 7, 2, 3), ww = out(w, 7, 2, 3);
-  for (int i = 0; i < 3; ++i) hh = out(hh, 3, 2, 0), ww = out(ww, 3, 2, 0);
-  Sequential<float> t;
-  t.add(Conv2D{.in = 1, .out = 32, .kernel = 7, .stride = 2, .pad = 3})
-      .add(ReLU{})
-      .add(MaxPool2D{.kernel = 3, .stride = 2})
-      .add(Conv2D{.in = 32, .out = 64, .kernel = 5, .stride = 1, .pad = 2})
-      .add(ReLU{})
-      .add(MaxPool2D{.kernel = 3, .stride = 2})
-      .add(Conv2D{.in = 64, .out = 128, .kernel = 3, .stride = 1, .pad = 1})
-      .add(ReLU{})
-      .add(Conv2D{.in = 128, .out = 128, .kernel = 3, .stride = 1, .pad = 1})
-      .add(ReLU{})
-      .add(MaxPool2D{.kernel = 3, .stride = 2})
-      .add(Flatten{})
-      .add(Dense{.in = 128 * hh * ww, .out = 256})
-      .add(ReLU{})
-      .add(Dense{.in = 256, .out = 128})
-      .add(L2Normalize{});
+  Sequential<float> t = models::signature_tower<float>(h, w);
   t.init(1);
   return t;
 }

@@ -10,6 +10,7 @@
 // --pairs is the GLOBAL batch; every rank draws the same random images and keeps its shard.
 // --blocking replaces DataParallel's polled non-blocking buckets by one blocking
 // MPI_Allreduce of the whole buffer, to compare the two.
+#include <twin/models/signature_tower.hpp>
 #include <twin/mpi/data_parallel.hpp>
 #include <twin/mpi/shard.hpp>
 #include <twin/siamese.hpp>
@@ -24,28 +25,6 @@
 
 namespace {
 using namespace twin;
-
-Sequential<float> d2_tower() {  // for 1 x 96 x 192 inputs; the last pool leaves 128 x 5 x 11
-  Sequential<float> t;
-  t.add(Conv2D{.in = 1, .out = 32, .kernel = 7, .stride = 2, .pad = 3})
-      .add(ReLU{})
-      .add(MaxPool2D{.kernel = 3, .stride = 2})
-      .add(Conv2D{.in = 32, .out = 64, .kernel = 5, .stride = 1, .pad = 2})
-      .add(ReLU{})
-      .add(MaxPool2D{.kernel = 3, .stride = 2})
-      .add(Conv2D{.in = 64, .out = 128, .kernel = 3, .stride = 1, .pad = 1})
-      .add(ReLU{})
-      .add(Conv2D{.in = 128, .out = 128, .kernel = 3, .stride = 1, .pad = 1})
-      .add(ReLU{})
-      .add(MaxPool2D{.kernel = 3, .stride = 2})
-      .add(Flatten{})
-      .add(Dense{.in = 128 * 5 * 11, .out = 256})
-      .add(ReLU{})
-      .add(Dense{.in = 256, .out = 128})
-      .add(L2Normalize{});
-  t.init(1);
-  return t;
-}
 
 double seconds_since(std::chrono::steady_clock::time_point t0) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
@@ -65,7 +44,9 @@ int run(const mpi::Communicator& comm, int argc, char** argv) {
     else if (a == "--blocking") blocking = true;
     else throw error("usage: mpi_scaling [--pairs 32] [--steps 5] [--bucket-mib 4] [--fixed] [--blocking]");
   }
-  SiameseModule<float> model(d2_tower());
+  Sequential<float> tower = models::signature_tower<float>(96, 192);  // 1 x 96 x 192 inputs
+  tower.init(1);
+  SiameseModule<float> model(std::move(tower));
   mpi::DataParallel<float> dp(comm, model,
                               {.bucket_bytes = static_cast<std::size_t>(bucket_mib * (1 << 20)),
                                .order = fixed ? mpi::ReduceOrder::fixed : mpi::ReduceOrder::mpi});

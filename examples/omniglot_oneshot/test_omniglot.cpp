@@ -9,6 +9,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include <twin/testing/error_message.hpp>
+
 #include "omniglot.hpp"
 
 namespace {
@@ -53,14 +55,7 @@ fs::path make_background(const fs::path& root, int alphabets, int characters, in
   return root;
 }
 
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const std::exception& e) {
-    return e.what();
-  }
-  return "(no error)";
-}
+using twin::testing::error_message;
 }  // namespace
 
 TEST_CASE("omniglot: make-runs, train and eval end to end on a tiny synthetic set") {
@@ -124,7 +119,7 @@ TEST_CASE("omniglot: the held-out alphabets never reach training") {
   const auto val = omniglot::pick_validation_alphabets(all, {}, 2, 2015);
   CHECK(val.size() == 2);
   CHECK(omniglot::pick_validation_alphabets(all, {}, 2, 2015) == val);  // seeded
-  CHECK(error_of([&] { omniglot::pick_validation_alphabets(all, {"Klingon"}, 0, 0); }).find("'Klingon'") !=
+  CHECK(error_message([&] { omniglot::pick_validation_alphabets(all, {"Klingon"}, 0, 0); }).find("'Klingon'") !=
         std::string::npos);
   fs::remove_all(root);
 }
@@ -141,7 +136,7 @@ TEST_CASE("omniglot: bad runs give errors naming the file and line") {
 
   SUBCASE("a missing class image") {
     fs::remove(fresh() / "training" / "class03.png");
-    const std::string e = error_of([&] { omniglot::read_runs(runs); });
+    const std::string e = error_message([&] { omniglot::read_runs(runs); });
     CHECK_MESSAGE(e.find("missing class image class03.png") != std::string::npos, e);
     CHECK_MESSAGE(e.find("run01/training") != std::string::npos, e);
   }
@@ -156,7 +151,7 @@ TEST_CASE("omniglot: bad runs give errors naming the file and line") {
     std::ofstream out(rd / "class_labels.txt");
     for (const auto& l : lines) out << l << "\n";
     out.close();
-    const std::string e = error_of([&] { omniglot::read_runs(runs); });
+    const std::string e = error_message([&] { omniglot::read_runs(runs); });
     CHECK_MESSAGE(e.find("class_labels.txt:2:") != std::string::npos, e);
     CHECK_MESSAGE(e.find("run01/training/class09.png") != std::string::npos, e);
     CHECK_MESSAGE(e.find("not there") != std::string::npos, e);
@@ -164,13 +159,13 @@ TEST_CASE("omniglot: bad runs give errors naming the file and line") {
   SUBCASE("a malformed label line") {
     const fs::path rd = fresh();
     std::ofstream(rd / "class_labels.txt", std::ios::app) << "run01/test/item01.png\n";
-    const std::string e = error_of([&] { omniglot::read_runs(runs); });
+    const std::string e = error_message([&] { omniglot::read_runs(runs); });
     CHECK_MESSAGE(e.find("class_labels.txt:5:") != std::string::npos, e);
   }
   SUBCASE("a run with fewer than 2 classes") {
     const fs::path rd = fresh();
     for (int k = 2; k <= 4; ++k) fs::remove(rd / "training" / ("class0" + std::to_string(k) + ".png"));
-    const std::string e = error_of([&] { omniglot::read_runs(runs); });
+    const std::string e = error_message([&] { omniglot::read_runs(runs); });
     CHECK_MESSAGE(e.find("at least 2 classes") != std::string::npos, e);
   }
   SUBCASE("a non-image query") {
@@ -178,7 +173,7 @@ TEST_CASE("omniglot: bad runs give errors naming the file and line") {
     std::ofstream(rd / "test" / "item03.png") << "not a picture\n";
     const auto rr = omniglot::read_runs(runs);
     const auto m = omniglot::make_model(omniglot::Design::proto, {.size = 28, .channels = 2, .blocks = 1}, 1);
-    const std::string e = error_of([&] { omniglot::evaluate_runs(m, rr, 0, nullptr); });
+    const std::string e = error_message([&] { omniglot::evaluate_runs(m, rr, 0, nullptr); });
     CHECK_MESSAGE(e.find("class_labels.txt:3:") != std::string::npos, e);
     CHECK_MESSAGE(e.find("item03.png") != std::string::npos, e);
     CHECK_MESSAGE(e.find("not an image") != std::string::npos, e);
@@ -186,7 +181,7 @@ TEST_CASE("omniglot: bad runs give errors naming the file and line") {
   SUBCASE("no runs at all") {
     fs::remove_all(runs);
     fs::create_directories(runs);
-    CHECK(error_of([&] { omniglot::read_runs(runs); }).find("no runNN/") != std::string::npos);
+    CHECK(error_message([&] { omniglot::read_runs(runs); }).find("no runNN/") != std::string::npos);
   }
   fs::remove_all(root);
 }

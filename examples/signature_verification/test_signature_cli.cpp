@@ -18,6 +18,7 @@
 #include <nlohmann/json.hpp>
 
 #include <twin/io/safetensors.hpp>
+#include <twin/testing/error_message.hpp>
 
 #include "csv.hpp"
 #include "enrollments.hpp"
@@ -155,14 +156,7 @@ int run(const std::string& args, std::string& log) {
   return WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
 }
 
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const std::exception& e) {
-    return e.what();
-  }
-  return "(no error)";
-}
+using twin::testing::error_message;
 }  // namespace
 
 TEST_CASE("enroll: concurrent enrollers on one file lose no writer, and the file always parses") {
@@ -242,7 +236,7 @@ TEST_CASE("enroll: a writer's references are added to, replaced only with --repl
 
 TEST_CASE("enrolment files are validated, errors name the file and the writer") {
   const std::string name = "enr.json";
-  auto err = [&](const std::string& text) { return error_of([&] { (void)parse_enrollments(text, name); }); };
+  auto err = [&](const std::string& text) { return error_message([&] { (void)parse_enrollments(text, name); }); };
   const std::string head = R"({"format": "twin-signature-enrollments", "version": 1, "writers": )";
   const std::string ok = R"({"model": "m", "model_hash": "fnv1a64:1", "files": ["a.png"], "embeddings": [[0.5, 1]]})";
   CHECK(parse_enrollments(head + R"({"bob": )" + ok + "}}", name).writers.at("bob").embeddings[0][1] == 1.0f);
@@ -418,7 +412,7 @@ TEST_CASE("model metadata out of range is refused, naming the file, the key and 
     m[key] = value;
     const fs::path p = d.path / ("bad_" + key + ".safetensors");
     twin::io::save_model(net, p, {{"signature_verification", m.dump()}});
-    return error_of([&] {
+    return error_message([&] {
       ModelInfo i;
       (void)load_model(p, i);
     });
@@ -444,7 +438,7 @@ TEST_CASE("model metadata out of range is refused, naming the file, the key and 
   // NaN or Inf weights: refused at load, naming the tensor (twin::io::load_model).
   net.params()[3] = std::numeric_limits<float>::quiet_NaN();
   save_model(d.path / "nan.safetensors", net, info);
-  CHECK(has(error_of([&] {
+  CHECK(has(error_message([&] {
               ModelInfo i;
               (void)load_model(d.path / "nan.safetensors", i);
             }),
@@ -499,7 +493,7 @@ TEST_CASE("pairs CSV: BOM, quotes and CRLF are read; NUL bytes, long lines and b
   CHECK(lines[1].line == 3);
   CHECK(lines[1].same);
   CHECK(parse_csv("\"say \"\"hi\"\"\",x", "q.csv")[0].fields[0] == "say \"hi\"");
-  auto err = [&](const std::string& text) { return error_of([&] { (void)parse_pairs(text, f, true); }); };
+  auto err = [&](const std::string& text) { return error_message([&] { (void)parse_pairs(text, f, true); }); };
   CHECK(has(err(std::string("a.png,b.png,1\na.p\0ng,a.png,1\n", 30)), "p.csv:2: holds a NUL byte at column 4"));
   const std::string longline = std::string(5 << 20, 'x') + ",a.png,1\n";
   const std::string e = err(longline);

@@ -9,6 +9,7 @@
 #include <sstream>
 
 #include <twin/io/safetensors.hpp>
+#include <twin/testing/error_message.hpp>
 
 #include "dataset.hpp"
 #include "pairs.hpp"
@@ -45,14 +46,7 @@ void write_signature(const fs::path& p, int kind) {
   write_file(p, encode_png_ink(img));
 }
 
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const std::exception& e) {
-    return e.what();
-  }
-  return "(no error)";
-}
+using twin::testing::error_message;
 
 // $TWIN_DATA/cedar when set (as the example itself looks), else ../shared/data/cedar.
 fs::path cedar_dir() {
@@ -120,20 +114,20 @@ TEST_CASE("hard negatives: random forgeries come from the nearest writers at the
 
 TEST_CASE("errors name the folder, file or line at fault") {
   TempDir d("errors");
-  CHECK(error_of([&] { discover(d.path / "nowhere"); }).find("nowhere' does not exist") != std::string::npos);
-  CHECK(error_of([&] { discover(d.path); }).find("holds neither the CEDAR layout") != std::string::npos);
+  CHECK(error_message([&] { discover(d.path / "nowhere"); }).find("nowhere' does not exist") != std::string::npos);
+  CHECK(error_message([&] { discover(d.path); }).find("holds neither the CEDAR layout") != std::string::npos);
 
   fs::create_directories(d.path / "w1" / "genuine");
-  CHECK(error_of([&] { discover(d.path); }).find((d.path / "w1" / "genuine").string() + "' holds no images") !=
+  CHECK(error_message([&] { discover(d.path); }).find((d.path / "w1" / "genuine").string() + "' holds no images") !=
         std::string::npos);
   fs::create_directories(d.path / "w2");
   write_signature(d.path / "w1" / "genuine" / "a.png", 0);
-  CHECK(error_of([&] { discover(d.path); }).find("w2' has no 'genuine' folder") != std::string::npos);
+  CHECK(error_message([&] { discover(d.path); }).find("w2' has no 'genuine' folder") != std::string::npos);
   fs::remove_all(d.path / "w2");
 
   write_file(d.path / "w1" / "genuine" / "broken.png", "\x89PNG\r\n\x1a\n garbage");
   const Dataset ds = discover(d.path);
-  CHECK(error_of([&] { load_all(ds, Canvas{}); }).find("broken.png") != std::string::npos);
+  CHECK(error_message([&] { load_all(ds, Canvas{}); }).find("broken.png") != std::string::npos);
 
   // Pairs files.
   write_signature(d.path / "a.png", 0);
@@ -145,13 +139,13 @@ TEST_CASE("errors name the folder, file or line at fault") {
   CHECK(lines[1].same);
   CHECK(lines[1].line == 5);
   write_file(d.path / "missing.csv", "a.png,b.png,1\na.png,nothere.png,0\n");
-  CHECK(error_of([&] { read_pairs_file(d.path / "missing.csv"); })
+  CHECK(error_message([&] { read_pairs_file(d.path / "missing.csv"); })
             .find("missing.csv:2: image '" + (d.path / "nothere.png").string() + "' does not exist") != std::string::npos);
   write_file(d.path / "label.csv", "a.png,b.png,yes\n");
-  CHECK(error_of([&] { read_pairs_file(d.path / "label.csv"); }).find("label.csv:1: label must be 1") != std::string::npos);
+  CHECK(error_message([&] { read_pairs_file(d.path / "label.csv"); }).find("label.csv:1: label must be 1") != std::string::npos);
   write_file(d.path / "fields.csv", "a.png,b.png\n");
-  CHECK(error_of([&] { read_pairs_file(d.path / "fields.csv"); }).find("fields.csv:1: expected 3") != std::string::npos);
-  CHECK(error_of([&] { read_pairs_file(d.path / "none.csv"); }).find("none.csv") != std::string::npos);
+  CHECK(error_message([&] { read_pairs_file(d.path / "fields.csv"); }).find("fields.csv:1: expected 3") != std::string::npos);
+  CHECK(error_message([&] { read_pairs_file(d.path / "none.csv"); }).find("none.csv") != std::string::npos);
 }
 
 TEST_CASE("PNG writer and base64 for the report") {
