@@ -25,17 +25,28 @@ mkdir -p "$out"
 flags=(-std=c++20 -O1 -g -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined
        -fsanitize-recover=shift-exponent,signed-integer-overflow -fno-omit-frame-pointer -Iinclude -I/usr/include/eigen3
        -Iexamples/signature_verification)
-status=0
+targets=()
 for target in image safetensors enrollments pairs_csv; do
   [[ -n "$only" && "$only" != "$target" ]] && continue
-  src="tests/fuzz/fuzz_${target}.cpp"
-  [[ -f "$src" ]] || continue
-  bin="$out/fuzz_${target}"
+  [[ -f "tests/fuzz/fuzz_${target}.cpp" ]] && targets+=("$target")
+done
+# Build the stale fuzzers in parallel (one compiler per core), then run them one at a time.
+stale=()
+for target in "${targets[@]}"; do
+  src="tests/fuzz/fuzz_${target}.cpp" bin="$out/fuzz_${target}"
   if [[ ! -x "$bin" || "$src" -nt "$bin" || scripts/fuzz.sh -nt "$bin" ||
         -n "$(find include examples/signature_verification -newer "$bin" \( -name '*.hpp' -o -name '*.cpp' \) -print -quit)" ]]; then
-    echo "fuzz.sh: building $bin"
-    "$cxx" "${flags[@]}" "$src" -o "$bin"
+    stale+=("$target")
   fi
+done
+if ((${#stale[@]})); then
+  echo "fuzz.sh: building ${stale[*]}"
+  printf '%s\n' "${stale[@]}" |
+    xargs -P "$(nproc)" -I{} "$cxx" "${flags[@]}" "tests/fuzz/fuzz_{}.cpp" -o "$out/fuzz_{}"
+fi
+status=0
+for target in "${targets[@]}"; do
+  bin="$out/fuzz_${target}"
   corpus="$out/corpus-$target"
   artifacts="$out/artifacts/$target/"
   mkdir -p "$corpus" "$artifacts"

@@ -10,7 +10,9 @@ cd "$(dirname "$0")/.."
 scripts/install-deps.sh
 jobs=$(nproc)
 
-cmake --preset release -DTWIN_BUILD_TESTS=ON -DTWIN_BUILD_EXAMPLES=ON -DTWIN_BUILD_BENCHMARKS=ON >/dev/null
+# Benchmarks are measuring tools, not tests, and CI does not compile them (docs/performance.md
+# says how to build and run them); -O3 -march=native benchmark builds cost minutes on 2 cores.
+cmake --preset release -DTWIN_BUILD_TESTS=ON -DTWIN_BUILD_EXAMPLES=ON -DTWIN_BUILD_BENCHMARKS=OFF >/dev/null
 cmake --build --preset release -j"$jobs"
 ctest --preset release -j"$jobs"
 

@@ -101,6 +101,45 @@ TEST_CASE("model: gradients through tower and head match finite differences") {
   CHECK_GRAD(twin::testing::compare_gradients(analytic, numeric, "tower + head"));
 }
 
+// The hook data-parallel training overlaps with: every parameter range reported once per
+// backward, head first, each range already holding its final gradient when reported.
+TEST_CASE("model: on_gradients_ready reports each node's final gradients once, last node first") {
+  SiameseModule<double> m(tower<double>(), koch_head<double>(4));
+  m.init(3);
+  const auto x1 = random_tensor<double>(Shape{5, 1, 6, 6}, 1), x2 = random_tensor<double>(Shape{5, 1, 6, 6}, 2);
+  const auto d_logit = random_tensor<double>(Shape{5, 1}, 3);
+  for (BranchMode how : {BranchMode::stacked, BranchMode::separate}) {
+    CAPTURE(static_cast<int>(how));
+    SiameseWorkspace<double> ws;
+    std::vector<std::pair<std::size_t, std::size_t>> ranges;
+    std::vector<std::vector<double>> seen;  // the gradients in each range when it was reported
+    ws.on_gradients_ready([&](std::size_t offset, std::size_t count) {
+      ranges.emplace_back(offset, count);
+      seen.emplace_back(m.grads().begin() + static_cast<std::ptrdiff_t>(offset),
+                        m.grads().begin() + static_cast<std::ptrdiff_t>(offset + count));
+    });
+    for (int step = 0; step < 2; ++step) {  // the second step reuses the plans
+      ranges.clear(), seen.clear();
+      m.zero_grad();
+      const auto e = m.forward({x1.view(), x2.view()}, ws, Mode::train, how);
+      m.head_forward(e, ws, Mode::train);
+      m.head_backward(d_logit.view(), ws);
+      m.backward(ws.d_embeddings(), ws);
+      // head.fc, then the tower's Dense and Conv2D: the nodes with parameters, last first.
+      REQUIRE(ranges.size() == 3);
+      CHECK(ranges[0].first > ranges[1].first);
+      CHECK(ranges[1].first > ranges[2].first);
+      std::vector<int> covered(m.grads().size(), 0);
+      for (std::size_t r = 0; r < ranges.size(); ++r)
+        for (std::size_t i = 0; i < ranges[r].second; ++i) {
+          ++covered[ranges[r].first + i];
+          CHECK(seen[r][i] == m.grads()[ranges[r].first + i]);  // final when reported
+        }
+      for (int c : covered) CHECK(c == 1);
+    }
+  }
+}
+
 TEST_CASE("model: save and load a SiameseModule with its head") {
   const auto dir = std::filesystem::temp_directory_path() / "twin_test_model";
   std::filesystem::create_directories(dir);

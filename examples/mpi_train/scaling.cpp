@@ -5,11 +5,13 @@
 // holds communication only, not waiting for a slower rank. docs/distributed.md has the figures.
 //
 //   TWIN_NUM_THREADS=1 mpirun -np 2 mpi_scaling [--pairs 32] [--steps 5] [--bucket-mib 4] [--fixed]
-//                                               [--blocking]
+//                                               [--blocking | --overlap]
 //
 // --pairs is the GLOBAL batch; every rank draws the same random images and keeps its shard.
 // --blocking replaces DataParallel's polled non-blocking buckets by one blocking
-// MPI_Allreduce of the whole buffer, to compare the two.
+// MPI_Allreduce of the whole buffer, to compare the two. --overlap sends each bucket from
+// the backward pass as soon as its layers' gradients are final (Workspace::
+// on_gradients_ready); its all-reduce figure is then the wait after backward.
 #include <twin/models/signature_tower.hpp>
 #include <twin/mpi/data_parallel.hpp>
 #include <twin/mpi/shard.hpp>
@@ -34,7 +36,7 @@ int run(const mpi::Communicator& comm, int argc, char** argv) {
   Index pairs = 32;
   int steps = 5;
   double bucket_mib = 4;
-  bool fixed = false, blocking = false;
+  bool fixed = false, blocking = false, overlap = false;
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
     if (a == "--pairs" && i + 1 < argc) pairs = std::stol(argv[++i]);
@@ -42,8 +44,10 @@ int run(const mpi::Communicator& comm, int argc, char** argv) {
     else if (a == "--bucket-mib" && i + 1 < argc) bucket_mib = std::stod(argv[++i]);
     else if (a == "--fixed") fixed = true;
     else if (a == "--blocking") blocking = true;
-    else throw error("usage: mpi_scaling [--pairs 32] [--steps 5] [--bucket-mib 4] [--fixed] [--blocking]");
+    else if (a == "--overlap") overlap = true;
+    else throw error("usage: mpi_scaling [--pairs 32] [--steps 5] [--bucket-mib 4] [--fixed] [--blocking | --overlap]");
   }
+  if (blocking && overlap) throw error("mpi_scaling: --blocking and --overlap exclude each other");
   Sequential<float> tower = models::signature_tower<float>(96, 192);  // 1 x 96 x 192 inputs
   tower.init(1);
   SiameseModule<float> model(std::move(tower));
@@ -61,12 +65,14 @@ int run(const mpi::Communicator& comm, int argc, char** argv) {
   const ContrastiveLoss loss{.pos_margin = 0, .neg_margin = 1, .power = 2, .reduction = Reduction::mean};
   SGD<float> opt({.lr = 0.01});
   SiameseWorkspace<float> ws;
+  if (overlap) ws.on_gradients_ready([&](std::size_t offset, std::size_t count) { dp.gradients_ready(offset, count); });
 
   double compute = 0, wait = 0, reduce = 0, total = 0;
   for (int s = 0; s <= steps; ++s) {  // step 0 allocates and is not timed
     comm.barrier("step start");
     const auto t0 = std::chrono::steady_clock::now();
     model.zero_grad();
+    if (overlap) dp.start_gradients(w);
     const auto e = model.forward({a_mine, b_mine}, ws, Mode::train);
     auto de = ws.d_embeddings();
     loss(PairBatch<float>{.first = e.branch(0), .second = e.branch(1), .labels = y},
@@ -82,6 +88,8 @@ int run(const mpi::Communicator& comm, int argc, char** argv) {
       for (float& g : model.grads()) g *= static_cast<float>(w);
       MPI_Allreduce(MPI_IN_PLACE, model.grads().data(), static_cast<int>(model.grads().size()), MPI_FLOAT, MPI_SUM,
                     comm.native());
+    } else if (overlap) {
+      dp.finish_gradients();
     } else {
       dp.all_reduce_gradients(w);
     }
@@ -107,7 +115,7 @@ int run(const mpi::Communicator& comm, int argc, char** argv) {
                 "after a mean %.3f s wait for the slowest rank); %.1f images/s\n",
                 comm.size(), default_threads(), pairs, model.num_params(),
                 double(model.num_params()) * 4.0 / (1 << 20), dp.num_buckets(), fixed ? "fixed" : "mpi",
-                blocking ? ", blocking MPI_Allreduce" : "", max_total,
+                blocking ? ", blocking MPI_Allreduce" : overlap ? ", overlapped with backward" : "", max_total,
                 max_compute, mean_reduce, mean_wait, 2.0 * double(pairs) / max_total);
   return 0;
 }

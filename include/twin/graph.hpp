@@ -24,6 +24,7 @@
 // its first step. forward(x, ws, mode) is const: several threads may run inference on one
 // trained model, each with its own Workspace.
 #include <cstdint>
+#include <functional>
 #include <initializer_list>
 #include <limits>
 #include <memory>
@@ -90,6 +91,14 @@ class Workspace {
   // an eval-mode forward keeps what backward needs, as a train-mode one does (gradients in
   // eval mode: BatchNorm with running statistics, gradient checks, input attributions).
   void set_forward_only(bool on) { forward_only_ = on; }
+  // Called during backward after each node that has parameters, with the range
+  // [offset, offset + count) of the parameter store's flat gradient buffer (grads()) that
+  // the node's gradients occupy, as soon as this backward has finished writing them: data-
+  // parallel training sends them while earlier nodes still compute (twin/mpi/
+  // data_parallel.hpp). Nodes are reported last to first, each once per backward. Empty
+  // (the default): no calls. Set it once; the calls allocate nothing.
+  using GradientsReady = std::function<void(std::size_t offset, std::size_t count)>;
+  void on_gradients_ready(GradientsReady f) { grads_ready_ = std::move(f); }
   // Forward passes are numbered 1, 2, ... per workspace (one per training step in the
   // usual loop); set_step(s) makes the next forward step s, e.g. to follow an optimiser.
   void set_step(std::uint64_t s) { next_step_ = s; }
@@ -138,6 +147,7 @@ class Workspace {
   bool poison_ = false;
   bool check_finite_ = false;
   bool check_input_ = true;
+  GradientsReady grads_ready_;
   bool forward_only_ = false;
   bool planned_backward_ = false;
   std::uint64_t step_ = 0, next_step_ = 1;
@@ -431,6 +441,10 @@ class Graph {
         if (ws.check_finite_) guard(ws, ws.dxs_[j].span(), static_cast<int>(k), "input gradient");
       }
       if (ws.check_finite_) guard(ws, store_->layer_grads(store_base_ + k), static_cast<int>(k), "parameter gradients");
+      if (ws.grads_ready_) {
+        const std::span<const T> mine = store_->layer_grads(store_base_ + k);
+        if (!mine.empty()) ws.grads_ready_(static_cast<std::size_t>(mine.data() - store_->grads().data()), mine.size());
+      }
     }
     return need_input_grad ? input_grad(ws, 0) : TensorView<const T>();
   }

@@ -214,6 +214,39 @@ TEST_CASE("gradients_ready: buckets sent as a backward hook reports ranges give 
   CHECK(dp.last_timing().bytes == m.grads().size() * sizeof(float));
 }
 
+TEST_CASE("overlap: the graph's backward hook sends every bucket during backward, same bits") {
+  const PairData d = make_pairs(pairs_in_data, 14);
+  auto m = model(false);
+  twin::Rng sampler(9);
+  const std::vector<Index> global = global_batch(sampler, global_n, pairs_in_data);
+  const auto mine = twin::mpi::shard(global, world().rank(), world().size());
+  const double w = twin::mpi::shard_weight(global_n, world().rank(), world().size());
+  DataParallel<float> dp(world(), m, {.bucket_bytes = 256});
+  REQUIRE(dp.num_buckets() > 3);
+
+  StepBuffers plain;  // reduce after backward
+  m.zero_grad();
+  accumulate_gradients(m, d, mine, plain);
+  dp.all_reduce_gradients(w);
+  const std::vector<float> after_backward = copy(m.grads());
+
+  StepBuffers hooked;  // the same step, buckets sent from inside backward
+  std::size_t reported = 0;
+  hooked.ws.on_gradients_ready([&](std::size_t offset, std::size_t count) {
+    reported += count;
+    dp.gradients_ready(offset, count);
+  });
+  for (int step = 0; step < 2; ++step) {
+    m.zero_grad();
+    reported = 0;
+    dp.start_gradients(w);
+    accumulate_gradients(m, d, mine, hooked);
+    CHECK(reported == m.grads().size());  // every range was handed over by backward itself
+    dp.finish_gradients();
+    CHECK(max_abs_diff(m.grads(), after_backward) == 0.0f);
+  }
+}
+
 TEST_CASE("checkpoint by rank 0 resumes bit-identically on as many ranks, and on one rank to 1e-5") {
   const PairData d = make_pairs(pairs_in_data, 14);
   std::string dir;

@@ -27,10 +27,12 @@
 // OVERLAP WITH BACKWARD. start_gradients(w) / gradients_ready(offset, count) /
 // finish_gradients() let a backward pass hand over each layer's parameter-gradient range as
 // soon as that layer's backward has run: a bucket whose range is complete is scaled and
-// sent while the earlier layers still compute. This needs one hook in the model container,
-// called after each layer's backward with that layer's range in grads(); Sequential has no
-// such hook today, so all_reduce_gradients() (everything after backward) is the path used.
-// docs/distributed.md measures why that costs little on one machine and when overlap pays.
+// sent while the earlier layers still compute. The model's workspace calls the hook after
+// each node's backward with that node's range in grads():
+//     ws.on_gradients_ready([&](std::size_t o, std::size_t n) { dp.gradients_ready(o, n); });
+//     dp.start_gradients(w);  ... forward, loss, backward ...  dp.finish_gradients();
+// (Workspace / SiameseWorkspace::on_gradients_ready). docs/distributed.md measures when
+// overlap pays; all_reduce_gradients() after backward is the simpler path.
 //
 // REDUCTION ORDER AND BITS. ReduceOrder::mpi uses MPI_Iallreduce: for 2 ranks every sum is
 // a single IEEE addition, which is commutative, so the result is bit-identical to one process

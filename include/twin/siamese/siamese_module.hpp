@@ -74,6 +74,16 @@ class SiameseWorkspace {
     head_ws_.set_context(exec);
     for (auto& w : branch_ws_) w.set_context(exec);
   }
+  // Workspace::on_gradients_ready for the whole model: the head's backward and the tower's
+  // (stacked: its one backward; separate: the last branch's, after which every node's
+  // gradients hold all branches' contributions).
+  void on_gradients_ready(typename Workspace<T>::GradientsReady f) {
+    grads_ready_ = std::move(f);
+    ws_.on_gradients_ready(grads_ready_);
+    head_ws_.on_gradients_ready(grads_ready_);
+    for (std::size_t i = 0; i < branch_ws_.size(); ++i)
+      branch_ws_[i].on_gradients_ready(i + 1 == branch_ws_.size() ? grads_ready_ : nullptr);
+  }
 
  private:
   template <class>
@@ -88,6 +98,7 @@ class SiameseWorkspace {
   BranchMode mode_ = BranchMode::stacked;
   bool has_forward_ = false;
   Context* exec_ = nullptr;
+  typename Workspace<T>::GradientsReady grads_ready_;
 };
 
 template <class T>
@@ -162,9 +173,10 @@ class SiameseModule {
       }
       all = tower_.forward_borrowing_input(ws.stacked_.view(), ws.ws_, mode);  // stacked_ lives until backward
     } else {
-      if (static_cast<Index>(ws.branch_ws_.size()) < B) {
+      if (static_cast<Index>(ws.branch_ws_.size()) != B) {
         ws.branch_ws_.resize(static_cast<std::size_t>(B));
         ws.set_context(ws.exec_);
+        ws.on_gradients_ready(ws.grads_ready_);
       }
       Index i = 0;
       for (const auto& b : branches) {
