@@ -1,14 +1,17 @@
 // train: the prototypical recipe (default) and Koch et al.'s pair recipe on the background
-// alphabets that are not held out for validation.
+// alphabets that are not held out for validation, in one process or as N data-parallel
+// ranks under mpirun (ranks.hpp).
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <numeric>
 #include <unistd.h>
 
+#include <twin/mpi/shard.hpp>
 #include <twin/siamese/prototypical_loss.hpp>
 
 #include "omniglot.hpp"
+#include "ranks.hpp"
 
 namespace omniglot {
 
@@ -69,7 +72,7 @@ struct Split {
   std::vector<Alphabet> train;
   std::vector<std::string> val;
 };
-Split load_training(const TrainOptions& o) {
+Split load_training(const TrainOptions& o, bool verbose) {
   const fs::path root = find_background(o.data);
   auto all = scan_background(root);
   Split s;
@@ -85,6 +88,7 @@ Split load_training(const TrainOptions& o) {
   Index n = 0, chars = 0;
   for (const auto& a : s.train)
     for (const auto& c : a.characters) n += static_cast<Index>(c.images.size()), ++chars;
+  if (!verbose) return s;
   std::printf("training alphabets (%zu, background set): ", s.train.size());
   for (std::size_t i = 0; i < s.train.size(); ++i) std::printf("%s%s", i ? ", " : "", s.train[i].name.c_str());
   std::printf("\n  %td characters, %td images at %tdx%td, loaded in %.1f s from %s\nheld out for validation:", chars, n,
@@ -127,7 +131,8 @@ struct Stats {
 };
 
 // ---- prototypical episodes -----------------------------------------------------------
-Stats train_proto(Model& m, const TrainOptions& o, const std::vector<Alphabet>& train) {
+// On N ranks each rank embeds every support and its shard of the Q queries per class.
+Stats train_proto(Model& m, const TrainOptions& o, const std::vector<Alphabet>& train, Ranks& ranks) {
   using namespace twin;
   std::vector<std::vector<Index>> by_alpha;
   const auto cls = make_classes(train, o.rotate_classes, by_alpha);
@@ -142,23 +147,28 @@ Stats train_proto(Model& m, const TrainOptions& o, const std::vector<Alphabet>& 
     if (static_cast<Index>(c.ch->images.size()) < S + Q)
       throw error(detail::concat(c.ch->name, " has ", c.ch->images.size(), " drawings; --shots + --queries is ", S + Q));
 
+  const mpi::ShardRange mine = mpi::shard_range(Q, ranks.rank(), ranks.size());  // this rank's queries
+  const Index Qr = mine.count;
+  if (Qr < 1) throw error(detail::concat("--queries ", Q, " is fewer than the ", ranks.size(), " ranks"));
+  const double weight = mpi::shard_weight(Q, ranks.rank(), ranks.size());
+  ranks.join(m.net);
   Adam<float> opt({.lr = o.lr});
   const PrototypicalLoss loss{.ways = C};
   PrototypicalWorkspace<float> lws;
   Workspace<float> ws(o.seed);
   Rng rng = Rng(o.seed).fork(11);
-  Tensor<float> x(Shape{N, 1, H, H});  // (C (S + Q), 1, H, H): all supports, then all queries
-  Tensor<float> de;                    // (C (S + Q), D)
+  Tensor<float> x(Shape{C * (S + Qr), 1, H, H});  // all supports, then this rank's queries
+  Tensor<float> de;                               // (C (S + Qr), D)
   std::vector<Index> pick(static_cast<std::size_t>(C)), all(cls.size()), drawers;
   std::iota(all.begin(), all.end(), 0);
   drawers.reserve(32);
-  Progress bar(o.steps, o.quiet);
+  Progress bar(o.steps, o.quiet || !ranks.root());
   double run_loss = 0, run_acc = 0;
   Stats st;
   std::uint64_t alloc0 = 0;
   const auto t0 = Clock::now();
   for (Index step = 0; step < o.steps; ++step) {
-    const double done = progress(o, step, t0);
+    const double done = ranks.max(progress(o, step, t0));
     if (done >= 1.0) break;
     if (step == 1) alloc0 = allocations();
     // Classes: all from one alphabet (the evaluation's within-alphabet runs) or from any.
@@ -178,18 +188,22 @@ Stats train_proto(Model& m, const TrainOptions& o, const std::vector<Alphabet>& 
       for (Index j = 0; j < S + Q; ++j) {
         const std::size_t r = static_cast<std::size_t>(j) + rng.below(nd - static_cast<std::size_t>(j));
         std::swap(drawers[static_cast<std::size_t>(j)], drawers[r]);
-        const Index row = j < S ? c * S + j : C * S + c * Q + (j - S);
-        warp(k.ch->images[static_cast<std::size_t>(drawers[static_cast<std::size_t>(j)])].data(), H, H,
-             draw_augment(rng, o.augment, k.quarter, H), x.data() + row * H * H);
+        const twin::data::Affine a = draw_augment(rng, o.augment, k.quarter, H);  // drawn on every rank
+        const Index q = j - S - mine.begin;  // this rank's query index
+        if (j >= S && (q < 0 || q >= Qr)) continue;  // another rank's query
+        const Index row = j < S ? c * S + j : C * S + c * Qr + q;
+        warp(k.ch->images[static_cast<std::size_t>(drawers[static_cast<std::size_t>(j)])].data(), H, H, a,
+             x.data() + row * H * H);
       }
     }
     opt.set_lr(cosine_lr(o.lr, done));
     m.net.zero_grad();
     const auto e = m.net.forward_borrowing_input(x.view(), ws, Mode::train);  // (N, D)
     de.resize(e.shape());
-    const auto r = loss(e.slice(0, C * S), e.slice(C * S, C * Q), lws, de.view().slice(0, C * S),
-                        de.view().slice(C * S, C * Q));
+    const auto r = loss(e.slice(0, C * S), e.slice(C * S, C * Qr), lws, de.view().slice(0, C * S),
+                        de.view().slice(C * S, C * Qr));
     m.net.backward(de.view(), ws);
+    ranks.reduce(weight);  // the gradient of the mean loss over all C Q queries
     opt.step(m.net.params(), m.net.grads());
     run_loss = step == 0 ? double(r.value) : 0.98 * run_loss + 0.02 * double(r.value);
     run_acc = step == 0 ? r.accuracy : 0.98 * run_acc + 0.02 * r.accuracy;
@@ -200,36 +214,45 @@ Stats train_proto(Model& m, const TrainOptions& o, const std::vector<Alphabet>& 
   bar.finish();
   st.seconds = since(t0);
   st.allocations_after_first = allocations() - alloc0;
-  std::printf("final running loss %.4f, episode accuracy %.1f%% (%td-way)\n", run_loss, 100 * run_acc, C);
+  if (ranks.root())
+    std::printf("final running loss %.4f, episode accuracy %.1f%% (%td-way%s)\n", run_loss, 100 * run_acc, C,
+                ranks.size() > 1 ? ", rank 0's queries" : "");
   return st;
 }
 
 // ---- Koch et al.: same/different pairs, BCE on the head's logit ------------------------
-Stats train_koch(Model& m, const TrainOptions& o, const std::vector<Alphabet>& train) {
+// On N ranks each rank trains on its shard of every batch of pairs.
+Stats train_koch(Model& m, const TrainOptions& o, const std::vector<Alphabet>& train, Ranks& ranks) {
   using namespace twin;
   std::vector<std::vector<Index>> by_alpha;
   const auto cls = make_classes(train, o.rotate_classes, by_alpha);
   const Index B = o.batch_pairs, H = m.tower.size;
   if (B < 2) throw error("--batch-pairs must be at least 2");
   PairHead<float>& head = *m.head;
+  const mpi::ShardRange mine = mpi::shard_range(B, ranks.rank(), ranks.size());  // this rank's pairs
+  const Index Br = mine.count;
+  if (Br < 1) throw error(detail::concat("--batch-pairs ", B, " is fewer than the ", ranks.size(), " ranks"));
+  const double weight = mpi::shard_weight(B, ranks.rank(), ranks.size());
+  ranks.join(m.net);
+  ranks.join(head.net());
   Adam<float> opt({.lr = o.lr}), opt_head({.lr = o.lr});
   const BCEWithLogitsLoss bce{};
   Workspace<float> ws(o.seed);
   PairHeadWorkspace<float> hws;
   Rng rng = Rng(o.seed).fork(12);
-  Tensor<float> x(Shape{2 * B, 1, H, H});  // (2B, 1, H, H): left images, then right images
-  Tensor<float> de, dlogit(Shape{B, 1});   // (2B, D), (B, 1)
-  std::vector<PairLabel> y(static_cast<std::size_t>(B));
-  Progress bar(o.steps, o.quiet);
+  Tensor<float> x(Shape{2 * Br, 1, H, H});  // (2Br, 1, H, H): left images, then right images
+  Tensor<float> de, dlogit(Shape{Br, 1});   // (2Br, D), (Br, 1)
+  std::vector<PairLabel> y(static_cast<std::size_t>(Br));
+  Progress bar(o.steps, o.quiet || !ranks.root());
   double run_loss = 0, run_acc = 0;
   Stats st;
   std::uint64_t alloc0 = 0;
   const auto t0 = Clock::now();
   for (Index step = 0; step < o.steps; ++step) {
-    const double done = progress(o, step, t0);
+    const double done = ranks.max(progress(o, step, t0));
     if (done >= 1.0) break;
     if (step == 1) alloc0 = allocations();
-    for (Index i = 0; i < B; ++i) {
+    for (Index i = 0; i < B; ++i) {  // every rank draws all B pairs and keeps its own
       const bool same = i % 2 == 0;  // balanced: half same, half different
       const Index a = static_cast<Index>(rng.below(cls.size()));
       Index b = a;
@@ -247,25 +270,30 @@ Stats train_koch(Model& m, const TrainOptions& o, const std::vector<Alphabet>& t
       const std::size_t da = rng.below(ka.ch->images.size());
       std::size_t db = rng.below(kb.ch->images.size() - (same ? 1 : 0));
       if (same && db >= da) ++db;  // two different drawers
-      warp(ka.ch->images[da].data(), H, H, draw_augment(rng, o.augment, ka.quarter, H), x.data() + i * H * H);
-      warp(kb.ch->images[db].data(), H, H, draw_augment(rng, o.augment, kb.quarter, H), x.data() + (B + i) * H * H);
-      y[static_cast<std::size_t>(i)] = pair_label(same);
+      const twin::data::Affine aa = draw_augment(rng, o.augment, ka.quarter, H);
+      const twin::data::Affine ab = draw_augment(rng, o.augment, kb.quarter, H);
+      const Index p = i - mine.begin;
+      if (p < 0 || p >= Br) continue;  // another rank's pair
+      warp(ka.ch->images[da].data(), H, H, aa, x.data() + p * H * H);
+      warp(kb.ch->images[db].data(), H, H, ab, x.data() + (Br + p) * H * H);
+      y[static_cast<std::size_t>(p)] = pair_label(same);
     }
     opt.set_lr(cosine_lr(o.lr, done));
     opt_head.set_lr(cosine_lr(o.lr, done));
     m.net.zero_grad();
     head.net().zero_grad();
     const auto e = m.net.forward_borrowing_input(x.view(), ws, Mode::train);  // (2B, D)
-    const auto logit = head.forward(e.slice(0, B), e.slice(B, B), hws, Mode::train);  // (B, 1)
+    const auto logit = head.forward(e.slice(0, Br), e.slice(Br, Br), hws, Mode::train);  // (Br, 1)
     const auto l = bce(logit, std::span<const PairLabel>(y), dlogit.view());
     de.resize(e.shape());
-    head.backward(dlogit.view(), hws, de.view().slice(0, B), de.view().slice(B, B));
+    head.backward(dlogit.view(), hws, de.view().slice(0, Br), de.view().slice(Br, Br));
     m.net.backward(de.view(), ws);
+    ranks.reduce(weight);  // tower and head: the gradient of the mean loss over all B pairs
     opt.step(m.net.params(), m.net.grads());
     opt_head.step(head.net().params(), head.net().grads());
     Index right = 0;
-    for (Index i = 0; i < B; ++i) right += (logit[i] > 0) == (y[static_cast<std::size_t>(i)] == PairLabel::same);
-    const double acc = double(right) / double(B);
+    for (Index i = 0; i < Br; ++i) right += (logit[i] > 0) == (y[static_cast<std::size_t>(i)] == PairLabel::same);
+    const double acc = double(right) / double(Br);
     run_loss = step == 0 ? double(l.value) : 0.98 * run_loss + 0.02 * double(l.value);
     run_acc = step == 0 ? acc : 0.98 * run_acc + 0.02 * acc;
     st.images += 2 * B;
@@ -275,28 +303,36 @@ Stats train_koch(Model& m, const TrainOptions& o, const std::vector<Alphabet>& t
   bar.finish();
   st.seconds = since(t0);
   st.allocations_after_first = allocations() - alloc0;
-  std::printf("final running loss %.4f, pair accuracy %.1f%%\n", run_loss, 100 * run_acc);
+  if (ranks.root())
+    std::printf("final running loss %.4f, pair accuracy %.1f%%%s\n", run_loss, 100 * run_acc,
+                ranks.size() > 1 ? " (rank 0's pairs)" : "");
   return st;
 }
 }  // namespace
 
-int run_train(const TrainOptions& o) {
-  const Split split = load_training(o);
+namespace {
+int train(const TrainOptions& o, Ranks& ranks) {
+  const Split split = load_training(o, ranks.root());
   Model m = make_model(o.design, o.tower, o.seed);
-  std::printf("%s", m.net.summary(twin::Shape{1, 1, o.tower.size, o.tower.size}).c_str());
-  if (o.design == Design::proto)
+  if (ranks.root()) std::printf("%s", m.net.summary(twin::Shape{1, 1, o.tower.size, o.tower.size}).c_str());
+  if (ranks.size() > 1 && ranks.root())
+    std::printf("data-parallel: %d ranks x %d threads, each on its shard of every step\n", ranks.size(),
+                twin::default_threads());
+  if (ranks.root() && o.design == Design::proto)
     std::printf("design proto: %td episodes of %td-way %td-shot %td-query, %.0f%% within one alphabet, rotations as "
                 "classes %s, Adam lr %.1e (cosine), augment x%.2f, %d threads, seed %llu\n",
                 o.steps, o.ways, o.shots, o.queries, 100 * o.within_alphabet, o.rotate_classes ? "on" : "off", o.lr,
                 o.augment, twin::default_threads(), static_cast<unsigned long long>(o.seed));
-  else
+  else if (ranks.root())
     std::printf("design koch: %td steps of %td pairs (half same), different pairs %.0f%% within one alphabet, "
                 "rotations as classes %s, |e1-e2| -> Dense -> logit, BCE, Adam lr %.1e (cosine), augment x%.2f, %d "
                 "threads, seed %llu\n",
                 o.steps, o.batch_pairs, 100 * o.within_alphabet, o.rotate_classes ? "on" : "off", o.lr, o.augment,
                 twin::default_threads(), static_cast<unsigned long long>(o.seed));
   std::fflush(stdout);
-  const Stats st = o.design == Design::proto ? train_proto(m, o, split.train) : train_koch(m, o, split.train);
+  const Stats st = o.design == Design::proto ? train_proto(m, o, split.train, ranks) : train_koch(m, o, split.train, ranks);
+  ranks.check_replicas();
+  if (!ranks.root()) return 0;  // rank 0 reports, saves and evaluates
   std::printf("training took %.1f s for %td steps, %.0f images/s, %llu heap allocations after the first step\n",
               st.seconds, st.steps, double(st.images) / st.seconds,
               static_cast<unsigned long long>(st.allocations_after_first));
@@ -309,6 +345,7 @@ int run_train(const TrainOptions& o) {
   m.meta["omniglot.steps"] = std::to_string(st.steps);
   m.meta["omniglot.images_per_s"] = std::to_string(double(st.images) / st.seconds);
   m.meta["omniglot.seed"] = std::to_string(o.seed);
+  m.meta["omniglot.ranks"] = std::to_string(ranks.size());
   m.meta["omniglot.train_seconds"] = std::to_string(st.seconds);
   save_model(m, o.model);
   std::printf("model saved to %s%s\n", o.model.c_str(), m.head ? " (and its pair head to <model>.head)" : "");
@@ -321,6 +358,22 @@ int run_train(const TrainOptions& o) {
     return run_eval(e);
   }
   return 0;
+}
+}  // namespace
+
+int run_train(const TrainOptions& o) {
+#if TWIN_OMNIGLOT_MPI
+  if (twin::mpi::launched_by_mpirun()) {
+    int argc = 0;
+    char** argv = nullptr;
+    twin::mpi::Environment env(argc, argv);
+    const twin::mpi::Communicator comm = env.world();
+    Ranks ranks(comm);
+    return twin::mpi::run_or_abort(comm, [&] { return train(o, ranks); });
+  }
+#endif
+  Ranks one;
+  return train(o, one);
 }
 
 }  // namespace omniglot

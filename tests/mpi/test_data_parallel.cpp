@@ -302,7 +302,7 @@ TEST_CASE("a collective that a peer does not join in time throws, naming what an
     const Communicator late(dup, {.timeout_seconds = 0.3});
     if (late.is_root()) {
       const std::string expected =
-          "rank 0 of " + std::to_string(late.size()) + ": barrier (a test) did not complete within 0.3 s";
+          "rank 0 of " + std::to_string(late.size()) + ": barrier: a test did not complete within 0.3 s";
       CHECK_THROWS_WITH_AS(late.barrier("a test"), doctest::Contains(expected.c_str()), twin::mpi::mpi_error);
     } else {
       std::this_thread::sleep_for(std::chrono::milliseconds(800));

@@ -30,9 +30,11 @@
 #include <chrono>
 #include <cstdint>
 #include <cstdio>
+#include <cstdlib>
 #include <exception>
 #include <span>
 #include <string>
+#include <string_view>
 #include <thread>
 #include <type_traits>
 #include <vector>
@@ -54,8 +56,10 @@ inline std::string error_string(int code) {
   return std::string(buf, static_cast<std::size_t>(len));
 }
 // `what` names the rank and the call: "rank 0 of 2: MPI_Ibcast of the parameters".
-inline void check(int code, const std::string& what) {
-  if (code != MPI_SUCCESS) throw mpi_error("twin::mpi: " + what + " failed: " + error_string(code));
+// The message is assembled from `what` only on failure: these calls sit in polling loops.
+template <class... Parts>
+void check(int code, const Parts&... what) {
+  if (code != MPI_SUCCESS) throw mpi_error(twin::detail::concat("twin::mpi: ", what..., " failed: ", error_string(code)));
 }
 template <class T>
 MPI_Datatype datatype() {
@@ -104,7 +108,8 @@ class Communicator {
   std::string where() const { return twin::detail::concat("rank ", rank_, " of ", size_); }
 
   // Waits for every request, or throws mpi_error naming `what` once the deadline passes.
-  void wait(std::span<MPI_Request> requests, const std::string& what) const {
+  // `what` and `detail` (appended) name the operation; nothing is formatted unless it fails.
+  void wait(std::span<MPI_Request> requests, std::string_view what, std::string_view detail = {}) const {
     if (requests.empty()) return;
     using clock = std::chrono::steady_clock;
     const auto start = clock::now();
@@ -113,11 +118,11 @@ class Communicator {
     for (;;) {
       int done = 0;
       detail::check(MPI_Testall(static_cast<int>(requests.size()), requests.data(), &done, MPI_STATUSES_IGNORE),
-                    where() + ": " + what);
+                    where(), ": ", what, detail);
       if (done) return;
       const auto now = clock::now();
       if (now > deadline)
-        throw mpi_error(twin::detail::concat("twin::mpi: ", where(), ": ", what, " did not complete within ",
+        throw mpi_error(twin::detail::concat("twin::mpi: ", where(), ": ", what, detail, " did not complete within ",
                                              o_.timeout_seconds,
                                              " s: another rank has probably failed, hung or fallen far behind"));
       // Spin for the first 2 ms (the usual case: the data is on its way), then back off.
@@ -130,52 +135,52 @@ class Communicator {
 
   // data on every rank := data on `root`.
   template <class T>
-  void broadcast(std::span<T> data, int root, const std::string& what) const {
+  void broadcast(std::span<T> data, int root, std::string_view what) const {
     std::vector<MPI_Request> reqs;
     for_each_piece(data.size(), [&](std::size_t off, int n) {
       reqs.emplace_back();
       detail::check(MPI_Ibcast(data.data() + off, n, detail::datatype<std::remove_const_t<T>>(), root, comm_, &reqs.back()),
-                    where() + ": MPI_Ibcast of " + what);
+                    where(), ": MPI_Ibcast of ", what);
     });
-    wait(reqs, "broadcast of " + what);
+    wait(reqs, "broadcast of ", what);
   }
   template <class T>
-  void broadcast(T& value, int root, const std::string& what) const {
+  void broadcast(T& value, int root, std::string_view what) const {
     broadcast(std::span<T>(&value, 1), root, what);
   }
   // A string of any length, from root to all.
-  void broadcast(std::string& s, int root, const std::string& what) const {
+  void broadcast(std::string& s, int root, std::string_view what) const {
     std::uint64_t n = s.size();
-    broadcast(n, root, what + " (length)");
+    broadcast(n, root, twin::detail::concat(what, " (length)"));
     s.resize(static_cast<std::size_t>(n));
     broadcast(std::span<char>(s.data(), s.size()), root, what);
   }
 
   // data := elementwise sum over ranks (MPI's reduction order).
   template <class T>
-  void all_reduce_sum(std::span<T> data, const std::string& what) const {
+  void all_reduce_sum(std::span<T> data, std::string_view what) const {
     all_reduce(data, MPI_SUM, what);
   }
   template <class T>
-  void all_reduce(std::span<T> data, MPI_Op op, const std::string& what) const {
+  void all_reduce(std::span<T> data, MPI_Op op, std::string_view what) const {
     std::vector<MPI_Request> reqs;
     for_each_piece(data.size(), [&](std::size_t off, int n) {
       reqs.emplace_back();
       detail::check(MPI_Iallreduce(MPI_IN_PLACE, data.data() + off, n, detail::datatype<T>(), op, comm_, &reqs.back()),
-                    where() + ": MPI_Iallreduce of " + what);
+                    where(), ": MPI_Iallreduce of ", what);
     });
-    wait(reqs, "all-reduce of " + what);
+    wait(reqs, "all-reduce of ", what);
   }
   template <class T>
-  T all_reduce(T value, MPI_Op op, const std::string& what) const {
+  T all_reduce(T value, MPI_Op op, std::string_view what) const {
     all_reduce(std::span<T>(&value, 1), op, what);
     return value;
   }
 
-  void barrier(const std::string& what) const {
+  void barrier(std::string_view what) const {
     MPI_Request r;
-    detail::check(MPI_Ibarrier(comm_, &r), where() + ": MPI_Ibarrier (" + what + ")");
-    wait(std::span<MPI_Request>(&r, 1), "barrier (" + what + ")");
+    detail::check(MPI_Ibarrier(comm_, &r), where(), ": MPI_Ibarrier (", what, ")");
+    wait(std::span<MPI_Request>(&r, 1), "barrier: ", what);
   }
 
   // Prints "twin::mpi: rank r of p: <message>; aborting the job" to stderr and ends the
@@ -238,6 +243,16 @@ class Environment {
   bool owner_ = false;
   int exceptions_ = 0;
 };
+
+// True when this process was started by an MPI launcher (mpirun / mpiexec of Open MPI or
+// MPICH, or a PMIx/PMI launcher such as srun), which set these variables: a program that
+// also runs alone can then set MPI up only when it is one rank of a job (a singleton
+// MPI_Init costs a second or two and can be done only once per process).
+inline bool launched_by_mpirun() {
+  for (const char* v : {"OMPI_COMM_WORLD_SIZE", "PMIX_RANK", "PMI_SIZE", "PMI_RANK"})
+    if (std::getenv(v)) return true;
+  return false;
+}
 
 // Runs body() (which returns main's exit code); on an exception prints which rank failed
 // and why, and aborts the job.

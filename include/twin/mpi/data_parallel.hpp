@@ -105,6 +105,8 @@ class DataParallel {
       end = begin;
     }
     requests_.assign(buckets_.size(), MPI_REQUEST_NULL);
+    grads_what_ = twin::detail::concat(" (", detail::bytes_str(grads_.size() * sizeof(T)), " in ", buckets_.size(),
+                                       buckets_.size() == 1 ? " bucket)" : " buckets)");
     if (o_.order == ReduceOrder::fixed) gathered_.resize(n * static_cast<std::size_t>(comm_.size()));
   }
   template <class Model>
@@ -154,15 +156,14 @@ class DataParallel {
     int flag = 0;
     if (!requests_.empty())
       detail::check(MPI_Testall(static_cast<int>(requests_.size()), requests_.data(), &flag, MPI_STATUSES_IGNORE),
-                    comm_.where() + ": gradient all-reduce");
+                    comm_.where(), ": gradient all-reduce");
   }
   void finish_gradients() {
     if (!started_) throw error("twin::mpi::DataParallel::finish_gradients: call start_gradients first");
     const auto t0 = std::chrono::steady_clock::now();
     for (std::size_t i = 0; i < buckets_.size(); ++i)
       if (!buckets_[i].sent) send(i);
-    comm_.wait(requests_, twin::detail::concat("all-reduce of the gradients (", detail::bytes_str(grads_.size() * sizeof(T)),
-                                               " in ", buckets_.size(), buckets_.size() == 1 ? " bucket)" : " buckets)"));
+    comm_.wait(requests_, "all-reduce of the gradients", grads_what_);
     if (o_.order == ReduceOrder::fixed) sum_in_rank_order();
     started_ = false;
     timing_ = {std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count(), grads_.size() * sizeof(T)};
@@ -179,7 +180,7 @@ class DataParallel {
       MPI_Request r;
       detail::check(MPI_Iallgather(buffers_.data(), static_cast<int>(buffers_.size()), detail::datatype<T>(), scratch_.data(),
                                    static_cast<int>(buffers_.size()), detail::datatype<T>(), comm_.native(), &r),
-                    comm_.where() + ": MPI_Iallgather of the buffers");
+                    comm_.where(), ": MPI_Iallgather of the buffers");
       comm_.wait(std::span<MPI_Request>(&r, 1), "all-gather of the buffers");
       add_in_rank_order(scratch_.data(), buffers_.data(), buffers_.size(), buffers_.size());
     } else {
@@ -220,10 +221,10 @@ class DataParallel {
     if (o_.order == ReduceOrder::fixed)
       detail::check(MPI_Iallgather(g, n, detail::datatype<T>(), gathered_.data() + b.begin * std::size_t(comm_.size()), n,
                                    detail::datatype<T>(), comm_.native(), &requests_[i]),
-                    comm_.where() + ": MPI_Iallgather of a gradient bucket");
+                    comm_.where(), ": MPI_Iallgather of a gradient bucket");
     else
       detail::check(MPI_Iallreduce(MPI_IN_PLACE, g, n, detail::datatype<T>(), MPI_SUM, comm_.native(), &requests_[i]),
-                    comm_.where() + ": MPI_Iallreduce of a gradient bucket");
+                    comm_.where(), ": MPI_Iallreduce of a gradient bucket");
     b.sent = true;
   }
   // gathered_ holds, per bucket at begin * p, the p ranks' copies one after another.
@@ -254,6 +255,7 @@ class DataParallel {
   Options o_;
   std::vector<Bucket> buckets_;
   std::vector<MPI_Request> requests_;
+  std::string grads_what_;  // " (8.0 MiB in 3 buckets)", for the wait's error message
   std::vector<T> gathered_, scratch_;  // ReduceOrder::fixed: every rank's copy
   T weight_ = T(1);
   bool started_ = false;
