@@ -2,7 +2,7 @@
 
 #include <twin/data/binarize.hpp>
 #include <twin/io/image.hpp>
-#include <twin/context.hpp>
+#include <twin/data/parallel_load.hpp>
 
 namespace sigver {
 
@@ -47,23 +47,30 @@ twin::Tensor<float, 2> load_preprocessed(const fs::path& path, const Canvas& c) 
                                         {.speck_share = c.speck_share, .stroke_radius = c.stroke_radius});
 }
 
-twin::Tensor<float, 4> load_all(const Dataset& d, const Canvas& c, std::vector<std::string>* rejected) {
-  const auto n = static_cast<twin::Index>(d.files.size());
-  twin::Tensor<float, 4> out(twin::Shape{n, 1, c.height, c.width}, 0.0f);
-  const twin::Index plane = c.height * c.width;
-  if (rejected) rejected->assign(d.files.size(), std::string());
-  twin::Context().parallel_for(0, n, 1, [&](twin::Index lo, twin::Index hi) {
-    for (twin::Index i = lo; i < hi; ++i) {
-      try {
-        const auto img = load_preprocessed(d.files[static_cast<std::size_t>(i)].path, c);
-        std::copy(img.begin(), img.end(), out.data() + i * plane);
-      } catch (const not_a_signature& e) {
-        if (!rejected) throw;
-        (*rejected)[static_cast<std::size_t>(i)] = e.what();
+twin::Tensor<float> load_images(const std::vector<fs::path>& paths, const Canvas& c, std::vector<std::string>* rejected,
+                                const std::vector<std::string>& where) {
+  if (paths.empty()) throw twin::error("no images to load");
+  if (rejected) rejected->assign(paths.size(), std::string());
+  const auto n = static_cast<twin::Index>(paths.size());
+  return twin::data::load_images(n, c.height, c.width, [&](twin::Index i) {
+    const auto k = static_cast<std::size_t>(i);
+    try {
+      return load_preprocessed(paths[k], c);
+    } catch (const twin::io_error& e) {
+      if (rejected && dynamic_cast<const not_a_signature*>(&e)) {
+        (*rejected)[k] = e.what();  // each call writes its own slot
+        return twin::data::Image(twin::Shape{c.height, c.width}, 0.0f);
       }
+      if (where.empty()) throw;
+      throw twin::io_error(where[k] + ": " + e.what());
     }
   });
-  return out;
+}
+
+twin::Tensor<float> load_all(const Dataset& d, const Canvas& c, std::vector<std::string>* rejected) {
+  std::vector<fs::path> paths;
+  for (const auto& f : d.files) paths.push_back(f.path);
+  return load_images(paths, c, rejected);
 }
 
 }  // namespace sigver

@@ -18,6 +18,7 @@
 #include <nlohmann/json.hpp>
 
 #include <twin/io/safetensors.hpp>
+#include <twin/report/png.hpp>
 #include <twin/testing/error_message.hpp>
 
 #include "csv.hpp"
@@ -25,7 +26,6 @@
 #include "pairs.hpp"
 #include "persist.hpp"
 #include "preprocess.hpp"
-#include "report.hpp"
 
 namespace test_signature_cli {
 
@@ -71,7 +71,7 @@ twin::Tensor<float, 2> signature(int kind) {
   }
   return img;
 }
-void write_signature(const fs::path& p, int kind) { write_file(p, encode_png_ink(signature(kind))); }
+void write_signature(const fs::path& p, int kind) { write_file(p, twin::report::encode_png(signature(kind).view(), {.ink = true})); }
 // A binary PGM filled with `grey`.
 void write_flat(const fs::path& p, int w, int h, int grey) {
   write_file(p, "P5\n" + std::to_string(w) + " " + std::to_string(h) + "\n255\n" +

@@ -15,12 +15,12 @@
 #include <twin/siamese/siamese_module.hpp>
 
 #include <twin/context.hpp>
+#include <twin/metrics/distance.hpp>
 
 #include "commands.hpp"
 #include "outputs.hpp"
 #include "pairs.hpp"
 #include "persist.hpp"
-#include "roc.hpp"
 
 namespace sigver {
 
@@ -60,19 +60,19 @@ class Progress {
 };
 
 // Distances of all pairs from cached embeddings (N, D).
-std::vector<float> pair_distances(const twin::Tensor<float, 2>& emb, const std::vector<PairRef>& pairs) {
-  std::vector<float> d(pairs.size());
+std::vector<double> pair_distances(const twin::Tensor<float, 2>& emb, const std::vector<PairRef>& pairs) {
+  std::vector<double> d(pairs.size());
   const twin::Index D = emb.dim(1);
   for (std::size_t i = 0; i < pairs.size(); ++i)
-    d[i] = euclidean(emb.data() + pairs[i].a * D, emb.data() + pairs[i].b * D, D);
+    d[i] = euclidean.row(emb.data() + pairs[i].a * D, emb.data() + pairs[i].b * D, D);
   return d;
 }
 
 // For each training writer, the `k` other writers whose mean embedding (of their genuine
 // signatures, un-augmented, current weights) is closest: the writers most easily confused.
-std::vector<std::vector<int>> nearest_writers(const twin::Graph<float>& net, const twin::Tensor<float, 4>& images,
-                                              const Dataset& d, int k) {
-  const auto emb = embed_all(net, images);  // (N, D)
+std::vector<std::vector<int>> nearest_writers(const twin::Graph<float>& net, const twin::Tensor<float>& images,
+                                              const Dataset& d, int k, twin::Workspace<float>& ws) {
+  const auto emb = twin::embed_all(net, images.view(), embed_batch, ws);  // (N, D)
   const twin::Index D = emb.dim(1);
   const std::size_t n = d.writers.size();
   std::vector<std::vector<float>> mean(n, std::vector<float>(static_cast<std::size_t>(D), 0.0f));
@@ -85,7 +85,7 @@ std::vector<std::vector<int>> nearest_writers(const twin::Graph<float>& net, con
   for (std::size_t w = 0; w < n; ++w) {
     std::vector<std::pair<float, int>> by;
     for (std::size_t v = 0; v < n; ++v)
-      if (v != w) by.emplace_back(euclidean(mean[w].data(), mean[v].data(), D), static_cast<int>(v));
+      if (v != w) by.emplace_back(euclidean.row(mean[w].data(), mean[v].data(), D), static_cast<int>(v));
     const auto m = std::min<std::size_t>(static_cast<std::size_t>(std::max(k, 1)), by.size());
     std::partial_sort(by.begin(), by.begin() + static_cast<std::ptrdiff_t>(m), by.end());
     for (std::size_t i = 0; i < m; ++i) out[w].push_back(by[i].second);
@@ -115,7 +115,7 @@ namespace {
 // Drops the images load_all rejected as no signature (rejected[i] non-empty) from `d` and
 // `images`, with one warning that counts them; a writer left without a genuine signature
 // goes with all its files.
-void drop_rejected(Dataset& d, twin::Tensor<float, 4>& images, const std::vector<std::string>& rejected, const char* what) {
+void drop_rejected(Dataset& d, twin::Tensor<float>& images, const std::vector<std::string>& rejected, const char* what) {
   std::size_t n = 0;
   for (const auto& r : rejected) n += !r.empty();
   if (n == 0) return;
@@ -132,7 +132,7 @@ void drop_rejected(Dataset& d, twin::Tensor<float, 4>& images, const std::vector
     if (rejected[i].empty() && with_genuine.count(d.files[i].writer)) kept.files.push_back(d.files[i]), from.push_back(i);
   kept = subset(kept, std::vector<std::string>(with_genuine.begin(), with_genuine.end()));  // rebuilds the indices
   const twin::Index plane = images.dim(2) * images.dim(3);
-  twin::Tensor<float, 4> out(twin::Shape{static_cast<twin::Index>(from.size()), 1, images.dim(2), images.dim(3)});
+  twin::Tensor<float> out(twin::Shape{static_cast<twin::Index>(from.size()), 1, images.dim(2), images.dim(3)});
   for (std::size_t k = 0; k < from.size(); ++k)
     std::copy_n(images.data() + static_cast<twin::Index>(from[k]) * plane, plane, out.data() + static_cast<twin::Index>(k) * plane);
   d = std::move(kept);
@@ -173,9 +173,9 @@ int run_train(const TrainOptions& o) {
 
   auto t0 = Clock::now();
   std::vector<std::string> rejected;
-  twin::Tensor<float, 4> train_images = load_all(train, cfg.canvas, &rejected);
+  twin::Tensor<float> train_images = load_all(train, cfg.canvas, &rejected);
   drop_rejected(train, train_images, rejected, "training");
-  twin::Tensor<float, 4> val_images = load_all(val, cfg.canvas, &rejected);
+  twin::Tensor<float> val_images = load_all(val, cfg.canvas, &rejected);
   drop_rejected(val, val_images, rejected, "validation");
   std::printf("preprocessed %zu + %zu images to %tdx%td in %.1f s\n", train.files.size(), val.files.size(),
               cfg.canvas.height, cfg.canvas.width, std::chrono::duration<double>(Clock::now() - t0).count());
@@ -210,6 +210,7 @@ int run_train(const TrainOptions& o) {
   twin::Context exec;  // one pool for the whole run: the tower's steps and the warps
   twin::SiameseWorkspace<float> ws;
   ws.set_context(&exec);
+  twin::Workspace<float> eval_ws;  // embedding the training and validation writers between epochs
   const long total_steps = static_cast<long>(o.epochs) * o.steps_per_epoch;
   const twin::CosineAnnealingLR schedule{.t_max = total_steps, .eta_min = o.lr * 0.02};
   Progress bar(total_steps, o.quiet);
@@ -246,7 +247,7 @@ int run_train(const TrainOptions& o) {
   int epochs_this_run = 0;
   for (int epoch = st.epoch; epoch < o.epochs; ++epoch) {
     const auto te = Clock::now();
-    if (o.hard_share > 0) sampler.set_nearest(nearest_writers(model.tower(), train_images, train, o.hard_writers), o.hard_share);
+    if (o.hard_share > 0) sampler.set_nearest(nearest_writers(model.tower(), train_images, train, o.hard_writers, eval_ws), o.hard_share);
     double loss_avg = 0;
     for (int step = 0; step < o.steps_per_epoch; ++step) {
       const long global = static_cast<long>(epoch) * o.steps_per_epoch + step;
@@ -283,17 +284,17 @@ int run_train(const TrainOptions& o) {
     bar.newline();
     // Validation: EER over genuine pairs vs all forgeries (skilled and random) of the
     // validation writers; the best epoch's weights and EER threshold are kept.
-    const auto emb = embed_all(model.tower(), val_images);
-    const auto d = pair_distances(emb, val_pairs);
-    std::vector<float> same, diff;
-    for (std::size_t i = 0; i < d.size(); ++i) (val_pairs[i].same() ? same : diff).push_back(d[i]);
-    const RocSummary roc = roc_of_distances(same, diff);
+    const auto d = pair_distances(twin::embed_all(model.tower(), val_images.view(), embed_batch, eval_ws), val_pairs);
+    std::vector<twin::PairLabel> val_labels(val_pairs.size());
+    for (std::size_t i = 0; i < d.size(); ++i) val_labels[i] = twin::pair_label(val_pairs[i].same());
+    const auto eer = twin::metrics::eer_distance(d, val_labels);
+    const double auc = twin::metrics::auc_distance(d, val_labels);
     st.epoch = epoch + 1;
     st.seconds += std::chrono::duration<double>(Clock::now() - te).count();
-    const bool best = roc.eer < st.best_val_eer;
+    const bool best = eer.eer < st.best_val_eer;
     if (best) {
-      st.best_val_eer = roc.eer;
-      st.best_threshold = static_cast<float>(roc.eer_threshold);
+      st.best_val_eer = eer.eer;
+      st.best_threshold = static_cast<float>(eer.threshold);
       st.best_epoch = epoch + 1;
       // The model file always holds the best epoch so far (atomic write).
       ModelInfo info;
@@ -308,8 +309,8 @@ int run_train(const TrainOptions& o) {
       info.train_seconds = st.seconds;
       save_model(o.model, model.tower(), info);
     }
-    std::printf("epoch %d: loss %.4f, validation EER %.2f%% (AUC %.3f)%s, %.0f s\n", epoch + 1, loss_avg, 100 * roc.eer,
-                roc.auc, best ? " *best*" : "", st.seconds);
+    std::printf("epoch %d: loss %.4f, validation EER %.2f%% (AUC %.3f)%s, %.0f s\n", epoch + 1, loss_avg, 100 * eer.eer,
+                auc, best ? " *best*" : "", st.seconds);
     std::fflush(stdout);
     save_checkpoint(ckpt, model.tower(), opt, st, fingerprint);
     ++epochs_this_run;
