@@ -543,4 +543,34 @@ TEST_CASE("verify: exit code 0 for the same writer, 2 for a different one, 1 for
   CHECK(run("verify --bogus", log) == 1);  // usage errors are errors too
 }
 
+TEST_CASE("audit: brightness baseline and single-image probe on a small data set, as text and JSON") {
+  TempDir d("audit");
+  make_dataset(d.path / "data", 6);
+  const fs::path out = d.path / "audit.json";
+  std::string log;
+  REQUIRE_MESSAGE(run("audit --data " + q(d.path / "data") + " --val-writers 1 --test-writers 2,3 --height 16 --width 32 --json " +
+                          q(out),
+                      log) == 0,
+                  log);
+  CHECK(has(log, "brightness-difference baseline"));
+  CHECK(has(log, "single-image probe"));
+  const json j = json::parse(slurp(out));
+  CHECK(j["test_writers"] == json::array({"2", "3"}));
+  for (const char* kind : {"raw scans", "preprocessed"}) {
+    const double eer = j["brightness_baseline"][kind]["skilled_eer"].get<double>();
+    CHECK(eer >= 0.0);
+    CHECK(eer <= 1.0);
+    const double auc = j["probe_auc"][kind].get<double>();
+    CHECK(auc >= 0.0);
+    CHECK(auc <= 1.0);
+    CHECK(j["feature_auc"][kind].size() == 6);
+  }
+  CHECK(j["feature_auc"]["preprocessed"].contains("mass"));
+  CHECK(j["feature_auc"]["raw scans"].contains("otsu"));
+  // Outputs are guarded as for eval: an existing file that is not JSON is not replaced.
+  write_file(d.path / "notes.txt", "keep me");
+  CHECK(run("audit --data " + q(d.path / "data") + " --json " + q(d.path / "notes.txt"), log) == 1);
+  CHECK(slurp(d.path / "notes.txt") == "keep me");
+}
+
 }  // namespace test_signature_cli
