@@ -12,14 +12,16 @@ namespace {
 struct not_a_signature : twin::image_error {
   using twin::image_error::image_error;
 };
-}  // namespace
 
-std::string signature_problem(twin::TensorView<const std::uint8_t, 2> img, const SignatureRules& r) {
+int otsu_of(twin::TensorView<const std::uint8_t, 2> img) { return img.size() > 0 ? twin::data::otsu_threshold(img) : -1; }
+
+// signature_problem, given Otsu's threshold `t` of img (computed once per image: the
+// preprocessing binarises at the same level).
+std::string problem_at(twin::TensorView<const std::uint8_t, 2> img, const SignatureRules& r, int t) {
   using twin::detail::concat;
   const twin::Index h = img.dim(0), w = img.dim(1);
   if (h < r.min_side || w < r.min_side)
     return concat("too small: ", w, " x ", h, " pixels (a signature needs at least ", r.min_side, " in each direction)");
-  const int t = twin::data::otsu_threshold(img);
   if (t < 0) return concat("blank: every pixel has the grey level ", int(img.data()[0]));
   double ink = 0, ink_sum = 0, paper_sum = 0;
   for (const std::uint8_t v : img.span()) {
@@ -38,13 +40,19 @@ std::string signature_problem(twin::TensorView<const std::uint8_t, 2> img, const
                   "% of the pixels are dark (a signature is dark ink on light paper)");
   return {};
 }
+}  // namespace
+
+std::string signature_problem(twin::TensorView<const std::uint8_t, 2> img, const SignatureRules& r) {
+  return problem_at(img, r, otsu_of(img));
+}
 
 twin::Tensor<float, 2> load_preprocessed(const fs::path& path, const Canvas& c) {
   const auto raw = twin::io::load_image(path);
-  if (const std::string why = signature_problem(raw.view()); !why.empty())
+  const int t = otsu_of(raw.view());
+  if (const std::string why = problem_at(raw.view(), {}, t); !why.empty())
     throw not_a_signature(path.string() + ": no signature: " + why);
   return twin::data::normalise_document(raw.view(), c.height, c.width,
-                                        {.speck_share = c.speck_share, .stroke_radius = c.stroke_radius});
+                                        {.speck_share = c.speck_share, .stroke_radius = c.stroke_radius, .threshold = t});
 }
 
 twin::Tensor<float> load_images(const std::vector<fs::path>& paths, const Canvas& c, std::vector<std::string>* rejected,
