@@ -1,6 +1,8 @@
 // `train`: writer-independent training with the contrastive loss.
 #include <unistd.h>
 
+#include <cstdlib>
+
 #include <algorithm>
 #include <chrono>
 #include <cmath>
@@ -13,6 +15,12 @@
 #include <twin/optim/schedule.hpp>
 #include <twin/siamese/contrastive_loss.hpp>
 #include <twin/siamese/siamese_module.hpp>
+#ifdef SIGVER_MPI
+#include <optional>
+
+#include <twin/mpi/data_parallel.hpp>
+#include <twin/mpi/shard.hpp>
+#endif
 
 #include <twin/context.hpp>
 #include <twin/metrics/distance.hpp>
@@ -155,7 +163,41 @@ void check_train_outputs(const TrainOptions& o, const fs::path& model, const fs:
 }
 }  // namespace
 
+namespace {
+// The ranks of a data-parallel run (one of one without mpirun).
+struct Ranks {
+  int rank = 0, size = 1;
+#ifdef SIGVER_MPI
+  const twin::mpi::Communicator* comm = nullptr;
+#endif
+  bool root() const { return rank == 0; }
+};
+
+int train(const TrainOptions& o, const Ranks& ranks);
+}  // namespace
+
+// Under mpirun (with twin::mpi) every rank runs this same command: the ranks read the same
+// data, draw the same pairs from (seed, step), and each trains on its slice of the step's
+// pairs; the gradients are averaged (twin/mpi/data_parallel.hpp), so every replica takes
+// the same step. Rank 0 alone prints and writes the model and checkpoint.
 int run_train(const TrainOptions& o) {
+#ifdef SIGVER_MPI
+  if (std::getenv("OMPI_COMM_WORLD_SIZE") || std::getenv("PMI_SIZE")) {
+    int argc = 0;
+    char** argv = nullptr;
+    twin::mpi::Environment env(argc, argv);
+    const twin::mpi::Communicator comm = env.world();
+    return twin::mpi::run_or_abort(comm, [&] { return train(o, Ranks{comm.rank(), comm.size(), &comm}); });
+  }
+#endif
+  return train(o, Ranks{});
+}
+
+namespace {
+int train(const TrainOptions& o, const Ranks& ranks) {
+  if (!ranks.root()) {  // one rank reports
+    [[maybe_unused]] std::FILE* quiet = std::freopen("/dev/null", "w", stdout);
+  }
   const auto t_start = Clock::now();
   const fs::path ckpt = o.checkpoint.empty() ? fs::path(o.model + ".ckpt") : fs::path(o.checkpoint);
   check_train_outputs(o, o.model, ckpt);
@@ -205,6 +247,18 @@ int run_train(const TrainOptions& o) {
 
   PairSampler sampler(train, o.skilled_fraction);
   const twin::Index P = o.batch_pairs, H = cfg.canvas.height, W = cfg.canvas.width, plane = H * W;
+  if (P < ranks.size)
+    throw twin::error(twin::detail::concat("--batch-pairs ", P, " is fewer than the ", ranks.size, " ranks"));
+  // This rank's pairs of each step: [lo, lo + n) of the P drawn (all of them on one rank).
+  const twin::Index lo = P * ranks.rank / ranks.size, n = P * (ranks.rank + 1) / ranks.size - lo;
+#ifdef SIGVER_MPI
+  std::optional<twin::mpi::DataParallel<float>> dp;
+  if (ranks.comm) {
+    dp.emplace(*ranks.comm, model);
+    dp->broadcast_from_root();
+    std::printf("data-parallel over %d ranks: %td of the %td pairs of a step each\n", ranks.size, n, P);
+  }
+#endif
   twin::Tensor<float, 4> xa(twin::Shape{P, 1, H, W}), xb(twin::Shape{P, 1, H, W});
   std::vector<twin::PairLabel> labels(static_cast<std::size_t>(P));
   twin::Context exec;  // one pool for the whole run: the tower's steps and the warps
@@ -213,7 +267,7 @@ int run_train(const TrainOptions& o) {
   twin::Workspace<float> eval_ws;  // embedding the training and validation writers between epochs
   const long total_steps = static_cast<long>(o.epochs) * o.steps_per_epoch;
   const twin::CosineAnnealingLR schedule{.t_max = total_steps, .eta_min = o.lr * 0.02};
-  Progress bar(total_steps, o.quiet);
+  Progress bar(total_steps, o.quiet || !ranks.root());
   const double k = o.augment_strength;
   twin::data::AffineOptions aug{.max_shift = 0.04 * k, .max_rotation_deg = 4.0 * k,
                                 .scale_range = {1.0 - 0.08 * k, 1.0 + 0.04 * k}, .fill = 0.0f};
@@ -228,9 +282,9 @@ int run_train(const TrainOptions& o) {
   std::vector<Job> jobs(static_cast<std::size_t>(2 * P));
   const twin::data::Image shape_only(twin::Shape{H, W});  // draw_affine reads only its size
   auto warp_all = [&] {
-    exec.parallel_for(0, 2 * P, 4, [&](twin::Index lo, twin::Index hi) {
+    exec.parallel_for(2 * lo, 2 * (lo + n), 4, [&](twin::Index from, twin::Index to) {
       twin::data::Image img(twin::Shape{H, W});
-      for (twin::Index j = lo; j < hi; ++j) {
+      for (twin::Index j = from; j < to; ++j) {
         const Job& job = jobs[static_cast<std::size_t>(j)];
         const float* src = train_images.data() + job.file * plane;
         if (!o.augment) {
@@ -266,12 +320,20 @@ int run_train(const TrainOptions& o) {
       warp_all();
       opt.set_lr(schedule(o.lr, global));
       model.zero_grad();
-      const auto e = model.forward({xa.view(), xb.view()}, ws, twin::Mode::train);
+      const auto e = model.forward({xa.view().slice(lo, n), xb.view().slice(lo, n)}, ws, twin::Mode::train);
       auto dE = ws.d_embeddings();
-      const auto r = loss_fn(twin::PairBatch<float>{.first = e.branch(0), .second = e.branch(1), .labels = labels},
-                             {.first = dE.slice(0, P), .second = dE.slice(P, P)});
+      const std::span<const twin::PairLabel> mine(labels.data() + lo, static_cast<std::size_t>(n));
+      const auto r = loss_fn(twin::PairBatch<float>{.first = e.branch(0), .second = e.branch(1), .labels = mine},
+                             {.first = dE.slice(0, n), .second = dE.slice(n, n)});
       if (!std::isfinite(r.value)) throw twin::numeric_error(twin::detail::concat("loss is ", r.value, " at step ", global));
       model.backward(dE, ws);
+#ifdef SIGVER_MPI
+      if (dp) {  // the gradient of the mean loss over all P pairs, on every rank
+        const double w = static_cast<double>(n) / static_cast<double>(P);
+        dp->all_reduce_gradients(w);
+        dp->all_reduce_buffers(w);  // BatchNorm running statistics
+      }
+#endif
       opt.step(model.params(), model.grads());
       loss_avg = step == 0 ? r.value : 0.95 * loss_avg + 0.05 * r.value;
       const double secs = std::chrono::duration<double>(Clock::now() - te).count();
@@ -307,12 +369,12 @@ int run_train(const TrainOptions& o) {
       info.val_eer = st.best_val_eer;
       info.epochs = st.best_epoch;
       info.train_seconds = st.seconds;
-      save_model(o.model, model.tower(), info);
+      if (ranks.root()) save_model(o.model, model.tower(), info);
     }
     std::printf("epoch %d: loss %.4f, validation EER %.2f%% (AUC %.3f)%s, %.0f s\n", epoch + 1, loss_avg, 100 * eer.eer,
                 auc, best ? " *best*" : "", st.seconds);
     std::fflush(stdout);
-    save_checkpoint(ckpt, model.tower(), opt, st, fingerprint);
+    if (ranks.root()) save_checkpoint(ckpt, model.tower(), opt, st, fingerprint);
     ++epochs_this_run;
     if (o.stop_after_epochs > 0 && epochs_this_run >= o.stop_after_epochs && st.epoch < o.epochs) {
       std::printf("stopping after %d epochs as asked (--stop-after); continue with --resume\n", epochs_this_run);
@@ -320,10 +382,15 @@ int run_train(const TrainOptions& o) {
     }
   }
   if (st.best_epoch == 0) throw twin::error("no epoch was trained (is --epochs 0?)");
+#ifdef SIGVER_MPI
+  if (dp) dp->check_replicas();  // every rank ends with the same bits
+#endif
   std::printf("model '%s': epoch %d, validation EER %.2f%%, threshold %.4f; training took %s (%.0f s, whole run %.0f s)\n",
               o.model.c_str(), st.best_epoch, 100 * st.best_val_eer, st.best_threshold, hms(st.seconds).c_str(),
               st.seconds, std::chrono::duration<double>(Clock::now() - t_start).count());
   return 0;
 }
+
+}  // namespace
 
 }  // namespace sigver
