@@ -5,7 +5,7 @@
 #    few characters per alphabet, 20 steps, 3 runs), reporting SKIPPED (exit 77) when
 #    ../shared/data/omniglot is absent.
 # Not in the sanitizer build (examples are off there; the loss has its unit test).
-if(TWIN_BUILD_EXAMPLES AND NOT TWIN_SANITIZE AND EXISTS ${PROJECT_SOURCE_DIR}/examples/omniglot_oneshot/main.cpp)
+if(TWIN_BUILD_EXAMPLES AND NOT TWIN_SANITIZE)
   add_test(NAME omniglot_oneshot_unit COMMAND test_omniglot_oneshot)
   set_tests_properties(omniglot_oneshot_unit PROPERTIES TIMEOUT 300)
   if(NOT EXISTS ${PROJECT_SOURCE_DIR}/../shared/data/omniglot/images_background)

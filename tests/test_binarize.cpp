@@ -101,4 +101,22 @@ TEST_CASE("normalise_document: two scans of one shape on different papers give t
   CHECK(ink_bbox(a.view()).width == 96);
 }
 
+TEST_CASE("normalise_document: a threshold passed in is used instead of Otsu's") {
+  // Paper 200, a frame of mid grey 140 and a core of ink 30: Otsu's level separates the core
+  // from the rest; a threshold of 150 counts the frame as ink too, so the crop grows.
+  Tensor<std::uint8_t, 2> img(Shape{40, 80}, std::uint8_t{200});
+  for (Index y = 5; y < 35; ++y)
+    for (Index x = 5; x < 75; ++x) img(y, x) = (y >= 15 && y < 25 && x >= 20 && x < 60) ? 30 : 140;
+  const int t = otsu_threshold(img.view());
+  const auto otsu = normalise_document(img.view(), 20, 40);
+  const auto same = normalise_document(img.view(), 20, 40, {.threshold = t});
+  CHECK(std::equal(otsu.begin(), otsu.end(), same.begin()));
+  const auto wide = binarize(img.view(), 150);
+  const auto core = binarize(img.view(), t);
+  CHECK(ink_bbox(wide.view()).height == 30);
+  CHECK(ink_bbox(core.view()).height < 30);
+  const auto framed = normalise_document(img.view(), 20, 40, {.threshold = 150});
+  CHECK(!std::equal(otsu.begin(), otsu.end(), framed.begin()));
+}
+
 }  // namespace test_binarize

@@ -5,20 +5,16 @@
 #include <regex>
 #include <set>
 
+#include <twin/data/image_dataset.hpp>
 #include <twin/error.hpp>
 
 namespace sigver {
 
 namespace {
-bool is_image_name(const fs::path& p) {
-  std::string e = p.extension().string();
-  std::transform(e.begin(), e.end(), e.begin(), [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-  return e == ".png" || e == ".jpg" || e == ".jpeg" || e == ".pgm" || e == ".ppm" || e == ".pnm";
-}
 std::vector<fs::path> images_in(const fs::path& dir) {
   std::vector<fs::path> out;
   for (const auto& e : fs::directory_iterator(dir))
-    if (e.is_regular_file() && is_image_name(e.path())) out.push_back(e.path());
+    if (e.is_regular_file() && twin::data::ImageDataset::is_image_name(e.path())) out.push_back(e.path());
   std::sort(out.begin(), out.end(), [](const fs::path& a, const fs::path& b) {
     return writer_less(a.stem().string(), b.stem().string());
   });

@@ -3,29 +3,29 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
-#include <fstream>
 #include <map>
 #include <set>
 
 #include <nlohmann/json.hpp>
 
-#include <twin/context.hpp>
+#include <twin/metrics/distance.hpp>
+#include <twin/report/html_report.hpp>
 
 #include "commands.hpp"
 #include "enrollments.hpp"
 #include "outputs.hpp"
 #include "pairs.hpp"
 #include "persist.hpp"
-#include "report.hpp"
-#include "roc.hpp"
 
 namespace sigver {
 
 namespace {
 using json = nlohmann::json;
+using Rows = std::vector<std::pair<std::string, std::string>>;
+namespace report = twin::report;
 
 struct Scored {
-  float d;
+  double d;
   PairKind kind;
   int a, b;
 };
@@ -41,69 +41,51 @@ std::string num(double v, int prec = 4) {
   return b;
 }
 
-// The metrics of one list of scored pairs at `threshold`.
-json metrics_of(const std::vector<Scored>& s, double threshold, std::vector<std::pair<std::string, std::string>>& rows,
-                std::vector<Curve>& curves, const std::string& prefix) {
-  std::vector<float> same, skilled, random, diff;
-  std::size_t correct = 0;
-  for (const auto& p : s) {
-    (p.kind == PairKind::genuine ? same : p.kind == PairKind::skilled ? skilled : random).push_back(p.d);
-    if (p.kind != PairKind::genuine) diff.push_back(p.d);
-    correct += (p.d <= threshold) == (p.kind == PairKind::genuine);
-  }
+// Distances and labels of `s`, of the pairs whose kind `keep` accepts.
+template <class Keep>
+std::pair<std::vector<double>, std::vector<twin::PairLabel>> labelled(const std::vector<Scored>& s, Keep keep) {
+  std::pair<std::vector<double>, std::vector<twin::PairLabel>> out;
+  for (const auto& p : s)
+    if (keep(p.kind)) out.first.push_back(p.d), out.second.push_back(twin::pair_label(p.kind == PairKind::genuine));
+  return out;
+}
+
+// The metrics of one list of scored pairs at `threshold` (twin/metrics/distance.hpp).
+json metrics_of(const std::vector<Scored>& s, double threshold, Rows& rows, std::vector<report::Curve>& curves,
+                const std::string& prefix) {
+  namespace m = twin::metrics;
+  std::size_t n[3] = {0, 0, 0};
+  for (const auto& p : s) ++n[static_cast<int>(p.kind)];
+  const auto [d, l] = labelled(s, [](PairKind) { return true; });
   json j;
-  j["pairs"] = {{"genuine", same.size()}, {"skilled", skilled.size()}, {"random", random.size()}};
+  j["pairs"] = {{"genuine", n[0]}, {"skilled", n[1]}, {"random", n[2]}};
   j["threshold"] = threshold;
-  j["accuracy"] = static_cast<double>(correct) / static_cast<double>(s.size());
-  j["frr"] = frr_at(same, threshold);
-  rows.emplace_back(prefix + "pairs (genuine / skilled / random)", std::to_string(same.size()) + " / " +
-                                                                       std::to_string(skilled.size()) + " / " +
-                                                                       std::to_string(random.size()));
+  j["accuracy"] = m::accuracy_at_distance(d, l, threshold);
+  j["frr"] = m::far_frr_at_distance(d, l, threshold).frr;
+  rows.emplace_back(prefix + "pairs (genuine / skilled / random)",
+                    std::to_string(n[0]) + " / " + std::to_string(n[1]) + " / " + std::to_string(n[2]));
   rows.emplace_back(prefix + "accuracy at the validation threshold " + num(threshold), pct(j["accuracy"]));
   rows.emplace_back(prefix + "FRR (genuine rejected)", pct(j["frr"]));
-  auto add = [&](const char* key, const char* label, const std::vector<float>& neg, const char* color) {
-    if (neg.empty() || same.empty()) return;
-    const RocSummary r = roc_of_distances(same, neg);
-    j[key] = {{"auc", r.auc}, {"eer", r.eer}, {"eer_threshold", r.eer_threshold}, {"far", far_at(neg, threshold)}};
-    // The curve, thinned to at most ~300 points, for plots.
-    json curve = json::array();
-    const std::size_t stride = std::max<std::size_t>(1, r.curve.size() / 300);
-    for (std::size_t i = 0; i < r.curve.size(); i += stride) curve.push_back({r.curve[i].first, r.curve[i].second});
-    curve.push_back({r.curve.back().first, r.curve.back().second});
-    j[key]["roc"] = curve;
-    rows.emplace_back(prefix + label + ": EER / ROC AUC", pct(r.eer) + " / " + num(r.auc, 4));
-    rows.emplace_back(prefix + label + ": FAR at the threshold", pct(far_at(neg, threshold)));
-    curves.push_back({prefix + label + " (EER " + pct(r.eer) + ")", color, r.curve});
+  auto add = [&](const char* key, const char* label, const char* color, auto neg) {
+    const auto [dk, lk] = labelled(s, [&](PairKind k) { return k == PairKind::genuine || neg(k); });
+    if (std::count(lk.begin(), lk.end(), twin::PairLabel::different) == 0) return;
+    const auto roc = m::roc_curve_distance(dk, lk);
+    const auto e = m::eer_distance(dk, lk);
+    const double auc = m::auc(roc), far = m::far_frr_at_distance(dk, lk, threshold).far;
+    const report::Curve curve = report::roc_curve_points(prefix + label + " (EER " + pct(e.eer) + ")", color, roc);
+    j[key] = {{"auc", auc}, {"eer", e.eer}, {"eer_threshold", e.threshold}, {"far", far}, {"roc", curve.points}};
+    rows.emplace_back(prefix + label + ": EER / ROC AUC", pct(e.eer) + " / " + num(auc, 4));
+    rows.emplace_back(prefix + label + ": FAR at the threshold", pct(far));
+    curves.push_back(curve);
   };
-  add("skilled", "skilled forgeries", skilled, "#c0392b");
-  add("random", "random forgeries", random, "#2471a3");
-  add("all", "all forgeries", diff, "#7d3c98");
+  add("skilled", "skilled forgeries", "#c0392b", [](PairKind k) { return k == PairKind::skilled; });
+  add("random", "random forgeries", "#2471a3", [](PairKind k) { return k == PairKind::random; });
+  add("all", "all forgeries", "#7d3c98", [](PairKind k) { return k != PairKind::genuine; });
   return j;
 }
 
-void print_rows(const std::vector<std::pair<std::string, std::string>>& rows) {
+void print_rows(const Rows& rows) {
   for (const auto& [k, v] : rows) std::printf("  %-58s %s\n", k.c_str(), v.c_str());
-}
-
-// Loads and preprocesses `paths`; an error is prefixed with where[i] when given (the pairs
-// file's "FILE:LINE" that named the image).
-twin::Tensor<float, 4> load_paths(const std::vector<fs::path>& paths, const Canvas& c,
-                                  const std::vector<std::string>& where = {}) {
-  const auto n = static_cast<twin::Index>(paths.size());
-  twin::Tensor<float, 4> out(twin::Shape{n, 1, c.height, c.width});
-  twin::Context().parallel_for(0, n, 1, [&](twin::Index lo, twin::Index hi) {
-    for (twin::Index i = lo; i < hi; ++i) {
-      const auto k = static_cast<std::size_t>(i);
-      try {
-        const auto img = load_preprocessed(paths[k], c);
-        std::copy(img.begin(), img.end(), out.data() + i * c.height * c.width);
-      } catch (const twin::io_error& e) {
-        if (where.empty()) throw;
-        throw twin::io_error(where[k] + ": " + e.what());
-      }
-    }
-  });
-  return out;
 }
 
 // Metrics need both classes: with no genuine pair there is no FRR, with no different pair
@@ -118,7 +100,7 @@ void require_both_classes(const std::vector<Scored>& s, const std::string& sourc
                                            ": FAR, FRR, EER and AUC need both kinds"));
 }
 
-twin::Tensor<float, 2> plane(const twin::Tensor<float, 4>& x, int i) {
+twin::Tensor<float, 2> plane(const twin::Tensor<float>& x, int i) {
   const twin::Index h = x.dim(2), w = x.dim(3);
   twin::Tensor<float, 2> out(twin::Shape{h, w});
   std::copy_n(x.data() + i * h * w, h * w, out.data());
@@ -137,16 +119,16 @@ int run_eval(const EvalOptions& o) {
   ModelInfo info;
   const twin::Sequential<float> net = load_model(o.model, info);
   const double thr = info.threshold;
-  std::vector<std::pair<std::string, std::string>> rows;
-  std::vector<Curve> curves;
-  std::vector<Series> hist;
+  Rows rows;
+  std::vector<report::Curve> curves;
+  twin::Workspace<float> ws;
   json out;
   out["model"] = o.model;
   out["val_eer"] = info.val_eer;
-  Report rep;
+  report::Report rep{.images = {.ink = true}};
   rep.title = "Signature verification: " + (o.pairs.empty() ? std::string("held-out test writers") : o.pairs);
   std::vector<Scored> scored;
-  twin::Tensor<float, 4> images;
+  twin::Tensor<float> images;  // (N, 1, H, W)
   std::vector<std::string> captions;
 
   if (!o.pairs.empty()) {
@@ -160,12 +142,12 @@ int run_eval(const EvalOptions& o) {
           paths.push_back(*p);
           where.push_back(o.pairs + ":" + std::to_string(l.line));
         }
-    images = load_paths(paths, info.tower.canvas, where);
-    const auto emb = embed_all(net, images);
+    images = load_images(paths, info.tower.canvas, nullptr, where);
+    const auto emb = twin::embed_all(net, images.view(), embed_batch, ws);
     const twin::Index D = emb.dim(1);
     for (const auto& l : lines) {
       const int a = index[l.a], b = index[l.b];
-      scored.push_back({euclidean(emb.data() + a * D, emb.data() + b * D, D), l.same ? PairKind::genuine : PairKind::random, a, b});
+      scored.push_back({euclidean.row(emb.data() + a * D, emb.data() + b * D, D), l.same ? PairKind::genuine : PairKind::random, a, b});
     }
     require_both_classes(scored, "pairs file '" + o.pairs + "'");
     for (const auto& p : paths) captions.push_back(p.filename().string());
@@ -192,11 +174,11 @@ int run_eval(const EvalOptions& o) {
     std::printf("test writers (%zu): %s\n", test.size(), join(test).c_str());
     images = load_all(ds, info.tower.canvas);
     const auto t0 = std::chrono::steady_clock::now();
-    const auto emb = embed_all(net, images);
+    const auto emb = twin::embed_all(net, images.view(), embed_batch, ws);
     const double embed_ms = 1000 * std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count() /
                             static_cast<double>(ds.files.size());
     const twin::Index D = emb.dim(1);
-    auto dist = [&](int a, int b) { return euclidean(emb.data() + a * D, emb.data() + b * D, D); };
+    auto dist = [&](int a, int b) { return double(euclidean.row(emb.data() + a * D, emb.data() + b * D, D)); };
     for (const auto& p : evaluation_pairs(ds, 276, o.seed)) scored.push_back({dist(p.a, p.b), p.kind, p.a, p.b});
     require_both_classes(scored, "test writers " + join(test));
     for (const auto& f : ds.files) captions.push_back(f.path.filename().string());
@@ -219,9 +201,9 @@ int run_eval(const EvalOptions& o) {
         is_ref.insert(g.begin(), g.begin() + o.references);
       }
       auto mean_dist = [&](const std::string& w, int q) {
-        float s = 0;
+        double s = 0;
         for (int r : refs[w]) s += dist(r, q);
-        return s / static_cast<float>(refs[w].size());
+        return s / static_cast<double>(refs[w].size());
       };
       for (const auto& [w, r] : refs) {
         for (int q : ds.genuine.at(w))
@@ -234,7 +216,7 @@ int run_eval(const EvalOptions& o) {
               if (!is_ref.count(q)) multi.push_back({mean_dist(w, q), PairKind::random, r[0], q});
       }
       if (!multi.empty()) {
-        std::vector<Curve> ignore;
+        std::vector<report::Curve> ignore;
         rows.emplace_back("", "");
         const std::string pre = std::to_string(o.references) + " refs: ";
         out["references"] = o.references;
@@ -253,14 +235,13 @@ int run_eval(const EvalOptions& o) {
     std::printf("wrote %s\n", o.json.c_str());
   }
   if (!o.report.empty()) {
-    std::vector<double> g, s, r;
-    for (const auto& p : scored) (p.kind == PairKind::genuine ? g : p.kind == PairKind::skilled ? s : r).push_back(p.d);
-    if (!g.empty()) hist.push_back({"genuine pairs", "#27ae60", g});
-    if (!s.empty()) hist.push_back({"skilled forgeries", "#c0392b", s});
-    if (!r.empty()) hist.push_back({o.pairs.empty() ? "random forgeries" : "different (label 0)", "#2471a3", r});
+    std::vector<report::Series> hist = {{"genuine pairs", "#27ae60", {}}, {"skilled forgeries", "#c0392b", {}},
+                                        {o.pairs.empty() ? "random forgeries" : "different (label 0)", "#2471a3", {}}};
+    for (const auto& p : scored) hist[static_cast<std::size_t>(p.kind)].values.push_back(p.d);
+    std::erase_if(hist, [](const report::Series& h) { return h.values.empty(); });
     rep.metrics = rows;
-    rep.roc_svg = svg_roc(curves);
-    rep.hist_svg = svg_histogram(hist, thr);
+    rep.figures = {{"ROC curve", report::svg_roc(curves)}, {"Distances", report::svg_histogram(hist, {.threshold = thr})}};
+    rep.examples_note = "Preprocessed inputs (binarised, cropped, fitted to the canvas). Green: verdict correct; red: wrong.";
     twin::Rng rng(o.seed + 99);
     for (int k = 0; k < o.examples && !scored.empty(); ++k) {
       const PairKind want = k % 3 == 0 ? PairKind::genuine : k % 3 == 1 ? PairKind::skilled : PairKind::random;
@@ -280,7 +261,7 @@ int run_eval(const EvalOptions& o) {
                      "to the ink and fitted into a fixed canvas keeping the aspect ratio, so paper brightness and scan "
                      "contrast (which differ between CEDAR's genuine and forged scans) cannot be used. The threshold was "
                      "chosen at the equal-error point on validation writers.</p>";
-    write_html(o.report, rep);
+    report::write_html(o.report, rep);
     std::printf("wrote %s\n", o.report.c_str());
   }
   return 0;
@@ -292,18 +273,19 @@ int run_verify(const VerifyOptions& o) {
   json out;
   out["model"] = o.model;
   out["threshold"] = info.threshold;
+  twin::Workspace<float> ws;  // reused by every repeat: a warm verify allocates nothing in the tower
+  twin::Tensor<float, 2> emb;
   float d = 0;
   if (o.against.empty()) {
     if (o.images.size() != 2) throw twin::error("verify needs two images (or one with --against WRITER)");
     std::vector<fs::path> paths(o.images.begin(), o.images.end());
     std::vector<double> ms;
-    twin::Tensor<float, 2> emb;
     for (int r = 0; r < std::max(o.repeat, 1); ++r) {
       const auto t0 = std::chrono::steady_clock::now();
-      emb = embed_all(net, load_paths(paths, info.tower.canvas));
+      twin::embed_all(net, load_images(paths, info.tower.canvas).view(), embed_batch, ws, emb);
       ms.push_back(1000 * std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
     }
-    d = euclidean(emb.data(), emb.data() + emb.dim(1), emb.dim(1));
+    d = euclidean.row(emb.data(), emb.data() + emb.dim(1), emb.dim(1));
     out["images"] = o.images;
     out["distance"] = d;
     out["ms"] = ms[0];
@@ -330,13 +312,13 @@ int run_verify(const VerifyOptions& o) {
       throw twin::error("'" + o.enrollments + "': writer '" + o.against + "' was enrolled with another model (" +
                         e.model + ", " + e.model_hash + "); model '" + o.model + "' is " + hash +
                         ": enroll the writer again with this model");
-    const auto emb = embed_all(net, load_paths({fs::path(o.images[0])}, info.tower.canvas));
+    twin::embed_all(net, load_images({fs::path(o.images[0])}, info.tower.canvas).view(), embed_batch, ws, emb);
     std::vector<float> each;
     for (const auto& r : e.embeddings) {
       if (static_cast<twin::Index>(r.size()) != emb.dim(1))
         throw twin::error(twin::detail::concat("'", o.enrollments, "': writer '", o.against, "': a reference has ",
                                                r.size(), " values, the model's embedding ", emb.dim(1)));
-      each.push_back(euclidean(emb.data(), r.data(), emb.dim(1)));
+      each.push_back(euclidean.row(emb.data(), r.data(), emb.dim(1)));
       d += each.back() / static_cast<float>(e.embeddings.size());
     }
     out["against"] = o.against;
@@ -364,7 +346,8 @@ int run_enroll(const EnrollOptions& o) {
   const twin::Sequential<float> net = load_model(o.model, info);
   const std::string hash = weights_hash(net);
   std::vector<fs::path> paths(o.images.begin(), o.images.end());
-  const auto emb = embed_all(net, load_paths(paths, info.tower.canvas));
+  twin::Workspace<float> ws;
+  const auto emb = twin::embed_all(net, load_images(paths, info.tower.canvas).view(), embed_batch, ws);
   const auto D = static_cast<std::size_t>(emb.dim(1));
   std::size_t added = 0, again = 0, total = 0;
   bool replaced = false;

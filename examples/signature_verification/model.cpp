@@ -49,26 +49,4 @@ twin::Sequential<float> make_tower(const TowerConfig& c) {
   return net;
 }
 
-twin::Tensor<float, 2> embed_all(const twin::Graph<float>& net, const twin::Tensor<float, 4>& images,
-                                 twin::Index batch) {
-  using namespace twin;
-  const Index n = images.dim(0), plane = images.size() / std::max<Index>(n, 1);
-  twin::Workspace<float> ws;
-  Tensor<float, 2> out;
-  for (Index lo = 0; lo < n; lo += batch) {
-    const Index m = std::min(batch, n - lo);
-    TensorView<const float> x(images.data() + lo * plane, images.shape().with_batch(m));
-    auto y = net.forward(x, ws, Mode::eval);
-    if (lo == 0) out.resize(Shape{n, y.dim(1)});
-    std::copy(y.begin(), y.end(), out.data() + lo * y.dim(1));
-  }
-  return out;
-}
-
-float euclidean(const float* a, const float* b, twin::Index d) {
-  float s = 0;
-  for (twin::Index k = 0; k < d; ++k) s += (a[k] - b[k]) * (a[k] - b[k]);
-  return std::sqrt(s);
-}
-
 }  // namespace sigver

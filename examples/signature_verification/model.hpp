@@ -7,6 +7,8 @@
 #include <string>
 
 #include <twin/sequential.hpp>
+#include <twin/siamese/distance.hpp>
+#include <twin/siamese/embed.hpp>
 
 #include "preprocess.hpp"
 
@@ -40,10 +42,11 @@ double tower_weight_count(const TowerConfig& c);
 
 twin::Sequential<float> make_tower(const TowerConfig& c);
 
-// Embeddings (N, embed) of images (N, 1, H, W), computed in eval mode in batches.
-twin::Tensor<float, 2> embed_all(const twin::Graph<float>& net, const twin::Tensor<float, 4>& images,
-                                 twin::Index batch = 128);
-
-float euclidean(const float* a, const float* b, twin::Index d);
+// The verification distance: Euclidean (twin/siamese/distance.hpp), the one the contrastive
+// loss trains, between embeddings (N, embed) that twin::embed_all computes. Without the
+// loss's guard under the root (eps): nothing is differentiated through it here, and an
+// image compared with itself must be at distance 0, not sqrt(eps).
+inline constexpr twin::LpDistance euclidean{.p = 2.0, .squared = false, .eps = 0.0};
+inline constexpr twin::Index embed_batch = 128;  // images per forward pass when embedding a set
 
 }  // namespace sigver

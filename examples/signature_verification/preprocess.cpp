@@ -2,7 +2,7 @@
 
 #include <twin/data/binarize.hpp>
 #include <twin/io/image.hpp>
-#include <twin/context.hpp>
+#include <twin/data/parallel_load.hpp>
 
 namespace sigver {
 
@@ -12,14 +12,16 @@ namespace {
 struct not_a_signature : twin::image_error {
   using twin::image_error::image_error;
 };
-}  // namespace
 
-std::string signature_problem(twin::TensorView<const std::uint8_t, 2> img, const SignatureRules& r) {
+int otsu_of(twin::TensorView<const std::uint8_t, 2> img) { return img.size() > 0 ? twin::data::otsu_threshold(img) : -1; }
+
+// signature_problem, given Otsu's threshold `t` of img (computed once per image: the
+// preprocessing binarises at the same level).
+std::string problem_at(twin::TensorView<const std::uint8_t, 2> img, const SignatureRules& r, int t) {
   using twin::detail::concat;
   const twin::Index h = img.dim(0), w = img.dim(1);
   if (h < r.min_side || w < r.min_side)
     return concat("too small: ", w, " x ", h, " pixels (a signature needs at least ", r.min_side, " in each direction)");
-  const int t = twin::data::otsu_threshold(img);
   if (t < 0) return concat("blank: every pixel has the grey level ", int(img.data()[0]));
   double ink = 0, ink_sum = 0, paper_sum = 0;
   for (const std::uint8_t v : img.span()) {
@@ -38,32 +40,45 @@ std::string signature_problem(twin::TensorView<const std::uint8_t, 2> img, const
                   "% of the pixels are dark (a signature is dark ink on light paper)");
   return {};
 }
+}  // namespace
+
+std::string signature_problem(twin::TensorView<const std::uint8_t, 2> img, const SignatureRules& r) {
+  return problem_at(img, r, otsu_of(img));
+}
 
 twin::Tensor<float, 2> load_preprocessed(const fs::path& path, const Canvas& c) {
   const auto raw = twin::io::load_image(path);
-  if (const std::string why = signature_problem(raw.view()); !why.empty())
+  const int t = otsu_of(raw.view());
+  if (const std::string why = problem_at(raw.view(), {}, t); !why.empty())
     throw not_a_signature(path.string() + ": no signature: " + why);
   return twin::data::normalise_document(raw.view(), c.height, c.width,
-                                        {.speck_share = c.speck_share, .stroke_radius = c.stroke_radius});
+                                        {.speck_share = c.speck_share, .stroke_radius = c.stroke_radius, .threshold = t});
 }
 
-twin::Tensor<float, 4> load_all(const Dataset& d, const Canvas& c, std::vector<std::string>* rejected) {
-  const auto n = static_cast<twin::Index>(d.files.size());
-  twin::Tensor<float, 4> out(twin::Shape{n, 1, c.height, c.width}, 0.0f);
-  const twin::Index plane = c.height * c.width;
-  if (rejected) rejected->assign(d.files.size(), std::string());
-  twin::Context().parallel_for(0, n, 1, [&](twin::Index lo, twin::Index hi) {
-    for (twin::Index i = lo; i < hi; ++i) {
-      try {
-        const auto img = load_preprocessed(d.files[static_cast<std::size_t>(i)].path, c);
-        std::copy(img.begin(), img.end(), out.data() + i * plane);
-      } catch (const not_a_signature& e) {
-        if (!rejected) throw;
-        (*rejected)[static_cast<std::size_t>(i)] = e.what();
+twin::Tensor<float> load_images(const std::vector<fs::path>& paths, const Canvas& c, std::vector<std::string>* rejected,
+                                const std::vector<std::string>& where) {
+  if (paths.empty()) throw twin::error("no images to load");
+  if (rejected) rejected->assign(paths.size(), std::string());
+  const auto n = static_cast<twin::Index>(paths.size());
+  return twin::data::load_images(n, c.height, c.width, [&](twin::Index i) {
+    const auto k = static_cast<std::size_t>(i);
+    try {
+      return load_preprocessed(paths[k], c);
+    } catch (const twin::io_error& e) {
+      if (rejected && dynamic_cast<const not_a_signature*>(&e)) {
+        (*rejected)[k] = e.what();  // each call writes its own slot
+        return twin::data::Image(twin::Shape{c.height, c.width}, 0.0f);
       }
+      if (where.empty()) throw;
+      throw twin::io_error(where[k] + ": " + e.what());
     }
   });
-  return out;
+}
+
+twin::Tensor<float> load_all(const Dataset& d, const Canvas& c, std::vector<std::string>* rejected) {
+  std::vector<fs::path> paths;
+  for (const auto& f : d.files) paths.push_back(f.path);
+  return load_images(paths, c, rejected);
 }
 
 }  // namespace sigver

@@ -40,9 +40,14 @@ std::string signature_problem(twin::TensorView<const std::uint8_t, 2> img, const
 // that cannot be a signature is a twin::image_error "<path>: no signature: <reason>".
 twin::Tensor<float, 2> load_preprocessed(const fs::path& path, const Canvas& c);
 
-// Every file of `d` (in parallel): (N, 1, height, width). Errors name the file. With
-// `rejected`, an image that is no signature (signature_problem) does not stop the load: its
-// plane stays zero and rejected[i] holds its error (empty for the others).
-twin::Tensor<float, 4> load_all(const Dataset& d, const Canvas& c, std::vector<std::string>* rejected = nullptr);
+// Every file (N, 1, height, width), loaded on all threads (twin/data/parallel_load.hpp).
+// Errors name the file, prefixed with where[i] when given (the pairs file's "FILE:LINE"
+// that named it). With `rejected`, an image that is no signature (signature_problem) does
+// not stop the load: its plane stays zero and rejected[i] holds its error (empty for the
+// others).
+twin::Tensor<float> load_images(const std::vector<fs::path>& paths, const Canvas& c,
+                                std::vector<std::string>* rejected = nullptr, const std::vector<std::string>& where = {});
+// Every file of `d`, as load_images.
+twin::Tensor<float> load_all(const Dataset& d, const Canvas& c, std::vector<std::string>* rejected = nullptr);
 
 }  // namespace sigver

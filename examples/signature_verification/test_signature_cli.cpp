@@ -18,6 +18,7 @@
 #include <nlohmann/json.hpp>
 
 #include <twin/io/safetensors.hpp>
+#include <twin/report/png.hpp>
 #include <twin/testing/error_message.hpp>
 
 #include "csv.hpp"
@@ -25,7 +26,6 @@
 #include "pairs.hpp"
 #include "persist.hpp"
 #include "preprocess.hpp"
-#include "report.hpp"
 
 namespace test_signature_cli {
 
@@ -71,7 +71,7 @@ twin::Tensor<float, 2> signature(int kind) {
   }
   return img;
 }
-void write_signature(const fs::path& p, int kind) { write_file(p, encode_png_ink(signature(kind))); }
+void write_signature(const fs::path& p, int kind) { write_file(p, twin::report::encode_png(signature(kind).view(), {.ink = true})); }
 // A binary PGM filled with `grey`.
 void write_flat(const fs::path& p, int w, int h, int grey) {
   write_file(p, "P5\n" + std::to_string(w) + " " + std::to_string(h) + "\n255\n" +
@@ -541,6 +541,36 @@ TEST_CASE("verify: exit code 0 for the same writer, 2 for a different one, 1 for
   CHECK(run(v + "--enrollments " + q(d.path / "e.json") + " --against w --json " + q(d.path / "b.png"), log) == 2);
   CHECK(json::parse(log)["against"] == "w");
   CHECK(run("verify --bogus", log) == 1);  // usage errors are errors too
+}
+
+TEST_CASE("audit: brightness baseline and single-image probe on a small data set, as text and JSON") {
+  TempDir d("audit");
+  make_dataset(d.path / "data", 6);
+  const fs::path out = d.path / "audit.json";
+  std::string log;
+  REQUIRE_MESSAGE(run("audit --data " + q(d.path / "data") + " --val-writers 1 --test-writers 2,3 --height 16 --width 32 --json " +
+                          q(out),
+                      log) == 0,
+                  log);
+  CHECK(has(log, "brightness-difference baseline"));
+  CHECK(has(log, "single-image probe"));
+  const json j = json::parse(slurp(out));
+  CHECK(j["test_writers"] == json::array({"2", "3"}));
+  for (const char* kind : {"raw scans", "preprocessed"}) {
+    const double eer = j["brightness_baseline"][kind]["skilled_eer"].get<double>();
+    CHECK(eer >= 0.0);
+    CHECK(eer <= 1.0);
+    const double auc = j["probe_auc"][kind].get<double>();
+    CHECK(auc >= 0.0);
+    CHECK(auc <= 1.0);
+    CHECK(j["feature_auc"][kind].size() == 6);
+  }
+  CHECK(j["feature_auc"]["preprocessed"].contains("mass"));
+  CHECK(j["feature_auc"]["raw scans"].contains("otsu"));
+  // Outputs are guarded as for eval: an existing file that is not JSON is not replaced.
+  write_file(d.path / "notes.txt", "keep me");
+  CHECK(run("audit --data " + q(d.path / "data") + " --json " + q(d.path / "notes.txt"), log) == 1);
+  CHECK(slurp(d.path / "notes.txt") == "keep me");
 }
 
 }  // namespace test_signature_cli

@@ -1,6 +1,8 @@
 // `train`: writer-independent training with the contrastive loss.
 #include <unistd.h>
 
+#include <cstdlib>
+
 #include <algorithm>
 #include <chrono>
 #include <cmath>
@@ -13,14 +15,20 @@
 #include <twin/optim/schedule.hpp>
 #include <twin/siamese/contrastive_loss.hpp>
 #include <twin/siamese/siamese_module.hpp>
+#ifdef SIGVER_MPI
+#include <optional>
+
+#include <twin/mpi/data_parallel.hpp>
+#include <twin/mpi/shard.hpp>
+#endif
 
 #include <twin/context.hpp>
+#include <twin/metrics/distance.hpp>
 
 #include "commands.hpp"
 #include "outputs.hpp"
 #include "pairs.hpp"
 #include "persist.hpp"
-#include "roc.hpp"
 
 namespace sigver {
 
@@ -60,19 +68,19 @@ class Progress {
 };
 
 // Distances of all pairs from cached embeddings (N, D).
-std::vector<float> pair_distances(const twin::Tensor<float, 2>& emb, const std::vector<PairRef>& pairs) {
-  std::vector<float> d(pairs.size());
+std::vector<double> pair_distances(const twin::Tensor<float, 2>& emb, const std::vector<PairRef>& pairs) {
+  std::vector<double> d(pairs.size());
   const twin::Index D = emb.dim(1);
   for (std::size_t i = 0; i < pairs.size(); ++i)
-    d[i] = euclidean(emb.data() + pairs[i].a * D, emb.data() + pairs[i].b * D, D);
+    d[i] = euclidean.row(emb.data() + pairs[i].a * D, emb.data() + pairs[i].b * D, D);
   return d;
 }
 
 // For each training writer, the `k` other writers whose mean embedding (of their genuine
 // signatures, un-augmented, current weights) is closest: the writers most easily confused.
-std::vector<std::vector<int>> nearest_writers(const twin::Graph<float>& net, const twin::Tensor<float, 4>& images,
-                                              const Dataset& d, int k) {
-  const auto emb = embed_all(net, images);  // (N, D)
+std::vector<std::vector<int>> nearest_writers(const twin::Graph<float>& net, const twin::Tensor<float>& images,
+                                              const Dataset& d, int k, twin::Workspace<float>& ws) {
+  const auto emb = twin::embed_all(net, images.view(), embed_batch, ws);  // (N, D)
   const twin::Index D = emb.dim(1);
   const std::size_t n = d.writers.size();
   std::vector<std::vector<float>> mean(n, std::vector<float>(static_cast<std::size_t>(D), 0.0f));
@@ -85,7 +93,7 @@ std::vector<std::vector<int>> nearest_writers(const twin::Graph<float>& net, con
   for (std::size_t w = 0; w < n; ++w) {
     std::vector<std::pair<float, int>> by;
     for (std::size_t v = 0; v < n; ++v)
-      if (v != w) by.emplace_back(euclidean(mean[w].data(), mean[v].data(), D), static_cast<int>(v));
+      if (v != w) by.emplace_back(euclidean.row(mean[w].data(), mean[v].data(), D), static_cast<int>(v));
     const auto m = std::min<std::size_t>(static_cast<std::size_t>(std::max(k, 1)), by.size());
     std::partial_sort(by.begin(), by.begin() + static_cast<std::ptrdiff_t>(m), by.end());
     for (std::size_t i = 0; i < m; ++i) out[w].push_back(by[i].second);
@@ -115,7 +123,7 @@ namespace {
 // Drops the images load_all rejected as no signature (rejected[i] non-empty) from `d` and
 // `images`, with one warning that counts them; a writer left without a genuine signature
 // goes with all its files.
-void drop_rejected(Dataset& d, twin::Tensor<float, 4>& images, const std::vector<std::string>& rejected, const char* what) {
+void drop_rejected(Dataset& d, twin::Tensor<float>& images, const std::vector<std::string>& rejected, const char* what) {
   std::size_t n = 0;
   for (const auto& r : rejected) n += !r.empty();
   if (n == 0) return;
@@ -132,7 +140,7 @@ void drop_rejected(Dataset& d, twin::Tensor<float, 4>& images, const std::vector
     if (rejected[i].empty() && with_genuine.count(d.files[i].writer)) kept.files.push_back(d.files[i]), from.push_back(i);
   kept = subset(kept, std::vector<std::string>(with_genuine.begin(), with_genuine.end()));  // rebuilds the indices
   const twin::Index plane = images.dim(2) * images.dim(3);
-  twin::Tensor<float, 4> out(twin::Shape{static_cast<twin::Index>(from.size()), 1, images.dim(2), images.dim(3)});
+  twin::Tensor<float> out(twin::Shape{static_cast<twin::Index>(from.size()), 1, images.dim(2), images.dim(3)});
   for (std::size_t k = 0; k < from.size(); ++k)
     std::copy_n(images.data() + static_cast<twin::Index>(from[k]) * plane, plane, out.data() + static_cast<twin::Index>(k) * plane);
   d = std::move(kept);
@@ -155,7 +163,41 @@ void check_train_outputs(const TrainOptions& o, const fs::path& model, const fs:
 }
 }  // namespace
 
+namespace {
+// The ranks of a data-parallel run (one of one without mpirun).
+struct Ranks {
+  int rank = 0, size = 1;
+#ifdef SIGVER_MPI
+  const twin::mpi::Communicator* comm = nullptr;
+#endif
+  bool root() const { return rank == 0; }
+};
+
+int train(const TrainOptions& o, const Ranks& ranks);
+}  // namespace
+
+// Under mpirun (with twin::mpi) every rank runs this same command: the ranks read the same
+// data, draw the same pairs from (seed, step), and each trains on its slice of the step's
+// pairs; the gradients are averaged (twin/mpi/data_parallel.hpp), so every replica takes
+// the same step. Rank 0 alone prints and writes the model and checkpoint.
 int run_train(const TrainOptions& o) {
+#ifdef SIGVER_MPI
+  if (std::getenv("OMPI_COMM_WORLD_SIZE") || std::getenv("PMI_SIZE")) {
+    int argc = 0;
+    char** argv = nullptr;
+    twin::mpi::Environment env(argc, argv);
+    const twin::mpi::Communicator comm = env.world();
+    return twin::mpi::run_or_abort(comm, [&] { return train(o, Ranks{comm.rank(), comm.size(), &comm}); });
+  }
+#endif
+  return train(o, Ranks{});
+}
+
+namespace {
+int train(const TrainOptions& o, const Ranks& ranks) {
+  if (!ranks.root()) {  // one rank reports
+    [[maybe_unused]] std::FILE* quiet = std::freopen("/dev/null", "w", stdout);
+  }
   const auto t_start = Clock::now();
   const fs::path ckpt = o.checkpoint.empty() ? fs::path(o.model + ".ckpt") : fs::path(o.checkpoint);
   check_train_outputs(o, o.model, ckpt);
@@ -173,9 +215,9 @@ int run_train(const TrainOptions& o) {
 
   auto t0 = Clock::now();
   std::vector<std::string> rejected;
-  twin::Tensor<float, 4> train_images = load_all(train, cfg.canvas, &rejected);
+  twin::Tensor<float> train_images = load_all(train, cfg.canvas, &rejected);
   drop_rejected(train, train_images, rejected, "training");
-  twin::Tensor<float, 4> val_images = load_all(val, cfg.canvas, &rejected);
+  twin::Tensor<float> val_images = load_all(val, cfg.canvas, &rejected);
   drop_rejected(val, val_images, rejected, "validation");
   std::printf("preprocessed %zu + %zu images to %tdx%td in %.1f s\n", train.files.size(), val.files.size(),
               cfg.canvas.height, cfg.canvas.width, std::chrono::duration<double>(Clock::now() - t0).count());
@@ -205,14 +247,27 @@ int run_train(const TrainOptions& o) {
 
   PairSampler sampler(train, o.skilled_fraction);
   const twin::Index P = o.batch_pairs, H = cfg.canvas.height, W = cfg.canvas.width, plane = H * W;
+  if (P < ranks.size)
+    throw twin::error(twin::detail::concat("--batch-pairs ", P, " is fewer than the ", ranks.size, " ranks"));
+  // This rank's pairs of each step: [lo, lo + n) of the P drawn (all of them on one rank).
+  const twin::Index lo = P * ranks.rank / ranks.size, n = P * (ranks.rank + 1) / ranks.size - lo;
+#ifdef SIGVER_MPI
+  std::optional<twin::mpi::DataParallel<float>> dp;
+  if (ranks.comm) {
+    dp.emplace(*ranks.comm, model);
+    dp->broadcast_from_root();
+    std::printf("data-parallel over %d ranks: %td of the %td pairs of a step each\n", ranks.size, n, P);
+  }
+#endif
   twin::Tensor<float, 4> xa(twin::Shape{P, 1, H, W}), xb(twin::Shape{P, 1, H, W});
   std::vector<twin::PairLabel> labels(static_cast<std::size_t>(P));
   twin::Context exec;  // one pool for the whole run: the tower's steps and the warps
   twin::SiameseWorkspace<float> ws;
   ws.set_context(&exec);
+  twin::Workspace<float> eval_ws;  // embedding the training and validation writers between epochs
   const long total_steps = static_cast<long>(o.epochs) * o.steps_per_epoch;
   const twin::CosineAnnealingLR schedule{.t_max = total_steps, .eta_min = o.lr * 0.02};
-  Progress bar(total_steps, o.quiet);
+  Progress bar(total_steps, o.quiet || !ranks.root());
   const double k = o.augment_strength;
   twin::data::AffineOptions aug{.max_shift = 0.04 * k, .max_rotation_deg = 4.0 * k,
                                 .scale_range = {1.0 - 0.08 * k, 1.0 + 0.04 * k}, .fill = 0.0f};
@@ -227,9 +282,9 @@ int run_train(const TrainOptions& o) {
   std::vector<Job> jobs(static_cast<std::size_t>(2 * P));
   const twin::data::Image shape_only(twin::Shape{H, W});  // draw_affine reads only its size
   auto warp_all = [&] {
-    exec.parallel_for(0, 2 * P, 4, [&](twin::Index lo, twin::Index hi) {
+    exec.parallel_for(2 * lo, 2 * (lo + n), 4, [&](twin::Index from, twin::Index to) {
       twin::data::Image img(twin::Shape{H, W});
-      for (twin::Index j = lo; j < hi; ++j) {
+      for (twin::Index j = from; j < to; ++j) {
         const Job& job = jobs[static_cast<std::size_t>(j)];
         const float* src = train_images.data() + job.file * plane;
         if (!o.augment) {
@@ -246,7 +301,7 @@ int run_train(const TrainOptions& o) {
   int epochs_this_run = 0;
   for (int epoch = st.epoch; epoch < o.epochs; ++epoch) {
     const auto te = Clock::now();
-    if (o.hard_share > 0) sampler.set_nearest(nearest_writers(model.tower(), train_images, train, o.hard_writers), o.hard_share);
+    if (o.hard_share > 0) sampler.set_nearest(nearest_writers(model.tower(), train_images, train, o.hard_writers, eval_ws), o.hard_share);
     double loss_avg = 0;
     for (int step = 0; step < o.steps_per_epoch; ++step) {
       const long global = static_cast<long>(epoch) * o.steps_per_epoch + step;
@@ -265,12 +320,20 @@ int run_train(const TrainOptions& o) {
       warp_all();
       opt.set_lr(schedule(o.lr, global));
       model.zero_grad();
-      const auto e = model.forward({xa.view(), xb.view()}, ws, twin::Mode::train);
+      const auto e = model.forward({xa.view().slice(lo, n), xb.view().slice(lo, n)}, ws, twin::Mode::train);
       auto dE = ws.d_embeddings();
-      const auto r = loss_fn(twin::PairBatch<float>{.first = e.branch(0), .second = e.branch(1), .labels = labels},
-                             {.first = dE.slice(0, P), .second = dE.slice(P, P)});
+      const std::span<const twin::PairLabel> mine(labels.data() + lo, static_cast<std::size_t>(n));
+      const auto r = loss_fn(twin::PairBatch<float>{.first = e.branch(0), .second = e.branch(1), .labels = mine},
+                             {.first = dE.slice(0, n), .second = dE.slice(n, n)});
       if (!std::isfinite(r.value)) throw twin::numeric_error(twin::detail::concat("loss is ", r.value, " at step ", global));
       model.backward(dE, ws);
+#ifdef SIGVER_MPI
+      if (dp) {  // the gradient of the mean loss over all P pairs, on every rank
+        const double w = static_cast<double>(n) / static_cast<double>(P);
+        dp->all_reduce_gradients(w);
+        dp->all_reduce_buffers(w);  // BatchNorm running statistics
+      }
+#endif
       opt.step(model.params(), model.grads());
       loss_avg = step == 0 ? r.value : 0.95 * loss_avg + 0.05 * r.value;
       const double secs = std::chrono::duration<double>(Clock::now() - te).count();
@@ -283,17 +346,17 @@ int run_train(const TrainOptions& o) {
     bar.newline();
     // Validation: EER over genuine pairs vs all forgeries (skilled and random) of the
     // validation writers; the best epoch's weights and EER threshold are kept.
-    const auto emb = embed_all(model.tower(), val_images);
-    const auto d = pair_distances(emb, val_pairs);
-    std::vector<float> same, diff;
-    for (std::size_t i = 0; i < d.size(); ++i) (val_pairs[i].same() ? same : diff).push_back(d[i]);
-    const RocSummary roc = roc_of_distances(same, diff);
+    const auto d = pair_distances(twin::embed_all(model.tower(), val_images.view(), embed_batch, eval_ws), val_pairs);
+    std::vector<twin::PairLabel> val_labels(val_pairs.size());
+    for (std::size_t i = 0; i < d.size(); ++i) val_labels[i] = twin::pair_label(val_pairs[i].same());
+    const auto eer = twin::metrics::eer_distance(d, val_labels);
+    const double auc = twin::metrics::auc_distance(d, val_labels);
     st.epoch = epoch + 1;
     st.seconds += std::chrono::duration<double>(Clock::now() - te).count();
-    const bool best = roc.eer < st.best_val_eer;
+    const bool best = eer.eer < st.best_val_eer;
     if (best) {
-      st.best_val_eer = roc.eer;
-      st.best_threshold = static_cast<float>(roc.eer_threshold);
+      st.best_val_eer = eer.eer;
+      st.best_threshold = static_cast<float>(eer.threshold);
       st.best_epoch = epoch + 1;
       // The model file always holds the best epoch so far (atomic write).
       ModelInfo info;
@@ -306,12 +369,12 @@ int run_train(const TrainOptions& o) {
       info.val_eer = st.best_val_eer;
       info.epochs = st.best_epoch;
       info.train_seconds = st.seconds;
-      save_model(o.model, model.tower(), info);
+      if (ranks.root()) save_model(o.model, model.tower(), info);
     }
-    std::printf("epoch %d: loss %.4f, validation EER %.2f%% (AUC %.3f)%s, %.0f s\n", epoch + 1, loss_avg, 100 * roc.eer,
-                roc.auc, best ? " *best*" : "", st.seconds);
+    std::printf("epoch %d: loss %.4f, validation EER %.2f%% (AUC %.3f)%s, %.0f s\n", epoch + 1, loss_avg, 100 * eer.eer,
+                auc, best ? " *best*" : "", st.seconds);
     std::fflush(stdout);
-    save_checkpoint(ckpt, model.tower(), opt, st, fingerprint);
+    if (ranks.root()) save_checkpoint(ckpt, model.tower(), opt, st, fingerprint);
     ++epochs_this_run;
     if (o.stop_after_epochs > 0 && epochs_this_run >= o.stop_after_epochs && st.epoch < o.epochs) {
       std::printf("stopping after %d epochs as asked (--stop-after); continue with --resume\n", epochs_this_run);
@@ -319,10 +382,15 @@ int run_train(const TrainOptions& o) {
     }
   }
   if (st.best_epoch == 0) throw twin::error("no epoch was trained (is --epochs 0?)");
+#ifdef SIGVER_MPI
+  if (dp) dp->check_replicas();  // every rank ends with the same bits
+#endif
   std::printf("model '%s': epoch %d, validation EER %.2f%%, threshold %.4f; training took %s (%.0f s, whole run %.0f s)\n",
               o.model.c_str(), st.best_epoch, 100 * st.best_val_eer, st.best_threshold, hms(st.seconds).c_str(),
               st.seconds, std::chrono::duration<double>(Clock::now() - t_start).count());
   return 0;
 }
+
+}  // namespace
 
 }  // namespace sigver

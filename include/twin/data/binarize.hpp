@@ -147,13 +147,16 @@ struct DocumentOptions {
   // the canvas (0: one pixel wide, 1: three), so every image has the same stroke width and
   // only 0/1 values; < 0: keep the pen's width (area-averaged edges).
   Index stroke_radius = -1;
+  // The grey level at or below which a pixel is ink, when the caller has it already (a
+  // validity check that computed Otsu's threshold); -1: otsu_threshold(img).
+  int threshold = -1;
 };
 
 // Otsu threshold, binarise (ink 1, paper 0), [remove specks], crop to the ink, fit into
 // (height, width) [, normalise the stroke width].
 inline Tensor<float, 2> normalise_document(TensorView<const std::uint8_t, 2> img, Index height, Index width,
                                            const DocumentOptions& opt = {}) {
-  const int t = otsu_threshold(img);
+  const int t = opt.threshold >= 0 ? opt.threshold : otsu_threshold(img);
   Tensor<float, 2> ink = binarize(img, t);
   if (opt.speck_share > 0) remove_small_components(ink, opt.speck_share);
   const Box b = ink_bbox(ink.view());

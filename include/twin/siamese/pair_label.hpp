@@ -10,7 +10,7 @@
 //   * ContrastiveLoss on a distance: `same` pairs are pulled together, `different` pushed
 //     beyond the margin.
 //   * Metrics score pairs with "higher score = more likely same"; pass a negated distance
-//     (or use the *_distance helpers) when the score is a distance.
+//     (or use the *_distance functions) when the score is a distance.
 // The Keras contrastive tutorial labels matching pairs 1 but its loss treats label 1 as
 // the "push apart" side; examples/mnist_contrastive shows how to reproduce it explicitly.
 #include <cstdint>
