@@ -14,6 +14,7 @@
 #include <twin/models/signature_tower.hpp>
 #include <twin/models/vgg_face.hpp>
 #include <twin/onnx/export.hpp>
+#include <twin/onnx/npy.hpp>
 
 int main(int argc, char** argv) {
   CLI::App app{"Export a twin tower to ONNX"};
@@ -21,12 +22,15 @@ int main(int argc, char** argv) {
   std::vector<long> shape;
   long classes = 1000;
   std::uint64_t seed = 1;
+  std::string check_in, check_out;
   app.add_option("tower", tower, "signature_tower, resnet18, resnet34, vgg_face or dlib_face_resnet")->required();
   app.add_option("--shape", shape, "per-sample input shape C,H,W")->delimiter(',')->required();
   app.add_option("--weights", weights, "a twin model file (.safetensors) with the tower's tensors");
   app.add_option("--output", output, "the .onnx file to write")->required();
   app.add_option("--classes", classes, "resnet: fc outputs (0: the pooled features)");
   app.add_option("--seed", seed, "random weights from this seed when no --weights are given");
+  app.add_option("--run", check_in, "also run the tower here (eval mode) on this float32 .npy batch ...");
+  app.add_option("--run-output", check_out, "... and write its output to this .npy (to compare with another runtime)");
   CLI11_PARSE(app, argc, argv);
   try {
     if (shape.size() != 3) throw twin::error("onnx_export: --shape needs C,H,W");
@@ -43,6 +47,11 @@ int main(int argc, char** argv) {
     net.init(seed);
     if (!weights.empty()) twin::io::load_model(net, weights);
     twin::onnx::export_model(net, output, sample);
+    if (!check_in.empty()) {
+      const auto x = twin::onnx::read_npy(check_in);
+      auto y = net.forward(x.view(), twin::Mode::eval);
+      if (!check_out.empty()) twin::onnx::write_npy(check_out, y);
+    }
     std::cout << "onnx_export: " << tower << " " << sample.str() << ", " << net.num_params() << " parameters -> " << output << "\n";
   } catch (const std::exception& e) {
     std::cerr << e.what() << "\n";
