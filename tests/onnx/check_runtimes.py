@@ -30,6 +30,25 @@ def rel_err(a, b):
     return float(np.max(np.abs(a - b)) / max(np.max(np.abs(b)), 1e-30))
 
 
+def save_state_dict(net, path, strip=""):
+    """The state_dict as a safetensors file (F32), without num_batches_tracked, keys without `strip`."""
+    import json
+    import struct
+    header, blobs, off = {}, [], 0
+    for k, v in net.state_dict().items():
+        if k.endswith("num_batches_tracked"):
+            continue
+        b = v.detach().numpy().astype("<f4").tobytes()
+        header[k[len(strip):] if k.startswith(strip) else k] = {"dtype": "F32", "shape": list(v.shape),
+                                                               "data_offsets": [off, off + len(b)]}
+        blobs.append(b)
+        off += len(b)
+    text = json.dumps(header, separators=(",", ":")).encode()
+    text += b" " * ((8 - len(text) % 8) % 8)
+    with open(path, "wb") as f:
+        f.write(struct.pack("<Q", len(text)) + text + b"".join(blobs))
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--onnx-run", required=True)
@@ -85,6 +104,24 @@ def main():
             y_ort = ort(path, x_path, os.path.join(a.work, f"{name}.ort.npy"))
             report(f"{name} {shape}: twin vs ONNX Runtime", rel_err(y_twin, y_ort))
             report(f"{name} {shape}: ONNX Runtime vs PyTorch", rel_err(y_ort, y_torch))
+
+    print("builders: PyTorch state_dict loaded by name into twin's builder (onnx_export --weights --run)")
+    for name, tower, net, shape, strip, extra in [
+            ("d2_tower", "signature_tower", tm.D2Tower(96, 192), (2, 1, 96, 192), "features.", []),
+            ("resnet18", "resnet18", tm.ResNet((2, 2, 2, 2), 1000), (2, 3, 112, 112), "", []),
+            ("resnet34", "resnet34", tm.ResNet((3, 4, 6, 3), 0), (1, 3, 64, 64), "", ["--classes", "0"])]:
+        torch.manual_seed(3)
+        net = tm.randomise(net, 4)
+        x = rng.uniform(-1, 1, size=shape).astype(np.float32)
+        with torch.no_grad():
+            y_torch = net(torch.from_numpy(x)).numpy()
+        st, x_path, y_path = (os.path.join(a.work, f"builder_{name}.{e}") for e in ("safetensors", "x.npy", "twin.npy"))
+        save_state_dict(net, st, strip)
+        np.save(x_path, x)
+        subprocess.run([a.onnx_export, tower, "--shape", ",".join(map(str, shape[1:])), "--weights", st, "--output",
+                        os.path.join(a.work, f"builder_{name}.onnx"), "--run", x_path, "--run-output", y_path] + extra,
+                       check=True)
+        report(f"twin {tower} {shape}: twin vs PyTorch", rel_err(np.load(y_path), y_torch))
 
     if ort_ok:
         print("export: twin -> onnx_export -> ONNX Runtime")
