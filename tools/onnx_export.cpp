@@ -3,13 +3,14 @@
 //   onnx_export signature_tower --shape 1,155,220 --weights tower.safetensors --output tower.onnx
 //   onnx_export resnet18 --shape 3,112,112 --classes 0 --output resnet18.onnx --seed 1
 // Towers: signature_tower (1 x H x W), resnet18, resnet34 (3 x S x S), vgg_face (3 x 224 x 224),
-// dlib_face_resnet (3 x S x S). The model file must hold the tower's tensors (io::save_model).
+// inception_resnet_v1 (3 x 160 x 160), dlib_face_resnet (3 x S x S). The model file must hold the tower's tensors (io::save_model).
 #include <CLI/CLI.hpp>
 
 #include <iostream>
 
 #include <twin/io/safetensors.hpp>
 #include <twin/models/dlib_resnet.hpp>
+#include <twin/models/inception_resnet_v1.hpp>
 #include <twin/models/resnet.hpp>
 #include <twin/models/signature_tower.hpp>
 #include <twin/models/vgg_face.hpp>
@@ -23,7 +24,7 @@ int main(int argc, char** argv) {
   long classes = 1000;
   std::uint64_t seed = 1;
   std::string check_in, check_out;
-  app.add_option("tower", tower, "signature_tower, resnet18, resnet34, vgg_face or dlib_face_resnet")->required();
+  app.add_option("tower", tower, "signature_tower, resnet18, resnet34, vgg_face, inception_resnet_v1 or dlib_face_resnet")->required();
   app.add_option("--shape", shape, "per-sample input shape C,H,W")->delimiter(',')->required();
   app.add_option("--weights", weights, "a twin model file (.safetensors) with the tower's tensors");
   app.add_option("--output", output, "the .onnx file to write")->required();
@@ -40,6 +41,7 @@ int main(int argc, char** argv) {
       if (tower == "resnet18") return twin::models::resnet18<float>({.input = shape[1], .in_channels = shape[0], .classes = classes});
       if (tower == "resnet34") return twin::models::resnet34<float>({.input = shape[1], .in_channels = shape[0], .classes = classes});
       if (tower == "vgg_face") return twin::models::vgg_face<float>();
+      if (tower == "inception_resnet_v1") return twin::models::inception_resnet_v1<float>({.input = shape[1]});
       if (tower == "dlib_face_resnet") return twin::models::dlib_face_resnet<float>({.input = shape[1], .in_channels = shape[0]});
       throw twin::error("onnx_export: unknown tower \"" + tower + "\"");
     };

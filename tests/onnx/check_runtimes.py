@@ -84,7 +84,8 @@ def main():
         return np.load(y_path)
 
     rng = np.random.default_rng(7)
-    cases = [("d2_tower", tm.D2Tower(96, 192), (3, 1, 96, 192)), ("resnet18", tm.ResNet((2, 2, 2, 2), 1000), (2, 3, 112, 112))]
+    cases = [("d2_tower", tm.D2Tower(96, 192), (3, 1, 96, 192)), ("resnet18", tm.ResNet((2, 2, 2, 2), 1000), (2, 3, 112, 112)),
+             ("inception_resnet_v1", tm.InceptionResnetV1(), (2, 3, 160, 160))]
     print("import: PyTorch -> torch.onnx.export -> twin / ONNX Runtime")
     for name, net, shape in cases:
         torch.manual_seed(1)
@@ -109,7 +110,8 @@ def main():
     for name, tower, net, shape, strip, extra in [
             ("d2_tower", "signature_tower", tm.D2Tower(96, 192), (2, 1, 96, 192), "features.", []),
             ("resnet18", "resnet18", tm.ResNet((2, 2, 2, 2), 1000), (2, 3, 112, 112), "", []),
-            ("resnet34", "resnet34", tm.ResNet((3, 4, 6, 3), 0), (1, 3, 64, 64), "", ["--classes", "0"])]:
+            ("resnet34", "resnet34", tm.ResNet((3, 4, 6, 3), 0), (1, 3, 64, 64), "", ["--classes", "0"]),
+            ("inception_resnet_v1", "inception_resnet_v1", tm.InceptionResnetV1(), (2, 3, 160, 160), "", [])]:
         torch.manual_seed(3)
         net = tm.randomise(net, 4)
         x = rng.uniform(-1, 1, size=shape).astype(np.float32)

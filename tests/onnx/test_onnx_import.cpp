@@ -7,12 +7,15 @@
 #include <filesystem>
 #include <string>
 
+#include <twin/models/inception_resnet_v1.hpp>
 #include <twin/models/resnet.hpp>
 #include <twin/models/signature_tower.hpp>
 #include <twin/models/vgg_face.hpp>
 #include <twin/onnx/export.hpp>
 #include <twin/onnx/import.hpp>
 #include <twin/onnx/npy.hpp>
+#include <twin/layers/conv2d_rect.hpp>
+#include <twin/layers/scale.hpp>
 #include <twin/testing/error_message.hpp>
 #include <twin/twin.hpp>
 
@@ -131,6 +134,8 @@ Graph<float> every_layer() {
   s = g.add("pool", MaxPool2D{.kernel = 2, .stride = 2}, s);
   s = g.add("zeros", PadChannels{.after = 2}, s);
   s = g.add("tanh", Tanh{}, s);
+  s = g.add("conv17", Conv2DRect{.in = 10, .out = 10, .kh = 1, .kw = 3, .pad_h = 0, .pad_w = 1}, s);
+  s = g.add("half", Scale{.factor = 0.5}, s);
   auto p = g.add("gap", GlobalAvgPool{}, s);
   auto f = g.add("flat", Flatten{}, g.add("sig", Sigmoid{}, s));
   auto d = g.add("fc1", Dense{.in = 10 * 6 * 6, .out = 10}, f);
@@ -305,13 +310,13 @@ TEST_CASE("onnx: errors name the file, the node and its op type") {
     const auto msg = error_message([&] { twin::onnx::import_model<float>(b.save("grouped.onnx")); });
     CHECK(msg.find("grouped.onnx: node \"dw\" (Conv): unsupported (group=2)") != std::string::npos);
   }
-  SUBCASE("non-square kernel") {
+  SUBCASE("dilated convolution") {
     Builder b({1, 1, 8, 8});
-    b.init("w", {2, 1, 1, 7}, iota(14, 0, 0.01f));
-    b.node("Conv", "c17", {"x", "w"}, "y");
+    b.init("w", {2, 1, 3, 3}, iota(18, 0, 0.01f));
+    b.ints(b.node("Conv", "atrous", {"x", "w"}, "y"), "dilations", {2, 2});
     b.output("y");
-    CHECK(error_message([&] { twin::onnx::import_model<float>(b.save("rect.onnx")); }).find("node \"c17\" (Conv): unsupported (kernel 1x7)") !=
-          std::string::npos);
+    CHECK(error_message([&] { twin::onnx::import_model<float>(b.save("dilated.onnx")); })
+              .find("node \"atrous\" (Conv): unsupported (dilations (2, 2))") != std::string::npos);
   }
   SUBCASE("opset") {
     Builder b({1, 3, 8, 8}, 30);
@@ -379,6 +384,9 @@ TEST_CASE("models: parameter counts of the builders") {
   CHECK(models::resnet18<float>().num_params() == 11689512);
   CHECK(models::resnet34<float>().num_params() == 21797672);
   CHECK(models::resnet18<float>({.input = 112, .classes = 0}).output_shape(Shape{1, 3, 112, 112}) == Shape{1, 512});
+  auto facenet = models::inception_resnet_v1<float>();
+  CHECK(facenet.num_params() == 23482624);
+  CHECK(facenet.output_shape(Shape{1, 3, 160, 160}) == Shape{1, 512});
   auto vgg = models::vgg_face<float>();
   CHECK(vgg.num_params() == 145002878);
   CHECK(vgg.output_shape(Shape{1, 3, 224, 224}) == Shape{1, 2622});

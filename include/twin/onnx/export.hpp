@@ -13,7 +13,8 @@
 //   Add, Concat (axis 1), Flatten (axis 1), Identity, Dropout (eval: Identity)
 //   LocalResponseNorm -> LRN    Pad2D, PadChannels -> Pad    Softmax -> Softmax (axis 1)
 //   L2Normalize -> ReduceL2 + Max(eps) + Div, PyTorch's F.normalize exactly
-//   BroadcastAffine -> Mul + Add with constant initializers
+//   BroadcastAffine -> Mul + Add with constant initializers;  Scale -> Mul by a scalar
+//   Conv2DRect -> Conv with a rectangular kernel_shape
 // Any other layer throws onnx_error naming the node and the layer.
 // Options the layers do not expose are read back from describe(), whose format the
 // layers' tests fix; an unexpected description is an error, not a guess.
@@ -31,6 +32,7 @@
 #include "twin/layers/broadcast_affine.hpp"
 #include "twin/layers/concat.hpp"
 #include "twin/layers/conv2d.hpp"
+#include "twin/layers/conv2d_rect.hpp"
 #include "twin/layers/dense.hpp"
 #include "twin/layers/dropout.hpp"
 #include "twin/layers/flatten.hpp"
@@ -40,6 +42,7 @@
 #include "twin/layers/local_response_norm.hpp"
 #include "twin/layers/maxpool2d.hpp"
 #include "twin/layers/pad.hpp"
+#include "twin/layers/scale.hpp"
 #include "twin/layers/softmax.hpp"
 #include "twin/onnx/model_file.hpp"
 #include "twin/version.hpp"
@@ -178,6 +181,16 @@ class Exporter {
       attr(n, "kernel_shape", {o.kernel, o.kernel});
       attr(n, "strides", {o.stride, o.stride});
       attr(n, "pads", {o.pad, o.pad, o.pad, o.pad});
+    } else if (const auto* cr = as<Conv2DRectLayer<T>>(l)) {
+      const Conv2DRect& o = cr->options();
+      in.push_back(initializer(name + ".weight"));
+      if (o.bias) in.push_back(initializer(name + ".bias"));
+      auto* n = make("Conv", name, in, out);
+      attr(n, "kernel_shape", {o.kh, o.kw});
+      attr(n, "strides", {o.stride, o.stride});
+      attr(n, "pads", {o.pad_h, o.pad_w, o.pad_h, o.pad_w});
+    } else if (const auto* sc = as<ScaleLayer<T>>(l)) {
+      make("Mul", name, {in[0], constant(name + ".factor", {}, {float(sc->options().factor)})}, out);
     } else if (const auto* d = as<DenseLayer<T>>(l)) {
       in.push_back(initializer(name + ".weight"));
       if (d->options().bias) in.push_back(initializer(name + ".bias"));

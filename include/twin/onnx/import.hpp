@@ -35,6 +35,7 @@
 #include "twin/layers/broadcast_affine.hpp"
 #include "twin/layers/concat.hpp"
 #include "twin/layers/conv2d.hpp"
+#include "twin/layers/conv2d_rect.hpp"
 #include "twin/layers/dense.hpp"
 #include "twin/layers/dropout.hpp"
 #include "twin/layers/flatten.hpp"
@@ -44,6 +45,7 @@
 #include "twin/layers/local_response_norm.hpp"
 #include "twin/layers/maxpool2d.hpp"
 #include "twin/layers/pad.hpp"
+#include "twin/layers/scale.hpp"
 #include "twin/layers/softmax.hpp"
 #include "twin/onnx/model_file.hpp"
 
@@ -418,26 +420,36 @@ class Importer {
     const std::int64_t O = w.dims[0], C = w.dims[1], kh = w.dims[2], kw = w.dims[3];
     if (C != x.dims[1]) fail(n, detail_concat("weight ", dims_str(w.dims), " does not fit input ", dims_str(x.dims)));
     Dims ks = attr_ints(n, "kernel_shape", {kh, kw});
-    if (kh != kw || ks != Dims{kh, kw}) fail(n, detail_concat("unsupported (kernel ", kh, "x", kw, "): twin's Conv2D has square kernels"));
+    if (ks != Dims{kh, kw}) fail(n, "kernel_shape " + dims_str(ks) + " differs from the weight's " + dims_str(w.dims));
     const Dims dil = attr_ints(n, "dilations", {1, 1});
     if (dil != Dims{1, 1}) fail(n, "unsupported (dilations " + dims_str(dil) + "): only dilation 1");
     const Dims st = attr_ints(n, "strides", {1, 1});
     if (st.size() != 2 || st[0] != st[1]) fail(n, "unsupported (strides " + dims_str(st) + "): equal strides only");
-    const Dims p = pads_of(n, x.dims, kh, st[0]);
+    Dims p = pads_of(n, x.dims, kh, st[0]);
+    if (kh != kw) {  // SAME padding for a rectangular kernel: per axis
+      const Dims ph = pads_of(n, x.dims, kh, st[0]), pw = pads_of(n, x.dims, kw, st[0]);
+      p = {ph[0], pw[1], ph[2], pw[3]};
+    }
     const Val* src = &x;
     Val padded;
-    std::int64_t pad = p[0];
-    if (!(p[0] == p[1] && p[0] == p[2] && p[0] == p[3])) {  // asymmetric: an explicit Pad2D first
+    const bool square = kh == kw && p[0] == p[1] && p[0] == p[2] && p[0] == p[3];
+    const bool per_axis = p[0] == p[2] && p[1] == p[3];
+    if (!square && !per_axis) {  // asymmetric: an explicit Pad2D first
       padded = add(n, node_name(n) + ".pad", Pad2D{.top = p[0], .bottom = p[2], .left = p[1], .right = p[3]}, {&x});
       src = &padded;
-      pad = 0;
+      p = {0, 0, 0, 0};
     }
     const bool bias = has_input(n, 2);
     Pending vals;
     vals.tensors.push_back({"weight", w.data});
     if (bias) vals.tensors.push_back({"bias", const_in(n, 2, "bias").data});
-    add(n, node_name(n, 1), Conv2D{.in = C, .out = O, .kernel = kh, .stride = st[0], .pad = pad, .bias = bias}, {src},
-        std::nullopt, std::move(vals));
+    if (kh == kw && p[0] == p[1])
+      add(n, node_name(n, 1), Conv2D{.in = C, .out = O, .kernel = kh, .stride = st[0], .pad = p[0], .bias = bias}, {src},
+          std::nullopt, std::move(vals));
+    else  // a rectangular kernel (Inception's 1x7, 7x1) or different pads per axis
+      add(n, node_name(n, 1),
+          Conv2DRect{.in = C, .out = O, .kh = kh, .kw = kw, .stride = st[0], .pad_h = p[0], .pad_w = p[1], .bias = bias},
+          {src}, std::nullopt, std::move(vals));
   }
 
   // pads as [top, left, bottom, right] from pads or auto_pad.
@@ -525,6 +537,10 @@ class Importer {
     const bool x_first = a.kind == Val::tensor;
     const Val& x = x_first ? a : b;
     const Val& c = x_first ? b : a;
+    if (c.data.size() == 1 && (op == "Mul" || (op == "Div" && x_first))) {  // a scalar factor: no tensors
+      add(n, node_name(n), Scale{.factor = op == "Mul" ? c.data[0] : 1 / c.data[0]}, {&x}, x.dims);
+      return;
+    }
     std::vector<double> scale(c.data.size(), 1.0), shift(c.data.size(), 0.0);
     for (std::size_t i = 0; i < c.data.size(); ++i) {
       const double v = c.data[i];
