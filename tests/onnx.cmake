@@ -1,7 +1,7 @@
 # ONNX import and export (twin::onnx, docs/onnx.md):
 #   onnx_import       tests/onnx/test_onnx_import.cpp (doctest): ops, round trips, errors,
 #                     the builders' parameter counts; needs only libonnx-dev
-#   onnx_runtimes     tests/onnx/check_runtimes.py: the D2 tower and ResNet-18 written in
+#   onnx_runtimes     tests/onnx/check_runtimes.py: the D2 tower, ResNet-18 and Inception-ResNet-v1 written in
 #                     PyTorch with random weights, torch.onnx.export, imported by onnx_run;
 #                     outputs against PyTorch and ONNX Runtime (max relative error 1e-4), and
 #                     twin's own export of each run in ONNX Runtime

@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """twin against PyTorch and ONNX Runtime on the same networks with random weights.
 
-Import: the D2 signature tower and ResNet-18, written in PyTorch (torch_models.py), are
+Import: the D2 signature tower, ResNet-18 and Inception-ResNet-v1, written in PyTorch
+(torch_models.py), are
 exported with torch.onnx.export (opset 13, symbolic batch); twin imports each file
 (onnx_run) and ONNX Runtime runs it (ort_run.js); both outputs are compared with PyTorch's.
 Export: onnx_export writes twin's own towers (random weights) and runs them natively; ONNX

@@ -268,7 +268,11 @@ class Importer {
       fail(n, e.what());
     }
     Val v;
-    v.id = graph_.add_node(name, std::move(layer), refs).id;
+    try {
+      v.id = graph_.add_node(name, std::move(layer), refs).id;
+    } catch (const error& e) {
+      fail(n, e.what());
+    }
     v.twin = out;
     if (dims) {
       v.dims = *dims;
