@@ -412,7 +412,9 @@ class OnnxRuntime:
 
 
 def default_ort_dir():
-    return os.path.join(os.environ.get("TWIN_CACHE", os.path.expanduser("~/.cache/twin")), "onnxruntime")
+    """The folder scripts/fetch-onnxruntime.sh unpacks its pinned version into."""
+    script = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "scripts", "fetch-onnxruntime.sh")
+    return subprocess.run(["bash", script, "--print"], check=True, capture_output=True, text=True).stdout.strip()
 
 
 def wanted(filters, *names):

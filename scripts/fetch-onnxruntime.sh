@@ -3,18 +3,19 @@
 # the npm package onnxruntime-node, which ships the native library for linux-x64, and its
 # one runtime dependency onnxruntime-common, at a pinned version, checked by the SHA-256 of
 # each package tarball, unpacked into a cache folder outside the repository:
-#   scripts/fetch-onnxruntime.sh             -> ${TWIN_CACHE:-~/.cache/twin}/onnxruntime
+#   scripts/fetch-onnxruntime.sh             -> ${TWIN_CACHE:-~/.cache/twin}/onnxruntime/<version>
 #   scripts/fetch-onnxruntime.sh --print     prints that folder (for compare_pytorch.py)
 # Needs node and npm (Debian: apt-get install nodejs npm). No install scripts run: the
 # package's postinstall only fetches GPU providers, which the benchmarks do not use, and its
 # build-time dependencies (tar) are not needed to load it.
 set -euo pipefail
-version=1.20.1
+version=1.30.0
 declare -A sha256=(
-  [onnxruntime-node]=0d8e3928e14fd4e2bdcf4feabbd5db689ba980ccabb9c806f43a303cdc13c5a5
-  [onnxruntime-common]=57773ec29c9087ce3441eb9cdd999dfaad3138b1f579930fc8d8198de05e7244
+  [onnxruntime-node]=6e3390d6b783e7be946fad629292799da28d0b42f84856e50d2c1b0383291e75
+  [onnxruntime-common]=7906c439e0d3e0f4048caa23b64cdfadc0f455c377f579ce1ab2a4b778f07d5f
 )
-dir="${TWIN_CACHE:-$HOME/.cache/twin}/onnxruntime"
+# One folder per version, so that moving the pin never replaces a library in use.
+dir="${TWIN_CACHE:-$HOME/.cache/twin}/onnxruntime/$version"
 if [[ "${1:-}" == "--print" ]]; then
   echo "$dir"
   exit 0

@@ -6,7 +6,7 @@
 set -euo pipefail
 pkgs=(build-essential cmake pkg-config libeigen3-dev libstb-dev doctest-dev libbenchmark-dev libcli11-dev
       nlohmann-json3-dev zlib1g-dev clang libclang-rt-14-dev python3 python3-numpy
-      libopenmpi-dev openmpi-bin)
+      libopenmpi-dev openmpi-bin libonnx-dev libprotobuf-dev)
 if [[ "${1:-}" == "--bench" ]]; then pkgs+=(python3-torch python3-matplotlib libopenblas0-pthread python3-onnx nodejs npm); fi
 missing=()
 for p in "${pkgs[@]}"; do

@@ -45,7 +45,7 @@ class LocalResponseNormLayer final : public Layer<T> {
   std::size_t scratch_bytes(const Shape& in, Mode) const override { return scratch_bytes_for<T>(in.numel()); }
 
   void forward(TensorView<const T> x, TensorView<T> y, const LayerContext& ctx) const override {
-    const Index n = x.dim(0), c = x.dim(1), s = n * c ? x.size() / (n * c) : 0;
+    const Index n = x.dim(0), c = x.dim(1), s = n * c != 0 ? x.size() / (n * c) : 0;
     T* scale = ScratchCarver(ctx.scratch).take<T>(x.size());  // (N, C, positions)
     const T a = T(o_.alpha / double(o_.size)), k = T(o_.k), mb = T(-o_.beta);
     ctx.context().parallel_for(0, n, 1, [&](Index lo, Index hi) {
@@ -69,7 +69,7 @@ class LocalResponseNormLayer final : public Layer<T> {
   void backward(TensorView<const T> x, TensorView<const T> y, TensorView<const T> dy, TensorView<T> dx,
                 const LayerContext& ctx) const override {
     if (!dx.data()) return;
-    const Index n = x.dim(0), c = x.dim(1), s = n * c ? x.size() / (n * c) : 0;
+    const Index n = x.dim(0), c = x.dim(1), s = n * c != 0 ? x.size() / (n * c) : 0;
     const T* scale = ScratchCarver(ctx.scratch).take<T>(x.size());
     const T f = T(2 * o_.alpha * o_.beta / double(o_.size)), mb = T(-o_.beta);
     ctx.context().parallel_for(0, n, 1, [&](Index lo, Index hi) {
