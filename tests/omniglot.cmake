@@ -21,4 +21,20 @@ if(TWIN_BUILD_EXAMPLES AND NOT TWIN_SANITIZE)
                    --val-runs ${_omni_dir}/runs)
   set_tests_properties(omniglot_make_runs PROPERTIES TIMEOUT 120 SKIP_RETURN_CODE 77 FIXTURES_SETUP omniglot_runs)
   set_tests_properties(omniglot_train_eval PROPERTIES TIMEOUT 300 SKIP_RETURN_CODE 77 FIXTURES_REQUIRED omniglot_runs)
+  # The same smoke run as 2 data-parallel ranks under mpirun (docs/distributed.md): every
+  # rank must end with the same weights (train checks), rank 0 saves and scores the runs.
+  if(TARGET twin::mpi AND MPIEXEC_EXECUTABLE)
+    set(_omni_mpirun ${MPIEXEC_EXECUTABLE} ${MPIEXEC_NUMPROC_FLAG} 2 ${MPIEXEC_PREFLAGS})
+    execute_process(COMMAND ${MPIEXEC_EXECUTABLE} --version OUTPUT_VARIABLE _omni_mpi_version ERROR_QUIET)
+    if(_omni_mpi_version MATCHES "Open MPI|OpenRTE")
+      list(APPEND _omni_mpirun --oversubscribe)
+    endif()
+    add_test(NAME omniglot_train_mpi
+             COMMAND ${_omni_mpirun} $<TARGET_FILE:omniglot_oneshot> --skip-without-data --threads 1 train --quick
+                     --quiet --max-characters 4 --data ${PROJECT_SOURCE_DIR}/../shared/data
+                     --model ${_omni_dir}/model_mpi.safetensors --val-runs ${_omni_dir}/runs)
+    set_tests_properties(omniglot_train_mpi PROPERTIES TIMEOUT 300 SKIP_RETURN_CODE 77 FIXTURES_REQUIRED omniglot_runs
+                         ENVIRONMENT "OMPI_ALLOW_RUN_AS_ROOT=1;OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1"
+                         PASS_REGULAR_EXPRESSION "data-parallel: 2 ranks.*proto: [0-9.]+% over 3 runs")
+  endif()
 endif()

@@ -182,7 +182,7 @@ int train(const TrainOptions& o, const Ranks& ranks);
 // the same step. Rank 0 alone prints and writes the model and checkpoint.
 int run_train(const TrainOptions& o) {
 #ifdef SIGVER_MPI
-  if (std::getenv("OMPI_COMM_WORLD_SIZE") || std::getenv("PMI_SIZE")) {
+  if (twin::mpi::launched_by_mpirun()) {
     int argc = 0;
     char** argv = nullptr;
     twin::mpi::Environment env(argc, argv);
