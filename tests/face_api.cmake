@@ -1,0 +1,20 @@
+# twin's face models on face-api's real pretrained weights (docs/face-verification.md). The
+# weights are not in the repository: scripts/fetch-face-models.sh puts them in a cache
+# folder (add --runner for the reference runner: face-api's browser bundle, the tfjs wasm
+# files, puppeteer-core). Every test here reports SKIPPED (exit 77) without them.
+#  * face_api_recognition_load: the weights load into twin's graph of dlib's ResNet
+#  * face_api_recognition_reference: descriptors of 24 AT&T faces from twin and from face-api
+#    itself in headless Chromium agree to 1e-4 (needs node and chromium too)
+# Not in the sanitizer build (a 5.6 M-parameter net and a browser under ASan take minutes;
+# the importer and the affine layer have unit tests in twin_tests).
+if(NOT TWIN_SANITIZE)
+  find_package(nlohmann_json 3 REQUIRED)
+  add_executable(face_api_check ${CMAKE_CURRENT_SOURCE_DIR}/face_api/face_api_check.cpp)
+  target_link_libraries(face_api_check PRIVATE twin::twin nlohmann_json::nlohmann_json twin_project_warnings twin_project_native)
+  target_compile_definitions(face_api_check PRIVATE TWIN_SOURCE_DIR="${PROJECT_SOURCE_DIR}")
+  add_test(NAME face_api_recognition_load COMMAND face_api_check load)
+  add_test(NAME face_api_recognition_reference
+           COMMAND face_api_check reference --count 24 --tol 1e-4 --data ${PROJECT_SOURCE_DIR}/../shared/data)
+  set_tests_properties(face_api_recognition_load PROPERTIES TIMEOUT 120 SKIP_RETURN_CODE 77)
+  set_tests_properties(face_api_recognition_reference PROPERTIES TIMEOUT 300 SKIP_RETURN_CODE 77)
+endif()

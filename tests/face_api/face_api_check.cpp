@@ -1,0 +1,142 @@
+// Checks of twin's face models against face-api's real weights (tests/face_api.cmake):
+//
+//   face_api_check load      [--models DIR]
+//       the recognition net's weights load (117 tensors, 5,614,592 parameters, all finite)
+//       and a descriptor comes out finite and non-zero
+//   face_api_check reference [--models DIR] [--runner DIR] [--data DIR] [--count N] [--tol T]
+//       descriptors of N AT&T faces (whole image padded to a square, 150 x 150) from twin and
+//       from face-api itself in headless Chromium (tests/face_api/reference.mjs) agree to T
+//
+// Exit 77 (ctest's skip code), with the reason on stdout, when the weights cache, the runner
+// (node, puppeteer-core, chromium) or the data are absent.
+#include <twin/face/recognition_net.hpp>
+#include <twin/face/square_resize.hpp>
+#include <twin/io/image.hpp>
+
+#include <nlohmann/json.hpp>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <unistd.h>
+#include <filesystem>
+#include <fstream>
+#include <string>
+#include <vector>
+
+namespace fs = std::filesystem;
+
+namespace {
+
+int skip(const std::string& why) {
+  std::printf("SKIPPED: %s\n", why.c_str());
+  return 77;
+}
+
+std::string arg(int argc, char** argv, const std::string& name, const std::string& fallback) {
+  for (int i = 2; i + 1 < argc; ++i)
+    if (argv[i] == "--" + name) return argv[i + 1];
+  return fallback;
+}
+
+bool on_path(const std::string& tool) { return std::system(("command -v " + tool + " > /dev/null 2>&1").c_str()) == 0; }
+
+// The 150 x 150 input of every image, as face-api makes it without a detection.
+twin::Tensor<float> inputs(const std::vector<fs::path>& files) {
+  twin::Tensor<float> x(twin::Shape{static_cast<twin::Index>(files.size()), 3, 150, 150});
+  for (std::size_t i = 0; i < files.size(); ++i) {
+    const auto img = twin::io::load_image(files[i]);
+    const auto rgb = twin::face::square_resize(img.data(), img.dim(0), img.dim(1), 1, 150);
+    twin::face::recognition_input(rgb.data(), 150, x.view(), static_cast<twin::Index>(i));
+  }
+  return x;
+}
+
+int load(const fs::path& models) {
+  twin::Graph<float> net = twin::face::load_recognition_net(models);
+  const auto w = twin::io::load_tfjs(twin::face::model_manifest("face_recognition_model", models));
+  std::printf("face_recognition_model: %zu tensors, %td values; twin graph %td parameters\n", w.size(), w.num_values(),
+              net.num_params());
+  bool ok = w.size() == 117 && w.num_values() == 5614592 && net.num_params() == 5614592;
+  for (float v : net.params()) ok = ok && std::isfinite(v);
+  twin::Tensor<float> x(twin::Shape{1, 3, 150, 150}, 0.f);
+  const auto d = net.forward(x.view());
+  double norm = 0;
+  for (float v : d) norm += double(v) * v;
+  std::printf("descriptor of a mean-grey image: |d| = %.4f\n", std::sqrt(norm));
+  ok = ok && d.shape() == twin::Shape{1, 128} && std::isfinite(norm) && norm > 0;
+  std::printf("%s\n", ok ? "ok" : "FAILED");
+  return ok ? 0 : 1;
+}
+
+int reference(int argc, char** argv, const fs::path& models) {
+  const fs::path runner = arg(argc, argv, "runner", (models.parent_path() / "runner").string());
+  const std::string chromium = arg(argc, argv, "chromium", "/usr/bin/chromium");
+  const fs::path data = arg(argc, argv, "data", "");
+  const int count = std::stoi(arg(argc, argv, "count", "24"));
+  const double tol = std::stod(arg(argc, argv, "tol", "1e-4"));
+  if (!on_path("node")) return skip("node not found (Debian: apt-get install nodejs)");
+  if (!fs::exists(chromium)) return skip(chromium + " not found (Debian: apt-get install chromium)");
+  if (!fs::exists(runner / "node_modules" / "puppeteer-core") || !fs::exists(runner / "dist" / "face-api.esm.js"))
+    return skip("no reference runner in " + runner.string() + "; install it with scripts/fetch-face-models.sh --runner");
+  if (!fs::is_directory(data / "att_faces")) return skip("no AT&T faces in " + (data / "att_faces").string());
+  // Subject s, image (3 s mod 10) + 1: every subject once, with a spread of poses.
+  std::vector<fs::path> files;
+  for (int s = 1; s <= count; ++s)
+    files.push_back(data / "att_faces" / ("s" + std::to_string((s - 1) % 40 + 1)) / (std::to_string((3 * s) % 10 + 1) + ".pgm"));
+  const fs::path tmp = fs::temp_directory_path() / ("twin_face_api_" + std::to_string(::getpid()));
+  fs::create_directories(tmp);
+  {
+    std::ofstream list(tmp / "images.txt");
+    for (const auto& f : files) list << f.string() << "\n";
+  }
+  const std::string cmd = "node \"" + std::string(TWIN_SOURCE_DIR) + "/tests/face_api/reference.mjs\" --runner \"" +
+                          runner.string() + "\" --models \"" + models.string() + "\" --chromium \"" + chromium +
+                          "\" --list \"" + (tmp / "images.txt").string() + "\" --out \"" + (tmp / "ref.json").string() + "\"";
+  std::fflush(stdout);
+  if (std::system(cmd.c_str()) != 0) {
+    fs::remove_all(tmp);
+    std::printf("FAILED: the reference runner failed: %s\n", cmd.c_str());
+    return 1;
+  }
+  nlohmann::json ref;
+  std::ifstream(tmp / "ref.json") >> ref;
+  fs::remove_all(tmp);
+
+  twin::Graph<float> net = twin::face::load_recognition_net(models);
+  const twin::Tensor<float> x = inputs(files);
+  const auto d = net.forward(x.view());  // (N, 128)
+  double worst = 0, norm = 0;
+  const auto& r = ref.at("descriptors");
+  if (r.size() != files.size()) {
+    std::printf("FAILED: %zu reference descriptors for %zu images\n", r.size(), files.size());
+    return 1;
+  }
+  for (std::size_t i = 0; i < files.size(); ++i)
+    for (std::size_t k = 0; k < 128; ++k) {
+      const double a = d[static_cast<twin::Index>(i * 128 + k)], b = r[i][k].get<double>();
+      worst = std::max(worst, std::abs(a - b));
+      norm = std::max(norm, std::abs(b));
+    }
+  std::printf("%d AT&T faces: max |twin - face-api| = %.3g over %d x 128 descriptor values (largest |value| %.3f), "
+              "tolerance %.0e: %s\n",
+              count, worst, count, norm, tol, worst <= tol ? "ok" : "FAILED");
+  return worst <= tol ? 0 : 1;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) try {
+  const std::string mode = argc > 1 ? argv[1] : "";
+  const fs::path models = arg(argc, argv, "models", twin::face::default_models_dir().string());
+  if (!fs::exists(models / "face_recognition_model-weights_manifest.json"))
+    return skip("no face-api weights in " + models.string() + "; fetch them with scripts/fetch-face-models.sh");
+  if (mode == "load") return load(models);
+  if (mode == "reference") return reference(argc, argv, models);
+  std::fprintf(stderr, "usage: face_api_check load|reference [--models DIR] ...\n");
+  return 2;
+} catch (const std::exception& e) {
+  std::fprintf(stderr, "face_api_check: %s\n", e.what());
+  return 1;
+}
