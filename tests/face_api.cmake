@@ -5,6 +5,7 @@
 #  * face_api_recognition_load: the weights load into twin's graph of dlib's ResNet
 #  * face_api_recognition_reference: descriptors of 24 AT&T faces from twin and from face-api
 #    itself in headless Chromium agree to 1e-4 (needs node and chromium too)
+#  * face_api_landmarks_reference: the 68 landmarks of the same faces agree to 1e-3 pixels
 # Not in the sanitizer build (a 5.6 M-parameter net and a browser under ASan take minutes;
 # the importer and the affine layer have unit tests in twin_tests).
 if(NOT TWIN_SANITIZE)
@@ -15,6 +16,9 @@ if(NOT TWIN_SANITIZE)
   add_test(NAME face_api_recognition_load COMMAND face_api_check load)
   add_test(NAME face_api_recognition_reference
            COMMAND face_api_check reference --count 24 --tol 1e-4 --data ${PROJECT_SOURCE_DIR}/../shared/data)
+  add_test(NAME face_api_landmarks_reference
+           COMMAND face_api_check landmarks --count 24 --tol 1e-3 --data ${PROJECT_SOURCE_DIR}/../shared/data)
+  set_tests_properties(face_api_landmarks_reference PROPERTIES TIMEOUT 300 SKIP_RETURN_CODE 77)
   set_tests_properties(face_api_recognition_load PROPERTIES TIMEOUT 120 SKIP_RETURN_CODE 77)
   set_tests_properties(face_api_recognition_reference PROPERTIES TIMEOUT 300 SKIP_RETURN_CODE 77)
 endif()

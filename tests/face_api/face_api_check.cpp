@@ -6,9 +6,12 @@
 //   face_api_check reference [--models DIR] [--runner DIR] [--data DIR] [--count N] [--tol T]
 //       descriptors of N AT&T faces (whole image padded to a square, 150 x 150) from twin and
 //       from face-api itself in headless Chromium (tests/face_api/reference.mjs) agree to T
+//   face_api_check landmarks (the same options)
+//       the 68 landmarks of N AT&T faces (whole image as the face box) agree to T pixels
 //
 // Exit 77 (ctest's skip code), with the reason on stdout, when the weights cache, the runner
 // (node, puppeteer-core, chromium) or the data are absent.
+#include <twin/face/landmark_net.hpp>
 #include <twin/face/recognition_net.hpp>
 #include <twin/face/square_resize.hpp>
 #include <twin/io/image.hpp>
@@ -70,12 +73,12 @@ int load(const fs::path& models) {
   return ok ? 0 : 1;
 }
 
-int reference(int argc, char** argv, const fs::path& models) {
+int reference(int argc, char** argv, const fs::path& models, const std::string& task) {
   const fs::path runner = arg(argc, argv, "runner", (models.parent_path() / "runner").string());
   const std::string chromium = arg(argc, argv, "chromium", "/usr/bin/chromium");
   const fs::path data = arg(argc, argv, "data", "");
   const int count = std::stoi(arg(argc, argv, "count", "24"));
-  const double tol = std::stod(arg(argc, argv, "tol", "1e-4"));
+  const double tol = std::stod(arg(argc, argv, "tol", task == "landmarks" ? "1e-3" : "1e-4"));
   if (!on_path("node")) return skip("node not found (Debian: apt-get install nodejs)");
   if (!fs::exists(chromium)) return skip(chromium + " not found (Debian: apt-get install chromium)");
   if (!fs::exists(runner / "node_modules" / "puppeteer-core") || !fs::exists(runner / "dist" / "face-api.esm.js"))
@@ -93,7 +96,8 @@ int reference(int argc, char** argv, const fs::path& models) {
   }
   const std::string cmd = "node \"" + std::string(TWIN_SOURCE_DIR) + "/tests/face_api/reference.mjs\" --runner \"" +
                           runner.string() + "\" --models \"" + models.string() + "\" --chromium \"" + chromium +
-                          "\" --list \"" + (tmp / "images.txt").string() + "\" --out \"" + (tmp / "ref.json").string() + "\"";
+                          "\" --task " + task + " --list \"" + (tmp / "images.txt").string() + "\" --out \"" +
+                          (tmp / "ref.json").string() + "\"";
   std::fflush(stdout);
   if (std::system(cmd.c_str()) != 0) {
     fs::remove_all(tmp);
@@ -104,10 +108,31 @@ int reference(int argc, char** argv, const fs::path& models) {
   std::ifstream(tmp / "ref.json") >> ref;
   fs::remove_all(tmp);
 
+  double worst = 0, largest = 0;
+  if (task == "landmarks") {
+    const auto& r = ref.at("landmarks");
+    if (r.size() != files.size()) {
+      std::printf("FAILED: %zu reference landmark sets for %zu images\n", r.size(), files.size());
+      return 1;
+    }
+    twin::Graph<float> net = twin::face::load_landmark_net(models);
+    twin::Workspace<float> ws;
+    for (std::size_t i = 0; i < files.size(); ++i) {
+      const auto img = twin::io::load_image(files[i]);
+      const auto lm = twin::face::detect_landmarks(net, ws, img.data(), img.dim(0), img.dim(1), 1);
+      for (std::size_t k = 0; k < 68; ++k) {
+        worst = std::max({worst, std::abs(lm[k].x - r[i][k][0].get<double>()), std::abs(lm[k].y - r[i][k][1].get<double>())});
+        largest = std::max({largest, std::abs(lm[k].x), std::abs(lm[k].y)});
+      }
+    }
+    std::printf("%d AT&T faces: max |twin - face-api| = %.3g px over %d x 68 landmarks (coordinates up to %.1f px), "
+                "tolerance %.0e px: %s\n",
+                count, worst, count, largest, tol, worst <= tol ? "ok" : "FAILED");
+    return worst <= tol ? 0 : 1;
+  }
   twin::Graph<float> net = twin::face::load_recognition_net(models);
   const twin::Tensor<float> x = inputs(files);
   const auto d = net.forward(x.view());  // (N, 128)
-  double worst = 0, norm = 0;
   const auto& r = ref.at("descriptors");
   if (r.size() != files.size()) {
     std::printf("FAILED: %zu reference descriptors for %zu images\n", r.size(), files.size());
@@ -117,11 +142,11 @@ int reference(int argc, char** argv, const fs::path& models) {
     for (std::size_t k = 0; k < 128; ++k) {
       const double a = d[static_cast<twin::Index>(i * 128 + k)], b = r[i][k].get<double>();
       worst = std::max(worst, std::abs(a - b));
-      norm = std::max(norm, std::abs(b));
+      largest = std::max(largest, std::abs(b));
     }
   std::printf("%d AT&T faces: max |twin - face-api| = %.3g over %d x 128 descriptor values (largest |value| %.3f), "
               "tolerance %.0e: %s\n",
-              count, worst, count, norm, tol, worst <= tol ? "ok" : "FAILED");
+              count, worst, count, largest, tol, worst <= tol ? "ok" : "FAILED");
   return worst <= tol ? 0 : 1;
 }
 
@@ -133,8 +158,9 @@ int main(int argc, char** argv) try {
   if (!fs::exists(models / "face_recognition_model-weights_manifest.json"))
     return skip("no face-api weights in " + models.string() + "; fetch them with scripts/fetch-face-models.sh");
   if (mode == "load") return load(models);
-  if (mode == "reference") return reference(argc, argv, models);
-  std::fprintf(stderr, "usage: face_api_check load|reference [--models DIR] ...\n");
+  if (mode == "reference") return reference(argc, argv, models, "recognition");
+  if (mode == "landmarks") return reference(argc, argv, models, "landmarks");
+  std::fprintf(stderr, "usage: face_api_check load|reference|landmarks [--models DIR] ...\n");
   return 2;
 } catch (const std::exception& e) {
   std::fprintf(stderr, "face_api_check: %s\n", e.what());

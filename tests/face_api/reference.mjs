@@ -2,12 +2,14 @@
 // bundles, wasm backend) run in headless Chromium, on the images listed in a file.
 //
 //   node reference.mjs --runner DIR --models DIR --list images.txt --out result.json
-//                      [--chromium /usr/bin/chromium] [--backend wasm|cpu]
+//                      [--chromium /usr/bin/chromium] [--backend wasm|cpu] [--task recognition|landmarks]
 //
 // DIR (--runner) is what `scripts/fetch-face-models.sh --runner` installs: dist/face-api.esm.js,
 // wasm/*.wasm and node_modules/puppeteer-core. Images are binary PGM (P5) or PPM (P6); each is
 // given to face-api as an (H, W, 3) tensor (grey replicated), which face-api pads to a square
-// and resizes to 150 x 150 itself. result.json: {"backend", "tfjs", "descriptors": [[128]...]}.
+// and resizes to 150 x 150 (landmarks: 112 x 112) itself. result.json: {"backend", "tfjs",
+// "descriptors": [[128 values] per image]} or {..., "landmarks": [[68 x [x, y]] per image]},
+// the landmarks in the image's pixel coordinates.
 // Node 20 cannot run the ESM bundle ("this.util.TextEncoder is not a constructor"), hence the
 // browser; a local HTTP server hands it the bundle, the weights and the pixels.
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -25,6 +27,7 @@ for (const k of ['runner', 'models', 'list', 'out']) {
   }
 }
 const backend = args.backend || 'wasm';
+const task = args.task || 'recognition';
 const chromium = args.chromium || '/usr/bin/chromium';
 
 // Binary PGM/PPM -> {w, h, rgb: Uint8Array(h * w * 3)}.
@@ -89,26 +92,29 @@ try {
   page.on('console', (m) => { if (m.type() === 'error') console.error('[chromium]', m.text()); });
   await page.goto(`${base}/index.html`);
   const t0 = Date.now();
-  const result = await page.evaluate(async (dims, backendName) => {
+  const result = await page.evaluate(async (dims, backendName, taskName) => {
     const faceapi = await import('/face-api.esm.js');
     const tf = faceapi.tf;
     if (backendName === 'wasm') tf.setWasmPaths('/wasm/');
     await tf.setBackend(backendName);
     await tf.ready();
-    await faceapi.nets.faceRecognitionNet.loadFromUri('/model');
-    const descriptors = [];
+    const net = taskName === 'landmarks' ? faceapi.nets.faceLandmark68Net : faceapi.nets.faceRecognitionNet;
+    await net.loadFromUri('/model');
+    const out = [];
     for (let i = 0; i < dims.length; i++) {
       const rgb = new Uint8Array(await (await fetch(`/img/${i}`)).arrayBuffer());
       const t = tf.tensor3d(Float32Array.from(rgb), [dims[i].h, dims[i].w, 3], 'float32');
-      const d = await faceapi.nets.faceRecognitionNet.computeFaceDescriptor(t);
+      if (taskName === 'landmarks') out.push((await net.detectLandmarks(t)).positions.map((p) => [p.x, p.y]));
+      else out.push(Array.from(await net.computeFaceDescriptor(t)));
       t.dispose();
-      descriptors.push(Array.from(d));
     }
-    return { backend: tf.getBackend(), tfjs: tf.version_core, descriptors };
-  }, images.map(({ w, h }) => ({ w, h })), backend);
+    const r = { backend: tf.getBackend(), tfjs: tf.version_core };
+    r[taskName === 'landmarks' ? 'landmarks' : 'descriptors'] = out;
+    return r;
+  }, images.map(({ w, h }) => ({ w, h })), backend, task);
   result.seconds = (Date.now() - t0) / 1000;
   writeFileSync(args.out, JSON.stringify(result));
-  console.log(`reference.mjs: ${result.descriptors.length} descriptors from face-api (tfjs ${result.tfjs}, ` +
+  console.log(`reference.mjs: ${task} of ${images.length} images from face-api (tfjs ${result.tfjs}, ` +
     `${result.backend} backend) in ${result.seconds.toFixed(1)} s`);
 } catch (e) {
   console.error(`reference.mjs: ${e.message}`);
