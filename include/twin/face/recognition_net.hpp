@@ -80,7 +80,7 @@ void load_recognition_weights(Graph<T>& g, const io::TfjsWeights& w) {
     auto it = dst.find(name);
     if (it == dst.end()) throw io_error("face recognition net: the graph has no tensor \"" + name + "\"");
     if (it->second.shape.numel() != static_cast<Index>(v.size()))
-      throw io_error(detail::concat("face recognition net: ", w.source(), " gives ", v.size(), " values for \"", name,
+      throw io_error(twin::detail::concat("face recognition net: ", w.source(), " gives ", v.size(), " values for \"", name,
                                     "\" of shape ", it->second.shape.str()));
     if (filled[name]) throw io_error("face recognition net: \"" + name + "\" filled twice");
     filled[name] = true;
@@ -115,7 +115,7 @@ void load_recognition_weights(Graph<T>& g, const io::TfjsWeights& w) {
   put("fc.weight", t);
   ++used;
   if (used != static_cast<Index>(w.size()))
-    throw io_error(detail::concat("face recognition net: ", w.source(), " holds ", w.size(), " tensors, the net uses ", used));
+    throw io_error(twin::detail::concat("face recognition net: ", w.source(), " holds ", w.size(), " tensors, the net uses ", used));
   for (const auto& [name, e] : dst)
     if (!filled[name]) throw io_error("face recognition net: nothing in " + w.source() + " for \"" + name + "\"");
   std::vector<T> buffers(g.buffers().size());
@@ -135,7 +135,7 @@ Graph<T> load_recognition_net(const std::filesystem::path& dir = {}) {
 template <class T, class Pixel>
 void recognition_input(const Pixel* rgb, Index side, TensorView<T> x, Index n) {
   if (x.rank() != 4 || x.dim(1) != 3 || x.dim(2) != side || x.dim(3) != side || n < 0 || n >= x.dim(0))
-    throw shape_error(detail::concat("recognition_input: expected x (N, 3, ", side, ", ", side, ") and n < N, got ",
+    throw shape_error(twin::detail::concat("recognition_input: expected x (N, 3, ", side, ", ", side, ") and n < N, got ",
                                      x.shape().str(), " and n = ", n));
   T* out = x.data() + n * 3 * side * side;
   for (Index c = 0; c < 3; ++c)

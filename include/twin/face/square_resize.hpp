@@ -20,7 +20,7 @@ namespace twin::face {
 // pixels: h x w x channels (1: grey, replicated to RGB; 3: RGB), row-major.
 inline std::vector<float> square_resize(const std::uint8_t* pixels, Index h, Index w, Index channels, Index side) {
   if (h <= 0 || w <= 0 || side <= 0 || (channels != 1 && channels != 3))
-    throw shape_error(detail::concat("square_resize: expected an H x W x 1 or 3 image and side > 0, got ", h, " x ", w, " x ",
+    throw shape_error(twin::detail::concat("square_resize: expected an H x W x 1 or 3 image and side > 0, got ", h, " x ", w, " x ",
                                      channels, " and side ", side));
   const Index n = std::max(h, w), diff = n - std::min(h, w);
   const Index after = static_cast<Index>(std::lround(0.5 * static_cast<double>(diff))), before = diff - after;
