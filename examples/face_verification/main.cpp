@@ -17,6 +17,10 @@
 #include <twin/data/parallel_load.hpp>
 #include <twin/data/pk_sampler.hpp>
 #include <twin/data/transform.hpp>
+#include <twin/face/align.hpp>
+#include <twin/face/landmark_net.hpp>
+#include <twin/face/recognition_net.hpp>
+#include <twin/face/square_resize.hpp>
 #include <twin/io/image.hpp>
 #include <twin/io/safetensors.hpp>
 #include <twin/metrics.hpp>
@@ -46,6 +50,9 @@ using twin::data::Image;
 
 struct Config {
   std::string data, save = "face_model.safetensors", model, miner = "semihard", tower = "small";
+  std::string embedder = "trained", models;  // --embedder pretrained: face-api's weights from --models
+  bool finetune = false, align = false;
+  std::vector<Index> ways_all{5, 40};  // one-shot k over all 40 subjects (--embedder pretrained)
   int epochs = 40;
   bool quick = false, check = false;
   double check_auc = 0;  // > 0: --check asks for this held-out AUC instead of the baseline
@@ -235,7 +242,223 @@ double train(twin::Graph<float>& net, const Config& c, const std::vector<Image>&
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 }
 
+// ---- --embedder pretrained: dlib's face ResNet with face-api's weights, no training ----
+
+// Every image as the recognition net's (3, 150, 150) input. Unaligned (landmarks null):
+// the whole image padded to a square and resized (twin/face/square_resize.hpp). Aligned:
+// dlib's face chip (150, padding 0.25) of the 68 landmarks the landmark net finds in the
+// image, the whole image taken as the face box (twin/face/align.hpp). `mirror` flips the
+// input left-right.
+Tensor<float> pretrained_inputs(const std::vector<std::string>& paths, bool mirror, const twin::Graph<float>* landmarks) {
+  const Index S = twin::face::recognition_side;
+  const Index N = static_cast<Index>(paths.size());
+  Tensor<float> x(twin::Shape{N, 3, S, S});
+  std::vector<twin::face::SimilarityTransform> chip(paths.size());
+  if (landmarks) {
+    twin::Workspace<float> ws;
+    ws.set_forward_only(true);
+    for (std::size_t i = 0; i < paths.size(); ++i) {
+      const auto img = twin::io::load_image(paths[i]);
+      chip[i] = twin::face::face_chip_transform(
+          twin::face::detect_landmarks(*landmarks, ws, img.data(), img.dim(0), img.dim(1), 1), S, 0.25);
+    }
+  }
+  twin::Context ctx;
+  ctx.parallel_for(0, N, 1, [&](Index lo, Index hi) {
+    for (Index i = lo; i < hi; ++i) {
+      const auto img = twin::io::load_image(paths[static_cast<std::size_t>(i)]);
+      auto rgb = landmarks ? twin::face::extract_chip(img.data(), img.dim(0), img.dim(1), 1, chip[static_cast<std::size_t>(i)], S)
+                           : twin::face::square_resize(img.data(), img.dim(0), img.dim(1), 1, S);
+      if (mirror)
+        for (Index y = 0; y < S; ++y)
+          for (Index a = 0, b = S - 1; a < b; ++a, --b)
+            for (Index k = 0; k < 3; ++k)
+              std::swap(rgb[static_cast<std::size_t>((y * S + a) * 3 + k)], rgb[static_cast<std::size_t>((y * S + b) * 3 + k)]);
+      twin::face::recognition_input(rgb.data(), S, x.view(), i);
+    }
+  });
+  return x;
+}
+
+// Rows `which` of a (N, D) matrix.
+Tensor<float, 2> rows(const Tensor<float, 2>& m, const std::vector<Index>& which) {
+  Tensor<float, 2> out(twin::Shape{static_cast<Index>(which.size()), m.dim(1)});
+  for (std::size_t i = 0; i < which.size(); ++i)
+    std::copy(m.data() + which[i] * m.dim(1), m.data() + (which[i] + 1) * m.dim(1), out.data() + static_cast<Index>(i) * m.dim(1));
+  return out;
+}
+
+// --finetune: a 128 -> 128 linear map (initialised to the identity) + L2Normalize on top of
+// the frozen pretrained descriptors, trained with the triplet loss and semi-hard mining on the
+// training subjects; each step sees every image as itself or mirrored, at random.
+twin::Sequential<float> finetune_head(const Config& c, const Tensor<float, 2>& desc, const Tensor<float, 2>& desc_mirror,
+                                      const std::vector<int>& labels, const std::vector<Index>& train_items) {
+  using namespace twin;
+  const Index D = desc.dim(1);
+  Sequential<float> head;
+  head.add(Dense{.in = D, .out = D, .bias = false}).add(L2Normalize{});
+  head.init(c.seed);
+  std::fill(head.params().begin(), head.params().end(), 0.f);
+  for (Index i = 0; i < D; ++i) head.params()[static_cast<std::size_t>(i * D + i)] = 1.f;
+  std::vector<int> train_labels;
+  for (Index i : train_items) train_labels.push_back(labels[static_cast<std::size_t>(i)]);
+  data::PKSampler sampler(train_labels, {.p = c.p, .k = c.k, .seed = c.seed});
+  const Index B = sampler.batch_size();
+  Adam<float> opt({.lr = c.lr});
+  const TripletMarginLoss loss{.margin = c.margin};
+  Workspace<float> ws(c.seed);
+  Rng aug = Rng(c.seed).fork(11);
+  Tensor<float> x(Shape{B, D});
+  Tensor<float> d_emb;
+  std::vector<int> y(static_cast<std::size_t>(B));
+  const auto t0 = std::chrono::steady_clock::now();
+  for (int epoch = 0; epoch < c.epochs; ++epoch) {
+    double sum = 0, active = 0;
+    Index steps = 0;
+    for (const auto& batch : sampler.epoch(static_cast<std::uint64_t>(epoch))) {
+      for (Index i = 0; i < B; ++i) {
+        const Index item = train_items[static_cast<std::size_t>(batch[static_cast<std::size_t>(i)])];
+        const Tensor<float, 2>& src = aug.below(2) ? desc_mirror : desc;
+        std::copy(src.data() + item * D, src.data() + (item + 1) * D, x.data() + i * D);
+        y[static_cast<std::size_t>(i)] = labels[static_cast<std::size_t>(item)];
+      }
+      head.zero_grad();
+      auto e = head.forward(x.view(), ws, Mode::train);
+      const auto t = SemiHardMiner{.margin = c.margin}(e, y);
+      d_emb.resize(e.shape());
+      const auto l = loss(e, t, d_emb.view());
+      head.backward(d_emb.view(), ws);
+      opt.step(head.params(), head.grads());
+      sum += double(l.value);
+      active += triplet_diagnostics(e, t, {.distance = loss.distance, .margin = c.margin, .loss = double(l.value)}).active_fraction;
+      ++steps;
+    }
+    if ((epoch + 1) % std::max(1, c.epochs / 10) == 0 || epoch + 1 == c.epochs)
+      std::printf("finetune epoch %3d  loss %.4f  active %5.1f%%  %.1fs\n", epoch + 1, sum / double(steps),
+                  100 * active / double(steps),
+                  std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+  }
+  return head;
+}
+
+int run_pretrained(Config c) {
+  namespace fs = std::filesystem;
+  const bool checking = c.check || c.check_auc > 0;
+  if (c.threads > 0) twin::set_default_threads(c.threads);
+  fs::path dir;
+  try {
+    dir = twin_examples::find_data_dir(c.data, "att_faces");
+  } catch (const twin::io_error& e) {
+    if (!checking) throw;
+    std::printf("SKIPPED: %s\n", e.what());
+    return 77;
+  }
+  twin::Graph<float> net, landmark_net;
+  try {
+    net = twin::face::load_recognition_net(c.models);
+    if (c.align) landmark_net = twin::face::load_landmark_net(c.models);
+  } catch (const twin::io_error& e) {
+    if (!checking || fs::exists(twin::face::default_models_dir() / "face_recognition_model.bin")) throw;
+    std::printf("SKIPPED: %s\n", e.what());
+    return 77;
+  }
+  auto ds = twin::data::ImageDataset::from_folders(dir, [](const std::string& p) { return twin::io::load_image(p); });
+  std::vector<std::string> paths;
+  for (Index i = 0; i < ds.size(); ++i) paths.push_back(ds.path(i));
+  const std::vector<int>& labels = ds.labels();
+  std::printf("AT&T faces: %td images of %td subjects from %s; dlib's face ResNet with face-api %s's weights "
+              "(%td parameters), %s, %d threads\n",
+              ds.size(), ds.num_classes(), dir.string().c_str(), twin::face::face_api_version, net.num_params(),
+              c.align ? "aligned: dlib's 150x150 face chip (padding 0.25) of face-api's 68 landmarks"
+                      : "unaligned: whole image padded to a square, resized to 150x150",
+              twin::default_threads());
+  const twin::Graph<float>* lm = c.align ? &landmark_net : nullptr;
+
+  twin::Workspace<float> ws;
+  ws.set_forward_only(true);
+  auto t0 = std::chrono::steady_clock::now();
+  const Tensor<float, 2> desc = twin::embed_all(net, pretrained_inputs(paths, false, lm).view(), 16, ws);  // (N, 128)
+  const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  std::printf("inputs and descriptors: %td in %.1f s (%.1f ms per face, batch 16)\n", desc.dim(0), secs, 1000 * secs / double(desc.dim(0)));
+
+  std::vector<Index> all(static_cast<std::size_t>(ds.size()));
+  std::iota(all.begin(), all.end(), Index(0));
+  std::vector<Index> ways_all;
+  for (Index k : c.ways_all) ways_all.push_back(std::min<Index>(k, ds.num_classes()));
+  const std::uint64_t episode_seed = c.seed + 1000;
+  const Results pre = evaluate(desc, labels, ways_all, c.episodes, episode_seed);
+  const Results raw = evaluate(raw_pixel_embeddings(twin::data::load_all(ds), all), labels, ways_all, c.episodes, episode_seed);
+  std::printf("all %td subjects (%td pairs, %td one-shot episodes per k):\n", ds.num_classes(), ds.size() * (ds.size() - 1) / 2,
+              c.episodes);
+  print_results("pretrained", pre, ways_all);
+  print_results("raw pixels (NCC)", raw, ways_all);
+  {
+    // dlib's fixed threshold, not fitted to these faces.
+    Index same = 0, same_ok = 0, diff = 0, diff_ok = 0;
+    const auto d = twin::pairwise_distances(desc.view());
+    for (Index i = 0; i < desc.dim(0); ++i)
+      for (Index j = i + 1; j < desc.dim(0); ++j) {
+        const bool s = labels[static_cast<std::size_t>(i)] == labels[static_cast<std::size_t>(j)];
+        const bool match = d(i, j) < twin::face::recognition_threshold;
+        (s ? same : diff) += 1;
+        (s ? same_ok : diff_ok) += s == match;
+      }
+    std::printf("  at dlib's threshold 0.6: %.1f%% of same-person pairs match, %.1f%% of different-person pairs do not\n",
+                100.0 * double(same_ok) / double(same), 100.0 * double(diff_ok) / double(diff));
+  }
+  Results tuned;
+  bool tuned_done = false;
+  if (c.finetune) {
+    std::vector<int> subjects(static_cast<std::size_t>(ds.num_classes()));
+    std::iota(subjects.begin(), subjects.end(), 0);
+    const auto split = twin::data::split_groups(subjects, 0, c.test_subjects, c.seed);
+    std::vector<Index> train_items, test_items;
+    std::vector<int> test_labels;
+    for (Index i = 0; i < ds.size(); ++i) {
+      const int s = labels[static_cast<std::size_t>(i)];
+      if (std::binary_search(split.test.begin(), split.test.end(), s)) {
+        test_items.push_back(i);
+        test_labels.push_back(s);
+      } else {
+        train_items.push_back(i);
+      }
+    }
+    const Tensor<float, 2> mirrored = twin::embed_all(net, pretrained_inputs(paths, true, lm).view(), 16, ws);
+    std::printf("finetune: a 128x128 linear map (identity at start) + L2Normalize on the frozen descriptors, %d epochs, "
+                "P=%td x K=%td, semi-hard mining, margin %.2f, Adam lr %.1e; %zu train subjects, %zu held out (split seed %llu)\n",
+                c.epochs, c.p, c.k, c.margin, c.lr, split.train.size(), split.test.size(), static_cast<unsigned long long>(c.seed));
+    twin::Sequential<float> head = finetune_head(c, desc, mirrored, labels, train_items);
+    std::vector<Index> ways;
+    for (Index k : c.ways)
+      if (k >= 2 && k <= c.test_subjects) ways.push_back(k);
+    const Tensor<float, 2> test_desc = rows(desc, test_items);
+    twin::Workspace<float> hws;
+    tuned = evaluate(twin::embed_all(head, test_desc.view(), 64, hws), test_labels, ways, c.episodes, episode_seed);
+    const Results before = evaluate(test_desc, test_labels, ways, c.episodes, episode_seed);
+    std::printf("held-out subjects (%zu pairs, %td one-shot episodes per k):\n", test_items.size() * (test_items.size() - 1) / 2,
+                c.episodes);
+    print_results("pretrained", before, ways);
+    print_results("fine-tuned", tuned, ways);
+    tuned_done = true;
+  }
+  if (c.check_auc > 0) {
+    const double auc = tuned_done ? tuned.auc : pre.auc;
+    const bool ok = auc >= c.check_auc;
+    std::printf("check: AUC %.4f %s %.2f\n", auc, ok ? ">=" : "FAILED: below", c.check_auc);
+    return ok ? 0 : 1;
+  }
+  if (c.check) {
+    const bool ok = pre.auc > raw.auc + 0.02 && pre.eer < raw.eer - 0.02;
+    std::printf("check: %s\n", ok ? "pretrained descriptors beat the raw-pixel baseline" : "FAILED: no clear gain over raw pixels");
+    return ok ? 0 : 1;
+  }
+  return 0;
+}
+
 int run(Config c) {
+  if (c.embedder == "pretrained") return run_pretrained(c);
+  if (c.embedder != "trained") throw twin::error("--embedder must be trained or pretrained, got '" + c.embedder + "'");
+  if (c.finetune) throw twin::error("--finetune needs --embedder pretrained");
   namespace fs = std::filesystem;
   if (c.quick) {
     c.epochs = std::min(c.epochs, 15);
@@ -370,6 +593,18 @@ int main(int argc, char** argv) try {
   app.add_option("--threads", c.threads, "worker threads (default: all cores)");
   app.add_option("--check-auc", c.check_auc, "exit 1 unless the held-out AUC reaches this; 77 without data")
       ->check(CLI::Range(0.0, 1.0));
+  app.add_option("--embedder", c.embedder,
+                 "trained (train a tower here) or pretrained (dlib's face ResNet with face-api's weights, all 40 "
+                 "subjects, no training)");
+  app.add_option("--models", c.models, "face-api weights folder (default: $TWIN_FACE_MODELS, then the cache of "
+                                         "scripts/fetch-face-models.sh)");
+  app.add_flag("--finetune", c.finetune,
+               "with --embedder pretrained: train a linear map on the descriptors with the triplet loss on the training "
+               "subjects, evaluate on the held-out ones");
+  app.add_flag("--align", c.align,
+               "with --embedder pretrained: align each face as dlib does (68 landmarks, similarity transform onto dlib's "
+               "mean face, 150x150 chip, padding 0.25)");
+  app.add_option("--ways-all", c.ways_all, "k of the one-shot tasks over all subjects (--embedder pretrained)");
   app.add_flag("--check", c.check, "exit 1 unless the model beats the raw-pixel baseline; 77 without data");
   CLI11_PARSE(app, argc, argv);
   return run(c);

@@ -76,7 +76,9 @@ int load(const fs::path& models) {
 int reference(int argc, char** argv, const fs::path& models, const std::string& task) {
   const fs::path runner = arg(argc, argv, "runner", (models.parent_path() / "runner").string());
   const std::string chromium = arg(argc, argv, "chromium", "/usr/bin/chromium");
-  const fs::path data = arg(argc, argv, "data", "");
+  // --data, else $TWIN_DATA (for a checkout whose ../shared/data is elsewhere)
+  fs::path data = arg(argc, argv, "data", "");
+  if (const char* env = std::getenv("TWIN_DATA"); env && *env && !fs::is_directory(data / "att_faces")) data = env;
   const int count = std::stoi(arg(argc, argv, "count", "24"));
   const double tol = std::stod(arg(argc, argv, "tol", task == "landmarks" ? "1e-3" : "1e-4"));
   if (!on_path("node")) return skip("node not found (Debian: apt-get install nodejs)");
