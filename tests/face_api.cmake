@@ -8,6 +8,11 @@
 #  * face_api_landmarks_reference: the 68 landmarks of the same faces agree to 1e-3 pixels
 #  * face_verification_pretrained_aligned: the example, aligned, on all 40 subjects without
 #    training must reach AUC 0.99 (0.9995 measured, EER 1.0 %; docs/face-verification.md)
+#  * face_verification_enroll / _identify_known / _identify_unknown / _verify_same /
+#    _verify_different: a gallery of one AT&T subject; another photo of that subject is
+#    identified (distance 0.44), a stranger is "unknown" (0.76; at 0.6 about 2.5 % of
+#    stranger pairs would be taken for one person), and verify tells same (0.34) from
+#    different (0.71)
 # Not in the sanitizer build (a 5.6 M-parameter net and a browser under ASan take minutes;
 # the importer and the affine layer have unit tests in twin_tests).
 if(NOT TWIN_SANITIZE)
@@ -28,5 +33,27 @@ if(NOT TWIN_SANITIZE)
              COMMAND face_verification --embedder pretrained --align --check-auc 0.99 --episodes 500 --threads 2
                      --data ${PROJECT_SOURCE_DIR}/../shared/data)
     set_tests_properties(face_verification_pretrained_aligned PROPERTIES TIMEOUT 600 SKIP_RETURN_CODE 77)
+    set(_att ${PROJECT_SOURCE_DIR}/../shared/data/att_faces)
+    set(_gallery ${CMAKE_CURRENT_BINARY_DIR}/face_gallery_test.json)
+    add_test(NAME face_verification_enroll
+             COMMAND face_verification --align enroll s1 ${_att}/s1/1.pgm ${_att}/s1/2.pgm --new --gallery ${_gallery}
+                     --skip-without-models)
+    add_test(NAME face_verification_identify_known
+             COMMAND face_verification identify ${_att}/s1/7.pgm --json --gallery ${_gallery} --skip-without-models)
+    add_test(NAME face_verification_identify_unknown
+             COMMAND face_verification identify ${_att}/s10/7.pgm --json --gallery ${_gallery} --skip-without-models)
+    add_test(NAME face_verification_verify_same
+             COMMAND face_verification --align verify ${_att}/s3/1.pgm ${_att}/s3/6.pgm --skip-without-models)
+    add_test(NAME face_verification_verify_different
+             COMMAND face_verification --align verify ${_att}/s3/1.pgm ${_att}/s4/1.pgm --json --skip-without-models)
+    set_tests_properties(face_verification_enroll PROPERTIES TIMEOUT 120 SKIP_RETURN_CODE 77 FIXTURES_SETUP face_gallery)
+    set_tests_properties(face_verification_identify_known PROPERTIES TIMEOUT 120 SKIP_RETURN_CODE 77
+                         FIXTURES_REQUIRED face_gallery PASS_REGULAR_EXPRESSION "\"identity\":\"s1\"")
+    set_tests_properties(face_verification_identify_unknown PROPERTIES TIMEOUT 120 SKIP_RETURN_CODE 77
+                         FIXTURES_REQUIRED face_gallery PASS_REGULAR_EXPRESSION "\"identity\":\"unknown\"")
+    set_tests_properties(face_verification_verify_same PROPERTIES TIMEOUT 120 SKIP_RETURN_CODE 77
+                         PASS_REGULAR_EXPRESSION "same person")
+    set_tests_properties(face_verification_verify_different PROPERTIES TIMEOUT 120 SKIP_RETURN_CODE 77
+                         PASS_REGULAR_EXPRESSION "\"same\":false")
   endif()
 endif()

@@ -9,6 +9,10 @@
 //
 //   face_verification [--data DIR] [--epochs N] [--quick] [--miner semihard|hard|all] [--tower small|resnet]
 //                     [--save FILE] [--model FILE (evaluate only)] [--check]
+//   face_verification --embedder pretrained [--align] [--finetune] [--models DIR]
+//       dlib's face ResNet with face-api's weights (scripts/fetch-face-models.sh): all 40
+//       subjects without training, or a linear map fine-tuned on the 28 training subjects
+//   face_verification [--align] enroll NAME IMAGE... | identify IMAGE... | verify A B  [--json] [--gallery FILE]
 //
 // --check exits 1 unless the trained model beats the raw-pixel baseline on the held-out
 // subjects (used by the integration test), and 77 (ctest's skip code) without the data.
@@ -29,6 +33,7 @@
 #include <twin/twin.hpp>
 
 #include <CLI/CLI.hpp>
+#include <nlohmann/json.hpp>
 
 #include <data_dir.hpp>
 
@@ -37,6 +42,8 @@
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
+#include <fstream>
+#include <limits>
 #include <map>
 #include <numeric>
 #include <string>
@@ -455,6 +462,123 @@ int run_pretrained(Config c) {
   return 0;
 }
 
+// ---- enroll / identify / verify: the pretrained embedder on your own images ----
+//
+// A gallery is a JSON file: {"format": "twin-face-gallery", "version": 1, "aligned": bool,
+// "people": [{"name": ..., "images": [...], "descriptors": [[128 floats], ...]}]}. Identify
+// and verify use dlib's threshold 0.6 on the Euclidean distance of descriptors.
+
+struct PeopleArgs {
+  std::vector<std::string> images;
+  std::string name, gallery = "face_gallery.json";
+  bool json = false, fresh = false, skip_without_models = false;
+};
+
+// The descriptors (N, 128) of `images`, aligned or not as `c` says.
+Tensor<float, 2> describe(const Config& c, const std::vector<std::string>& images) {
+  twin::Graph<float> net = twin::face::load_recognition_net(c.models), lm;
+  if (c.align) lm = twin::face::load_landmark_net(c.models);
+  twin::Workspace<float> ws;
+  ws.set_forward_only(true);
+  return twin::embed_all(net, pretrained_inputs(images, false, c.align ? &lm : nullptr).view(), 16, ws);
+}
+
+double distance(const Tensor<float, 2>& a, Index i, const std::vector<float>& b) {
+  double s = 0;
+  for (Index k = 0; k < a.dim(1); ++k) s += (double(a(i, k)) - b[static_cast<std::size_t>(k)]) * (double(a(i, k)) - b[static_cast<std::size_t>(k)]);
+  return std::sqrt(s);
+}
+
+nlohmann::json read_gallery(const std::string& path, bool must_exist) {
+  std::ifstream in(path);
+  if (!in) {
+    if (must_exist) throw twin::io_error("gallery " + path + " not found (make it with: face_verification enroll NAME IMAGE...)");
+    return {{"format", "twin-face-gallery"}, {"version", 1}, {"people", nlohmann::json::array()}};
+  }
+  nlohmann::json g;
+  try {
+    g = nlohmann::json::parse(in);
+  } catch (const nlohmann::json::exception& e) {
+    throw twin::io_error("gallery " + path + ": not valid JSON (" + e.what() + ")");
+  }
+  if (!g.is_object() || g.value("format", "") != "twin-face-gallery" || !g.contains("people") || !g["people"].is_array())
+    throw twin::io_error("gallery " + path + ": not a twin face gallery");
+  return g;
+}
+
+int enroll(const Config& c, const PeopleArgs& a) {
+  nlohmann::json g = read_gallery(a.fresh ? std::string() : a.gallery, false);
+  if (g.contains("aligned") && g["aligned"].get<bool>() != c.align)
+    throw twin::error("gallery " + a.gallery + " was made " + (g["aligned"].get<bool>() ? "with" : "without") +
+                      " --align; enroll the same way");
+  g["aligned"] = c.align;
+  const Tensor<float, 2> d = describe(c, a.images);
+  nlohmann::json* person = nullptr;
+  for (auto& p : g["people"])
+    if (p.at("name") == a.name) person = &p;
+  if (!person) {
+    g["people"].push_back({{"name", a.name}, {"images", nlohmann::json::array()}, {"descriptors", nlohmann::json::array()}});
+    person = &g["people"].back();
+  }
+  for (Index i = 0; i < d.dim(0); ++i) {
+    (*person)["images"].push_back(a.images[static_cast<std::size_t>(i)]);
+    (*person)["descriptors"].push_back(std::vector<float>(d.data() + i * d.dim(1), d.data() + (i + 1) * d.dim(1)));
+  }
+  std::ofstream(a.gallery) << g.dump() << "\n";
+  if (a.json)
+    std::printf("%s\n", nlohmann::json{{"enrolled", a.name}, {"images", a.images.size()},
+                                       {"total", (*person)["images"].size()}, {"gallery", a.gallery}}.dump().c_str());
+  else
+    std::printf("enrolled %zu image(s) of %s (%zu in all) in %s\n", a.images.size(), a.name.c_str(),
+                (*person)["images"].size(), a.gallery.c_str());
+  return 0;
+}
+
+int identify(const Config& c, const PeopleArgs& a) {
+  const nlohmann::json g = read_gallery(a.gallery, true);
+  const bool aligned = g.value("aligned", false);
+  Config cc = c;
+  cc.align = aligned;  // describe the query as the gallery was described
+  const Tensor<float, 2> d = describe(cc, a.images);
+  nlohmann::json out = nlohmann::json::array();
+  for (Index i = 0; i < d.dim(0); ++i) {
+    std::string best = "unknown", best_image;
+    double best_d = std::numeric_limits<double>::infinity();
+    for (const auto& p : g["people"])
+      for (std::size_t k = 0; k < p["descriptors"].size(); ++k) {
+        const double dist = distance(d, i, p["descriptors"][k].get<std::vector<float>>());
+        if (dist < best_d) {
+          best_d = dist;
+          best = p["name"].get<std::string>();
+          best_image = p["images"][k].get<std::string>();
+        }
+      }
+    const bool known = best_d < twin::face::recognition_threshold;
+    out.push_back({{"image", a.images[static_cast<std::size_t>(i)]}, {"identity", known ? best : "unknown"},
+                   {"nearest", best}, {"nearest_image", best_image}, {"distance", best_d},
+                   {"threshold", twin::face::recognition_threshold}});
+    if (!a.json)
+      std::printf("%s: %s (nearest %s, distance %.4f, threshold %.1f)\n", a.images[static_cast<std::size_t>(i)].c_str(),
+                  known ? best.c_str() : "unknown", best.c_str(), best_d, twin::face::recognition_threshold);
+  }
+  if (a.json) std::printf("%s\n", out.dump().c_str());
+  return 0;
+}
+
+int verify(const Config& c, const PeopleArgs& a) {
+  if (a.images.size() != 2) throw twin::error("verify takes two images");
+  const Tensor<float, 2> d = describe(c, a.images);
+  const double dist = distance(d, 0, std::vector<float>(d.data() + d.dim(1), d.data() + 2 * d.dim(1)));
+  const bool same = dist < twin::face::recognition_threshold;
+  if (a.json)
+    std::printf("%s\n", nlohmann::json{{"a", a.images[0]}, {"b", a.images[1]}, {"distance", dist}, {"aligned", c.align},
+                                       {"threshold", twin::face::recognition_threshold}, {"same", same}}.dump().c_str());
+  else
+    std::printf("distance %.4f: %s (threshold %.1f, %s)\n", dist, same ? "same person" : "different people",
+                twin::face::recognition_threshold, c.align ? "aligned" : "unaligned");
+  return same ? 0 : 3;
+}
+
 int run(Config c) {
   if (c.embedder == "pretrained") return run_pretrained(c);
   if (c.embedder != "trained") throw twin::error("--embedder must be trained or pretrained, got '" + c.embedder + "'");
@@ -606,7 +730,39 @@ int main(int argc, char** argv) try {
                "mean face, 150x150 chip, padding 0.25)");
   app.add_option("--ways-all", c.ways_all, "k of the one-shot tasks over all subjects (--embedder pretrained)");
   app.add_flag("--check", c.check, "exit 1 unless the model beats the raw-pixel baseline; 77 without data");
+  PeopleArgs people;
+  auto* enroll_cmd = app.add_subcommand("enroll", "add a person's images to a gallery (pretrained embedder)");
+  enroll_cmd->add_option("name", people.name, "the person's name")->required();
+  enroll_cmd->add_option("images", people.images, "their images")->required();
+  enroll_cmd->add_flag("--new", people.fresh, "start a new gallery instead of adding to it");
+  auto* identify_cmd = app.add_subcommand("identify", "the nearest enrolled person of each image, or unknown past 0.6");
+  identify_cmd->add_option("images", people.images, "images to identify")->required();
+  auto* verify_cmd = app.add_subcommand("verify", "same person or not (distance < 0.6); exit 0 same, 3 different");
+  verify_cmd->add_option("images", people.images, "two images")->required()->expected(2);
+  for (auto* sub : {enroll_cmd, identify_cmd, verify_cmd}) {
+    sub->add_option("--gallery", people.gallery, "gallery file (JSON; default face_gallery.json)");
+    sub->add_flag("--json", people.json, "print the result as JSON");
+    sub->add_flag("--skip-without-models", people.skip_without_models,
+                  "exit 77 (ctest's skip code) when the weights or an image are absent (tests)");
+    sub->fallthrough();
+  }
   CLI11_PARSE(app, argc, argv);
+  if (c.threads > 0) twin::set_default_threads(c.threads);
+  if ((*enroll_cmd || *identify_cmd || *verify_cmd) && people.skip_without_models) {
+    std::string missing;
+    if (!std::filesystem::exists((c.models.empty() ? twin::face::default_models_dir() : std::filesystem::path(c.models)) /
+                                 "face_recognition_model.bin"))
+      missing = "the face-api weights (scripts/fetch-face-models.sh)";
+    for (const auto& f : people.images)
+      if (!std::filesystem::exists(f)) missing = f;
+    if (!missing.empty()) {
+      std::printf("SKIPPED: %s not found\n", missing.c_str());
+      return 77;
+    }
+  }
+  if (*enroll_cmd) return enroll(c, people);
+  if (*identify_cmd) return identify(c, people);
+  if (*verify_cmd) return verify(c, people);
   return run(c);
 } catch (const std::exception& e) {
   std::fprintf(stderr, "face_verification: %s\n", e.what());
