@@ -8,6 +8,7 @@
 #  * face_api_landmarks_reference: the 68 landmarks of the same faces agree to 1e-3 pixels
 #  * face_verification_pretrained_aligned: the example, aligned, on all 40 subjects without
 #    training must reach AUC 0.99 (0.9995 measured, EER 1.0 %; docs/face-verification.md)
+#    and write its HTML report, which face_verification_report_renders opens in Chromium
 #  * face_verification_enroll / _identify_known / _identify_unknown / _verify_same /
 #    _verify_different: a gallery of one AT&T subject; another photo of that subject is
 #    identified (distance 0.44), a stranger is "unknown" (0.76; at 0.6 about 2.5 % of
@@ -29,10 +30,26 @@ if(NOT TWIN_SANITIZE)
   set_tests_properties(face_api_recognition_load PROPERTIES TIMEOUT 120 SKIP_RETURN_CODE 77)
   set_tests_properties(face_api_recognition_reference PROPERTIES TIMEOUT 300 SKIP_RETURN_CODE 77)
   if(TWIN_BUILD_EXAMPLES)
+    set(_report ${CMAKE_CURRENT_BINARY_DIR}/face_report_test.html)
     add_test(NAME face_verification_pretrained_aligned
              COMMAND face_verification --embedder pretrained --align --check-auc 0.99 --episodes 500 --threads 2
-                     --data ${PROJECT_SOURCE_DIR}/../shared/data)
-    set_tests_properties(face_verification_pretrained_aligned PROPERTIES TIMEOUT 600 SKIP_RETURN_CODE 77)
+                     --data ${PROJECT_SOURCE_DIR}/../shared/data --report ${_report})
+    set_tests_properties(face_verification_pretrained_aligned PROPERTIES TIMEOUT 600 SKIP_RETURN_CODE 77
+                         FIXTURES_SETUP face_report)
+    # The HTML report renders in headless Chromium: metrics, ROC, histograms, every gallery image.
+    find_program(TWIN_NODE node)
+    if(TWIN_NODE)
+      if(DEFINED ENV{TWIN_CACHE})
+        set(_runner $ENV{TWIN_CACHE}/face-api/1.7.15/runner)
+      else()
+        set(_runner $ENV{HOME}/.cache/twin/face-api/1.7.15/runner)
+      endif()
+      add_test(NAME face_verification_report_renders
+               COMMAND ${TWIN_NODE} ${CMAKE_CURRENT_SOURCE_DIR}/face_api/check_report.mjs --runner ${_runner}
+                       --report ${_report})
+      set_tests_properties(face_verification_report_renders PROPERTIES TIMEOUT 120 SKIP_RETURN_CODE 77
+                           FIXTURES_REQUIRED face_report)
+    endif()
     set(_att ${PROJECT_SOURCE_DIR}/../shared/data/att_faces)
     set(_gallery ${CMAKE_CURRENT_BINARY_DIR}/face_gallery_test.json)
     add_test(NAME face_verification_enroll

@@ -57,7 +57,7 @@ using twin::data::Image;
 
 struct Config {
   std::string data, save = "face_model.safetensors", model, miner = "semihard", tower = "small";
-  std::string embedder = "trained", models;  // --embedder pretrained: face-api's weights from --models
+  std::string embedder = "trained", models, report;  // --embedder pretrained: face-api's weights from --models
   bool finetune = false, align = false;
   std::vector<Index> ways_all{5, 40};  // one-shot k over all 40 subjects (--embedder pretrained)
   int epochs = 40;
@@ -348,6 +348,135 @@ twin::Sequential<float> finetune_head(const Config& c, const Tensor<float, 2>& d
   return head;
 }
 
+// ---- --report FILE: a self-contained HTML page (ROC, distance histograms, a gallery) ----
+
+std::string base64(const std::vector<std::uint8_t>& b) {
+  static const char* t = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  std::string out;
+  for (std::size_t i = 0; i < b.size(); i += 3) {
+    const unsigned v = unsigned(b[i]) << 16 | (i + 1 < b.size() ? unsigned(b[i + 1]) << 8 : 0u) | (i + 2 < b.size() ? b[i + 2] : 0u);
+    out += t[(v >> 18) & 63];
+    out += t[(v >> 12) & 63];
+    out += i + 1 < b.size() ? t[(v >> 6) & 63] : '=';
+    out += i + 2 < b.size() ? t[v & 63] : '=';
+  }
+  return out;
+}
+
+// Sample n of the recognition input x (N, 3, S, S) back to pixels, as a 24-bit BMP data URI.
+std::string input_as_bmp(const Tensor<float>& x, Index n) {
+  const Index S = x.dim(2), row = (3 * S + 3) / 4 * 4;
+  std::vector<std::uint8_t> b(static_cast<std::size_t>(54 + row * S), 0);
+  auto put32 = [&](std::size_t at, std::uint32_t v) {
+    for (int k = 0; k < 4; ++k) b[at + std::size_t(k)] = std::uint8_t(v >> (8 * k));
+  };
+  b[0] = 'B', b[1] = 'M';
+  put32(2, std::uint32_t(b.size()));
+  put32(10, 54);
+  put32(14, 40);
+  put32(18, std::uint32_t(S));
+  put32(22, std::uint32_t(S));
+  b[26] = 1, b[28] = 24;
+  put32(34, std::uint32_t(row * S));
+  for (Index y = 0; y < S; ++y)
+    for (Index xx = 0; xx < S; ++xx)
+      for (Index c = 0; c < 3; ++c) {
+        const float v = x[((n * 3 + c) * S + y) * S + xx] * 255.f + twin::face::recognition_mean_rgb[c];
+        // BMP: bottom-up rows, BGR
+        b[static_cast<std::size_t>(54 + (S - 1 - y) * row + xx * 3 + (2 - c))] = std::uint8_t(std::clamp(std::lround(v), 0L, 255L));
+      }
+  return "data:image/bmp;base64," + base64(b);
+}
+
+void write_report(const std::string& path, const Config& c, const Results& pre, const Results& raw,
+                  const std::vector<Index>& ways, const Tensor<float, 2>& desc, const std::vector<int>& labels,
+                  const Tensor<float>& inputs, const std::vector<std::string>& names) {
+  const auto d = twin::pairwise_distances(desc.view());
+  const auto pairs = twin::metrics::all_pairs(d, labels);
+  std::vector<double> scores(pairs.distances.size());
+  for (std::size_t i = 0; i < scores.size(); ++i) scores[i] = -pairs.distances[i];
+  const auto roc = twin::metrics::roc_curve(scores, pairs.labels);
+  std::ofstream f(path);
+  if (!f) throw twin::io_error("cannot write the report " + path);
+  f << "<!doctype html><html><head><meta charset=\"utf-8\"><title>twin face verification report</title><style>"
+       "body{font-family:sans-serif;margin:2em}td,th{padding:2px 8px}figure{display:inline-block;margin:4px;"
+       "text-align:center;font-size:12px}img{width:100px;height:100px}.ok{color:#080}.bad{color:#c00}</style></head><body>\n";
+  f << "<h1>Face verification: dlib's face ResNet, face-api " << twin::face::face_api_version << " weights</h1>\n";
+  f << "<p>AT&amp;T faces, all " << *std::max_element(labels.begin(), labels.end()) + 1 << " subjects, " << desc.dim(0)
+    << " images, " << pairs.distances.size() << " pairs, " << c.episodes << " one-shot episodes per k; "
+    << (c.align ? "aligned (dlib's 150x150 chip of the 68 landmarks, padding 0.25)" : "unaligned (padded to a square, 150x150)")
+    << ".</p>\n<table id=\"metrics\"><tr><th></th><th>ROC AUC</th><th>EER</th>";
+  for (Index k : ways) f << "<th>" << k << "-way</th>";
+  f << "</tr>\n";
+  auto row = [&](const char* name, const Results& r) {
+    char buf[64];
+    f << "<tr><td>" << name << "</td>";
+    std::snprintf(buf, sizeof buf, "<td>%.4f</td><td>%.2f %%</td>", r.auc, 100 * r.eer);
+    f << buf;
+    for (double a : r.one_shot) {
+      std::snprintf(buf, sizeof buf, "<td>%.1f %%</td>", 100 * a);
+      f << buf;
+    }
+    f << "</tr>\n";
+  };
+  row("pretrained", pre);
+  row("raw pixels (NCC)", raw);
+  f << "</table>\n";
+  // ROC: TPR against FAR, 300 x 300.
+  f << "<h2>ROC</h2><svg id=\"roc\" width=\"320\" height=\"320\" viewBox=\"-10 -10 320 320\"><rect width=\"300\" "
+       "height=\"300\" fill=\"none\" stroke=\"#888\"/><polyline fill=\"none\" stroke=\"#06c\" stroke-width=\"2\" points=\"";
+  const std::size_t step = std::max<std::size_t>(1, roc.size() / 600);
+  for (std::size_t i = 0; i < roc.size(); i += step) f << 300 * roc[i].far << "," << 300 * (1 - roc[i].tpr) << " ";
+  f << "300,0\"/></svg>\n";
+  // Histograms of same- and different-person distances, densities over 60 bins.
+  const double top = *std::max_element(pairs.distances.begin(), pairs.distances.end());
+  const int bins = 60;
+  std::vector<double> hs(bins, 0), hd(bins, 0);
+  double ns = 0, nd = 0;
+  for (std::size_t i = 0; i < pairs.distances.size(); ++i) {
+    const int b = std::min(bins - 1, static_cast<int>(pairs.distances[i] / top * bins));
+    (twin::is_same(pairs.labels[i]) ? hs : hd)[std::size_t(b)] += 1;
+    (twin::is_same(pairs.labels[i]) ? ns : nd) += 1;
+  }
+  double peak = 0;
+  for (int b = 0; b < bins; ++b) peak = std::max({peak, hs[std::size_t(b)] / ns, hd[std::size_t(b)] / nd});
+  f << "<h2>Distances</h2><svg id=\"hist\" width=\"620\" height=\"220\" viewBox=\"-10 -10 620 220\">";
+  for (int b = 0; b < bins; ++b) {
+    const double x = 600.0 * b / bins, w = 600.0 / bins;
+    f << "<rect x=\"" << x << "\" y=\"" << 200 - 200 * hs[std::size_t(b)] / ns / peak << "\" width=\"" << w
+      << "\" height=\"" << 200 * hs[std::size_t(b)] / ns / peak << "\" fill=\"#0a0\" fill-opacity=\"0.5\"/>";
+    f << "<rect x=\"" << x << "\" y=\"" << 200 - 200 * hd[std::size_t(b)] / nd / peak << "\" width=\"" << w
+      << "\" height=\"" << 200 * hd[std::size_t(b)] / nd / peak << "\" fill=\"#c00\" fill-opacity=\"0.5\"/>";
+  }
+  const double tx = 600 * twin::face::recognition_threshold / top;
+  f << "<line x1=\"" << tx << "\" y1=\"0\" x2=\"" << tx << "\" y2=\"200\" stroke=\"#000\" stroke-dasharray=\"4\"/></svg>"
+    << "<p>green: same person, red: different people (each normalised); dashed: dlib's threshold 0.6; x from 0 to "
+    << top << ".</p>\n";
+  // Gallery: the first image of every subject is enrolled; each subject's second image is a
+  // query, shown beside its nearest enrolled face.
+  std::map<int, Index> enrolled, query;
+  for (Index i = 0; i < desc.dim(0); ++i) {
+    const int s = labels[static_cast<std::size_t>(i)];
+    if (!enrolled.count(s)) enrolled[s] = i;
+    else if (!query.count(s)) query[s] = i;
+  }
+  f << "<h2>Query &rarr; nearest enrolled face</h2><div id=\"gallery\">\n";
+  for (const auto& [s, q] : query) {
+    Index best = -1;
+    double bd = 1e300;
+    for (const auto& [t, e] : enrolled)
+      if (d(q, e) < bd) bd = d(q, e), best = e;
+    const bool ok = labels[static_cast<std::size_t>(best)] == s;
+    char buf[32];
+    std::snprintf(buf, sizeof buf, "%.3f", bd);
+    f << "<figure><img src=\"" << input_as_bmp(inputs, q) << "\"><img src=\"" << input_as_bmp(inputs, best)
+      << "\"><figcaption class=\"" << (ok ? "ok" : "bad") << "\">" << names[static_cast<std::size_t>(s)] << " &rarr; "
+      << names[static_cast<std::size_t>(labels[static_cast<std::size_t>(best)])] << " (" << buf << ")</figcaption></figure>\n";
+  }
+  f << "</div></body></html>\n";
+  std::printf("report written to %s\n", path.c_str());
+}
+
 int run_pretrained(Config c) {
   namespace fs = std::filesystem;
   const bool checking = c.check || c.check_auc > 0;
@@ -384,7 +513,8 @@ int run_pretrained(Config c) {
   twin::Workspace<float> ws;
   ws.set_forward_only(true);
   auto t0 = std::chrono::steady_clock::now();
-  const Tensor<float, 2> desc = twin::embed_all(net, pretrained_inputs(paths, false, lm).view(), 16, ws);  // (N, 128)
+  const Tensor<float> inputs = pretrained_inputs(paths, false, lm);  // (N, 3, 150, 150)
+  const Tensor<float, 2> desc = twin::embed_all(net, inputs.view(), 16, ws);  // (N, 128)
   const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   std::printf("inputs and descriptors: %td in %.1f s (%.1f ms per face, batch 16)\n", desc.dim(0), secs, 1000 * secs / double(desc.dim(0)));
 
@@ -399,6 +529,7 @@ int run_pretrained(Config c) {
               c.episodes);
   print_results("pretrained", pre, ways_all);
   print_results("raw pixels (NCC)", raw, ways_all);
+  if (!c.report.empty()) write_report(c.report, c, pre, raw, ways_all, desc, labels, inputs, ds.class_names());
   {
     // dlib's fixed threshold, not fitted to these faces.
     Index same = 0, same_ok = 0, diff = 0, diff_ok = 0;
@@ -728,6 +859,9 @@ int main(int argc, char** argv) try {
   app.add_flag("--align", c.align,
                "with --embedder pretrained: align each face as dlib does (68 landmarks, similarity transform onto dlib's "
                "mean face, 150x150 chip, padding 0.25)");
+  app.add_option("--report", c.report,
+                 "with --embedder pretrained: write an HTML report (ROC, distance histograms, query -> nearest "
+                 "enrolled faces)");
   app.add_option("--ways-all", c.ways_all, "k of the one-shot tasks over all subjects (--embedder pretrained)");
   app.add_flag("--check", c.check, "exit 1 unless the model beats the raw-pixel baseline; 77 without data");
   PeopleArgs people;

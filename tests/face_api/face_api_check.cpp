@@ -6,6 +6,9 @@
 //   face_api_check reference [--models DIR] [--runner DIR] [--data DIR] [--count N] [--tol T]
 //       descriptors of N AT&T faces (whole image padded to a square, 150 x 150) from twin and
 //       from face-api itself in headless Chromium (tests/face_api/reference.mjs) agree to T
+//   face_api_check speed [--models DIR] [--reps R]
+//       descriptor latency of the recognition net at batch 1 and 16 on 1 and 2 threads, and
+//       of the landmark net at batch 1 (median of R runs; a measurement, not a test)
 //   face_api_check landmarks (the same options)
 //       the 68 landmarks of N AT&T faces (whole image as the face box) agree to T pixels
 //
@@ -19,6 +22,7 @@
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
@@ -152,6 +156,34 @@ int reference(int argc, char** argv, const fs::path& models, const std::string& 
   return worst <= tol ? 0 : 1;
 }
 
+int speed(int argc, char** argv, const fs::path& models) {
+  const int reps = std::stoi(arg(argc, argv, "reps", "5"));
+  twin::Graph<float> net = twin::face::load_recognition_net(models);
+  twin::Graph<float> lm = twin::face::load_landmark_net(models);
+  auto median_ms = [&](const twin::Graph<float>& g, twin::Index batch, twin::Index side, int threads) {
+    twin::Context ctx(threads);
+    twin::Workspace<float> ws;
+    ws.set_context(&ctx);
+    ws.set_forward_only(true);
+    twin::Tensor<float> x(twin::Shape{batch, 3, side, side});
+    for (twin::Index i = 0; i < x.size(); ++i) x[i] = float((i * 7919) % 255) / 255.f - 0.5f;
+    (void)g.forward(x.view(), ws, twin::Mode::eval);  // plan and warm up
+    std::vector<double> t;
+    for (int r = 0; r < reps; ++r) {
+      const auto t0 = std::chrono::steady_clock::now();
+      (void)g.forward(x.view(), ws, twin::Mode::eval);
+      t.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count() / double(batch));
+    }
+    std::sort(t.begin(), t.end());
+    return t[t.size() / 2];
+  };
+  std::printf("| net | batch | threads | ms per face (median of %d) |\n|---|---|---|---|\n", reps);
+  for (twin::Index b : {1, 16})
+    for (int th : {1, 2}) std::printf("| recognition 150x150 | %td | %d | %.1f |\n", b, th, median_ms(net, b, 150, th));
+  for (int th : {1, 2}) std::printf("| landmarks 112x112 | 1 | %d | %.1f |\n", th, median_ms(lm, 1, 112, th));
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) try {
@@ -162,7 +194,8 @@ int main(int argc, char** argv) try {
   if (mode == "load") return load(models);
   if (mode == "reference") return reference(argc, argv, models, "recognition");
   if (mode == "landmarks") return reference(argc, argv, models, "landmarks");
-  std::fprintf(stderr, "usage: face_api_check load|reference|landmarks [--models DIR] ...\n");
+  if (mode == "speed") return speed(argc, argv, models);
+  std::fprintf(stderr, "usage: face_api_check load|reference|landmarks|speed [--models DIR] ...\n");
   return 2;
 } catch (const std::exception& e) {
   std::fprintf(stderr, "face_api_check: %s\n", e.what());
