@@ -51,7 +51,7 @@ struct DlibBuilder {
   bool affine = false;
   template <class T>
   Value conv_norm(Graph<T>& g, const std::string& name, Value x, Index in, Index out, Index k, Index stride,
-                         Index pad, bool relu) {
+                  Index pad, bool relu) {
     auto h = g.add(name + ".conv", Conv2D{.in = in, .out = out, .kernel = k, .stride = stride, .pad = pad}, x);
     h = affine ? g.add(name + ".affine", ChannelAffine{.channels = out}, h) : g.add(name + ".bn", BatchNorm2d{.features = out}, h);
     return relu ? g.add(name + ".relu", ReLU{}, h) : h;
