@@ -59,6 +59,7 @@ struct Config {
   std::string data, save = "face_model.safetensors", model, miner = "semihard", tower = "small";
   std::string embedder = "trained", models, report;  // --embedder pretrained: face-api's weights from --models
   bool finetune = false, align = false;
+  std::string finetune_layers = "head";  // head: a linear map on frozen descriptors; all: every weight
   std::vector<Index> ways_all{5, 40};  // one-shot k over all 40 subjects (--embedder pretrained)
   int epochs = 40;
   bool quick = false, check = false;
@@ -348,6 +349,56 @@ twin::Sequential<float> finetune_head(const Config& c, const Tensor<float, 2>& d
   return head;
 }
 
+// --finetune --finetune-layers all: every weight of the pretrained net (+ L2Normalize)
+// trained with the triplet loss and semi-hard mining on the training subjects' inputs
+// (x: (N, 3, 150, 150), aligned or not), each image mirrored with probability 1/2.
+void finetune_all(twin::Graph<float>& net, const Config& c, const Tensor<float>& x, const std::vector<int>& labels,
+                  const std::vector<Index>& train_items) {
+  using namespace twin;
+  std::vector<int> train_labels;
+  for (Index i : train_items) train_labels.push_back(labels[static_cast<std::size_t>(i)]);
+  data::PKSampler sampler(train_labels, {.p = c.p, .k = c.k, .seed = c.seed});
+  const Index B = sampler.batch_size(), S = x.dim(2), plane = S * S;
+  Adam<float> opt({.lr = c.lr});
+  const TripletMarginLoss loss{.margin = c.margin};
+  Workspace<float> ws(c.seed);
+  Rng aug = Rng(c.seed).fork(13);
+  Tensor<float> xb(Shape{B, 3, S, S});
+  Tensor<float> d_emb;
+  std::vector<int> y(static_cast<std::size_t>(B));
+  const auto t0 = std::chrono::steady_clock::now();
+  for (int epoch = 0; epoch < c.epochs; ++epoch) {
+    double sum = 0, active = 0;
+    Index steps = 0;
+    for (const auto& batch : sampler.epoch(static_cast<std::uint64_t>(epoch))) {
+      for (Index i = 0; i < B; ++i) {
+        const Index item = train_items[static_cast<std::size_t>(batch[static_cast<std::size_t>(i)])];
+        const bool flip = aug.below(2) != 0;
+        for (Index ch = 0; ch < 3; ++ch)
+          for (Index r = 0; r < S; ++r) {
+            const float* src = x.data() + (item * 3 + ch) * plane + r * S;
+            float* dst = xb.data() + (i * 3 + ch) * plane + r * S;
+            for (Index q = 0; q < S; ++q) dst[q] = src[flip ? S - 1 - q : q];
+          }
+        y[static_cast<std::size_t>(i)] = labels[static_cast<std::size_t>(item)];
+      }
+      net.zero_grad();
+      auto e = net.forward(xb.view(), ws, Mode::train);
+      const auto t = SemiHardMiner{.margin = c.margin}(e, y);
+      d_emb.resize(e.shape());
+      const auto l = loss(e, t, d_emb.view());
+      net.backward(d_emb.view(), ws);
+      opt.step(net.params(), net.grads());
+      sum += double(l.value);
+      active += triplet_diagnostics(e, t, {.distance = loss.distance, .margin = c.margin, .loss = double(l.value)}).active_fraction;
+      ++steps;
+    }
+    std::printf("finetune epoch %3d  loss %.4f  active %5.1f%%  %.0fs\n", epoch + 1, sum / double(steps), 100 * active / double(steps),
+                std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+    std::fflush(stdout);
+  }
+}
+
 // ---- --report FILE: a self-contained HTML page (ROC, distance histograms, a gallery) ----
 
 std::string base64(const std::vector<std::uint8_t>& b) {
@@ -546,6 +597,8 @@ int run_pretrained(Config c) {
   }
   Results tuned;
   bool tuned_done = false;
+  if (c.finetune_layers != "head" && c.finetune_layers != "all")
+    throw twin::error("--finetune-layers must be head or all, got '" + c.finetune_layers + "'");
   if (c.finetune) {
     std::vector<int> subjects(static_cast<std::size_t>(ds.num_classes()));
     std::iota(subjects.begin(), subjects.end(), 0);
@@ -561,17 +614,34 @@ int run_pretrained(Config c) {
         train_items.push_back(i);
       }
     }
-    const Tensor<float, 2> mirrored = twin::embed_all(net, pretrained_inputs(paths, true, lm).view(), 16, ws);
-    std::printf("finetune: a 128x128 linear map (identity at start) + L2Normalize on the frozen descriptors, %d epochs, "
-                "P=%td x K=%td, semi-hard mining, margin %.2f, Adam lr %.1e; %zu train subjects, %zu held out (split seed %llu)\n",
-                c.epochs, c.p, c.k, c.margin, c.lr, split.train.size(), split.test.size(), static_cast<unsigned long long>(c.seed));
-    twin::Sequential<float> head = finetune_head(c, desc, mirrored, labels, train_items);
     std::vector<Index> ways;
     for (Index k : c.ways)
       if (k >= 2 && k <= c.test_subjects) ways.push_back(k);
     const Tensor<float, 2> test_desc = rows(desc, test_items);
-    twin::Workspace<float> hws;
-    tuned = evaluate(twin::embed_all(head, test_desc.view(), 64, hws), test_labels, ways, c.episodes, episode_seed);
+    if (c.finetune_layers == "all") {
+      std::printf("finetune: all %td weights + L2Normalize, %d epochs, P=%td x K=%td, semi-hard mining, margin %.2f, Adam lr "
+                  "%.1e; %zu train subjects, %zu held out (split seed %llu)\n",
+                  net.num_params(), c.epochs, c.p, c.k, c.margin, c.lr, split.train.size(), split.test.size(),
+                  static_cast<unsigned long long>(c.seed));
+      twin::Graph<float> tuned_net = twin::face::load_recognition_net(c.models);
+      tuned_net.output(tuned_net.add("norm", twin::L2Normalize{}, "fc"));
+      finetune_all(tuned_net, c, inputs, labels, train_items);
+      Tensor<float> test_x(twin::Shape{static_cast<Index>(test_items.size()), 3, inputs.dim(2), inputs.dim(3)});
+      const Index per = 3 * inputs.dim(2) * inputs.dim(3);
+      for (std::size_t i = 0; i < test_items.size(); ++i)
+        std::copy(inputs.data() + test_items[i] * per, inputs.data() + (test_items[i] + 1) * per, test_x.data() + static_cast<Index>(i) * per);
+      twin::Workspace<float> tws;
+      tws.set_forward_only(true);
+      tuned = evaluate(twin::embed_all(tuned_net, test_x.view(), 16, tws), test_labels, ways, c.episodes, episode_seed);
+    } else {
+      const Tensor<float, 2> mirrored = twin::embed_all(net, pretrained_inputs(paths, true, lm).view(), 16, ws);
+      std::printf("finetune: a 128x128 linear map (identity at start) + L2Normalize on the frozen descriptors, %d epochs, "
+                  "P=%td x K=%td, semi-hard mining, margin %.2f, Adam lr %.1e; %zu train subjects, %zu held out (split seed %llu)\n",
+                  c.epochs, c.p, c.k, c.margin, c.lr, split.train.size(), split.test.size(), static_cast<unsigned long long>(c.seed));
+      twin::Sequential<float> head = finetune_head(c, desc, mirrored, labels, train_items);
+      twin::Workspace<float> hws;
+      tuned = evaluate(twin::embed_all(head, test_desc.view(), 64, hws), test_labels, ways, c.episodes, episode_seed);
+    }
     const Results before = evaluate(test_desc, test_labels, ways, c.episodes, episode_seed);
     std::printf("held-out subjects (%zu pairs, %td one-shot episodes per k):\n", test_items.size() * (test_items.size() - 1) / 2,
                 c.episodes);
@@ -862,6 +932,8 @@ int main(int argc, char** argv) try {
   app.add_option("--report", c.report,
                  "with --embedder pretrained: write an HTML report (ROC, distance histograms, query -> nearest "
                  "enrolled faces)");
+  app.add_option("--finetune-layers", c.finetune_layers,
+                 "what --finetune trains: head (a linear map on the frozen descriptors) or all (every weight)");
   app.add_option("--ways-all", c.ways_all, "k of the one-shot tasks over all subjects (--embedder pretrained)");
   app.add_flag("--check", c.check, "exit 1 unless the model beats the raw-pixel baseline; 77 without data");
   PeopleArgs people;
