@@ -625,6 +625,7 @@ int run_pretrained(Config c) {
                   static_cast<unsigned long long>(c.seed));
       twin::Graph<float> tuned_net = twin::face::load_recognition_net(c.models);
       tuned_net.output(tuned_net.add("norm", twin::L2Normalize{}, "fc"));
+      tuned_net.mark_initialised();  // the added node has no parameters; the loaded ones stand
       finetune_all(tuned_net, c, inputs, labels, train_items);
       Tensor<float> test_x(twin::Shape{static_cast<Index>(test_items.size()), 3, inputs.dim(2), inputs.dim(3)});
       const Index per = 3 * inputs.dim(2) * inputs.dim(3);
