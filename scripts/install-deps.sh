@@ -3,11 +3,14 @@
 # the ones missing (a no-op on a machine that has them). Both README commands call it.
 #   scripts/install-deps.sh           build + tests + examples
 #   scripts/install-deps.sh --bench   also PyTorch (with OpenBLAS), ONNX, node and npm for bench/compare_pytorch.py
+#   scripts/install-deps.sh --face    also node, npm and chromium for the pretrained face models
+#                                     (scripts/fetch-face-models.sh) and their reference tests
 set -euo pipefail
 pkgs=(build-essential cmake pkg-config libeigen3-dev libstb-dev doctest-dev libbenchmark-dev libcli11-dev
       nlohmann-json3-dev zlib1g-dev clang libclang-rt-14-dev python3 python3-numpy
       libopenmpi-dev openmpi-bin libonnx-dev libprotobuf-dev)
 if [[ "${1:-}" == "--bench" ]]; then pkgs+=(python3-torch python3-matplotlib libopenblas0-pthread python3-onnx nodejs npm); fi
+if [[ "${1:-}" == "--face" ]]; then pkgs+=(nodejs npm chromium); fi
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

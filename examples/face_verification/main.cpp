@@ -9,6 +9,10 @@
 //
 //   face_verification [--data DIR] [--epochs N] [--quick] [--miner semihard|hard|all] [--tower small|resnet]
 //                     [--save FILE] [--model FILE (evaluate only)] [--check]
+//   face_verification --embedder pretrained [--align] [--finetune] [--models DIR]
+//       dlib's face ResNet with face-api's weights (scripts/fetch-face-models.sh): all 40
+//       subjects without training, or a linear map fine-tuned on the 28 training subjects
+//   face_verification [--align] enroll NAME IMAGE... | identify IMAGE... | verify A B  [--json] [--gallery FILE]
 //
 // --check exits 1 unless the trained model beats the raw-pixel baseline on the held-out
 // subjects (used by the integration test), and 77 (ctest's skip code) without the data.
@@ -17,6 +21,10 @@
 #include <twin/data/parallel_load.hpp>
 #include <twin/data/pk_sampler.hpp>
 #include <twin/data/transform.hpp>
+#include <twin/face/align.hpp>
+#include <twin/face/landmark_net.hpp>
+#include <twin/face/recognition_net.hpp>
+#include <twin/face/square_resize.hpp>
 #include <twin/io/image.hpp>
 #include <twin/io/safetensors.hpp>
 #include <twin/metrics.hpp>
@@ -25,6 +33,7 @@
 #include <twin/twin.hpp>
 
 #include <CLI/CLI.hpp>
+#include <nlohmann/json.hpp>
 
 #include <data_dir.hpp>
 
@@ -33,6 +42,8 @@
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
+#include <fstream>
+#include <limits>
 #include <map>
 #include <numeric>
 #include <string>
@@ -46,6 +57,10 @@ using twin::data::Image;
 
 struct Config {
   std::string data, save = "face_model.safetensors", model, miner = "semihard", tower = "small";
+  std::string embedder = "trained", models, report;  // --embedder pretrained: face-api's weights from --models
+  bool finetune = false, align = false;
+  std::string finetune_layers = "head";  // head: a linear map on frozen descriptors; all: every weight
+  std::vector<Index> ways_all{5, 40};  // one-shot k over all 40 subjects (--embedder pretrained)
   int epochs = 40;
   bool quick = false, check = false;
   double check_auc = 0;  // > 0: --check asks for this held-out AUC instead of the baseline
@@ -235,7 +250,541 @@ double train(twin::Graph<float>& net, const Config& c, const std::vector<Image>&
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 }
 
+// ---- --embedder pretrained: dlib's face ResNet with face-api's weights, no training ----
+
+// Every image as the recognition net's (3, 150, 150) input. Unaligned (landmarks null):
+// the whole image padded to a square and resized (twin/face/square_resize.hpp). Aligned:
+// dlib's face chip (150, padding 0.25) of the 68 landmarks the landmark net finds in the
+// image, the whole image taken as the face box (twin/face/align.hpp). `mirror` flips the
+// input left-right.
+Tensor<float> pretrained_inputs(const std::vector<std::string>& paths, bool mirror, const twin::Graph<float>* landmarks) {
+  const Index S = twin::face::recognition_side;
+  const Index N = static_cast<Index>(paths.size());
+  Tensor<float> x(twin::Shape{N, 3, S, S});
+  std::vector<twin::face::SimilarityTransform> chip(paths.size());
+  if (landmarks) {
+    twin::Workspace<float> ws;
+    ws.set_forward_only(true);
+    for (std::size_t i = 0; i < paths.size(); ++i) {
+      const auto img = twin::io::load_image(paths[i]);
+      chip[i] = twin::face::face_chip_transform(
+          twin::face::detect_landmarks(*landmarks, ws, img.data(), img.dim(0), img.dim(1), 1), S, 0.25);
+    }
+  }
+  twin::Context ctx;
+  ctx.parallel_for(0, N, 1, [&](Index lo, Index hi) {
+    for (Index i = lo; i < hi; ++i) {
+      const auto img = twin::io::load_image(paths[static_cast<std::size_t>(i)]);
+      auto rgb = landmarks ? twin::face::extract_chip(img.data(), img.dim(0), img.dim(1), 1, chip[static_cast<std::size_t>(i)], S)
+                           : twin::face::square_resize(img.data(), img.dim(0), img.dim(1), 1, S);
+      if (mirror)
+        for (Index y = 0; y < S; ++y)
+          for (Index a = 0, b = S - 1; a < b; ++a, --b)
+            for (Index k = 0; k < 3; ++k)
+              std::swap(rgb[static_cast<std::size_t>((y * S + a) * 3 + k)], rgb[static_cast<std::size_t>((y * S + b) * 3 + k)]);
+      twin::face::recognition_input(rgb.data(), S, x.view(), i);
+    }
+  });
+  return x;
+}
+
+// Rows `which` of a (N, D) matrix.
+Tensor<float, 2> rows(const Tensor<float, 2>& m, const std::vector<Index>& which) {
+  Tensor<float, 2> out(twin::Shape{static_cast<Index>(which.size()), m.dim(1)});
+  for (std::size_t i = 0; i < which.size(); ++i)
+    std::copy(m.data() + which[i] * m.dim(1), m.data() + (which[i] + 1) * m.dim(1), out.data() + static_cast<Index>(i) * m.dim(1));
+  return out;
+}
+
+// --finetune: a 128 -> 128 linear map (initialised to the identity) + L2Normalize on top of
+// the frozen pretrained descriptors, trained with the triplet loss and semi-hard mining on the
+// training subjects; each step sees every image as itself or mirrored, at random.
+twin::Sequential<float> finetune_head(const Config& c, const Tensor<float, 2>& desc, const Tensor<float, 2>& desc_mirror,
+                                      const std::vector<int>& labels, const std::vector<Index>& train_items) {
+  using namespace twin;
+  const Index D = desc.dim(1);
+  Sequential<float> head;
+  head.add(Dense{.in = D, .out = D, .bias = false}).add(L2Normalize{});
+  head.init(c.seed);
+  std::fill(head.params().begin(), head.params().end(), 0.f);
+  for (Index i = 0; i < D; ++i) head.params()[static_cast<std::size_t>(i * D + i)] = 1.f;
+  std::vector<int> train_labels;
+  for (Index i : train_items) train_labels.push_back(labels[static_cast<std::size_t>(i)]);
+  data::PKSampler sampler(train_labels, {.p = c.p, .k = c.k, .seed = c.seed});
+  const Index B = sampler.batch_size();
+  Adam<float> opt({.lr = c.lr});
+  const TripletMarginLoss loss{.margin = c.margin};
+  Workspace<float> ws(c.seed);
+  Rng aug = Rng(c.seed).fork(11);
+  Tensor<float> x(Shape{B, D});
+  Tensor<float> d_emb;
+  std::vector<int> y(static_cast<std::size_t>(B));
+  const auto t0 = std::chrono::steady_clock::now();
+  for (int epoch = 0; epoch < c.epochs; ++epoch) {
+    double sum = 0, active = 0;
+    Index steps = 0;
+    for (const auto& batch : sampler.epoch(static_cast<std::uint64_t>(epoch))) {
+      for (Index i = 0; i < B; ++i) {
+        const Index item = train_items[static_cast<std::size_t>(batch[static_cast<std::size_t>(i)])];
+        const Tensor<float, 2>& src = aug.below(2) ? desc_mirror : desc;
+        std::copy(src.data() + item * D, src.data() + (item + 1) * D, x.data() + i * D);
+        y[static_cast<std::size_t>(i)] = labels[static_cast<std::size_t>(item)];
+      }
+      head.zero_grad();
+      auto e = head.forward(x.view(), ws, Mode::train);
+      const auto t = SemiHardMiner{.margin = c.margin}(e, y);
+      d_emb.resize(e.shape());
+      const auto l = loss(e, t, d_emb.view());
+      head.backward(d_emb.view(), ws);
+      opt.step(head.params(), head.grads());
+      sum += double(l.value);
+      active += triplet_diagnostics(e, t, {.distance = loss.distance, .margin = c.margin, .loss = double(l.value)}).active_fraction;
+      ++steps;
+    }
+    if ((epoch + 1) % std::max(1, c.epochs / 10) == 0 || epoch + 1 == c.epochs)
+      std::printf("finetune epoch %3d  loss %.4f  active %5.1f%%  %.1fs\n", epoch + 1, sum / double(steps),
+                  100 * active / double(steps),
+                  std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+  }
+  return head;
+}
+
+// --finetune --finetune-layers all: every weight of the pretrained net (+ L2Normalize)
+// trained with the triplet loss and semi-hard mining on the training subjects' inputs
+// (x: (N, 3, 150, 150), aligned or not), each image mirrored with probability 1/2.
+void finetune_all(twin::Graph<float>& net, const Config& c, const Tensor<float>& x, const std::vector<int>& labels,
+                  const std::vector<Index>& train_items) {
+  using namespace twin;
+  std::vector<int> train_labels;
+  for (Index i : train_items) train_labels.push_back(labels[static_cast<std::size_t>(i)]);
+  data::PKSampler sampler(train_labels, {.p = c.p, .k = c.k, .seed = c.seed});
+  const Index B = sampler.batch_size(), S = x.dim(2), plane = S * S;
+  Adam<float> opt({.lr = c.lr});
+  const TripletMarginLoss loss{.margin = c.margin};
+  Workspace<float> ws(c.seed);
+  Rng aug = Rng(c.seed).fork(13);
+  Tensor<float> xb(Shape{B, 3, S, S});
+  Tensor<float> d_emb;
+  std::vector<int> y(static_cast<std::size_t>(B));
+  const auto t0 = std::chrono::steady_clock::now();
+  for (int epoch = 0; epoch < c.epochs; ++epoch) {
+    double sum = 0, active = 0;
+    Index steps = 0;
+    for (const auto& batch : sampler.epoch(static_cast<std::uint64_t>(epoch))) {
+      for (Index i = 0; i < B; ++i) {
+        const Index item = train_items[static_cast<std::size_t>(batch[static_cast<std::size_t>(i)])];
+        const bool flip = aug.below(2) != 0;
+        for (Index ch = 0; ch < 3; ++ch)
+          for (Index r = 0; r < S; ++r) {
+            const float* src = x.data() + (item * 3 + ch) * plane + r * S;
+            float* dst = xb.data() + (i * 3 + ch) * plane + r * S;
+            for (Index q = 0; q < S; ++q) dst[q] = src[flip ? S - 1 - q : q];
+          }
+        y[static_cast<std::size_t>(i)] = labels[static_cast<std::size_t>(item)];
+      }
+      net.zero_grad();
+      auto e = net.forward(xb.view(), ws, Mode::train);
+      const auto t = SemiHardMiner{.margin = c.margin}(e, y);
+      d_emb.resize(e.shape());
+      const auto l = loss(e, t, d_emb.view());
+      net.backward(d_emb.view(), ws);
+      opt.step(net.params(), net.grads());
+      sum += double(l.value);
+      active += triplet_diagnostics(e, t, {.distance = loss.distance, .margin = c.margin, .loss = double(l.value)}).active_fraction;
+      ++steps;
+    }
+    std::printf("finetune epoch %3d  loss %.4f  active %5.1f%%  %.0fs\n", epoch + 1, sum / double(steps), 100 * active / double(steps),
+                std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+    std::fflush(stdout);
+  }
+}
+
+// ---- --report FILE: a self-contained HTML page (ROC, distance histograms, a gallery) ----
+
+std::string base64(const std::vector<std::uint8_t>& b) {
+  static const char* t = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  std::string out;
+  for (std::size_t i = 0; i < b.size(); i += 3) {
+    const unsigned v = unsigned(b[i]) << 16 | (i + 1 < b.size() ? unsigned(b[i + 1]) << 8 : 0u) | (i + 2 < b.size() ? b[i + 2] : 0u);
+    out += t[(v >> 18) & 63];
+    out += t[(v >> 12) & 63];
+    out += i + 1 < b.size() ? t[(v >> 6) & 63] : '=';
+    out += i + 2 < b.size() ? t[v & 63] : '=';
+  }
+  return out;
+}
+
+// Sample n of the recognition input x (N, 3, S, S) back to pixels, as a 24-bit BMP data URI.
+std::string input_as_bmp(const Tensor<float>& x, Index n) {
+  const Index S = x.dim(2), row = (3 * S + 3) / 4 * 4;
+  std::vector<std::uint8_t> b(static_cast<std::size_t>(54 + row * S), 0);
+  auto put32 = [&](std::size_t at, std::uint32_t v) {
+    for (int k = 0; k < 4; ++k) b[at + std::size_t(k)] = std::uint8_t(v >> (8 * k));
+  };
+  b[0] = 'B', b[1] = 'M';
+  put32(2, std::uint32_t(b.size()));
+  put32(10, 54);
+  put32(14, 40);
+  put32(18, std::uint32_t(S));
+  put32(22, std::uint32_t(S));
+  b[26] = 1, b[28] = 24;
+  put32(34, std::uint32_t(row * S));
+  for (Index y = 0; y < S; ++y)
+    for (Index xx = 0; xx < S; ++xx)
+      for (Index c = 0; c < 3; ++c) {
+        const float v = x[((n * 3 + c) * S + y) * S + xx] * 255.f + twin::face::recognition_mean_rgb[c];
+        // BMP: bottom-up rows, BGR
+        b[static_cast<std::size_t>(54 + (S - 1 - y) * row + xx * 3 + (2 - c))] = std::uint8_t(std::clamp(std::lround(v), 0L, 255L));
+      }
+  return "data:image/bmp;base64," + base64(b);
+}
+
+void write_report(const std::string& path, const Config& c, const Results& pre, const Results& raw,
+                  const std::vector<Index>& ways, const Tensor<float, 2>& desc, const std::vector<int>& labels,
+                  const Tensor<float>& inputs, const std::vector<std::string>& names) {
+  const auto d = twin::pairwise_distances(desc.view());
+  const auto pairs = twin::metrics::all_pairs(d, labels);
+  std::vector<double> scores(pairs.distances.size());
+  for (std::size_t i = 0; i < scores.size(); ++i) scores[i] = -pairs.distances[i];
+  const auto roc = twin::metrics::roc_curve(scores, pairs.labels);
+  std::ofstream f(path);
+  if (!f) throw twin::io_error("cannot write the report " + path);
+  f << "<!doctype html><html><head><meta charset=\"utf-8\"><title>twin face verification report</title><style>"
+       "body{font-family:sans-serif;margin:2em}td,th{padding:2px 8px}figure{display:inline-block;margin:4px;"
+       "text-align:center;font-size:12px}img{width:100px;height:100px}.ok{color:#080}.bad{color:#c00}</style></head><body>\n";
+  f << "<h1>Face verification: dlib's face ResNet, face-api " << twin::face::face_api_version << " weights</h1>\n";
+  f << "<p>AT&amp;T faces, all " << *std::max_element(labels.begin(), labels.end()) + 1 << " subjects, " << desc.dim(0)
+    << " images, " << pairs.distances.size() << " pairs, " << c.episodes << " one-shot episodes per k; "
+    << (c.align ? "aligned (dlib's 150x150 chip of the 68 landmarks, padding 0.25)" : "unaligned (padded to a square, 150x150)")
+    << ".</p>\n<table id=\"metrics\"><tr><th></th><th>ROC AUC</th><th>EER</th>";
+  for (Index k : ways) f << "<th>" << k << "-way</th>";
+  f << "</tr>\n";
+  auto row = [&](const char* name, const Results& r) {
+    char buf[64];
+    f << "<tr><td>" << name << "</td>";
+    std::snprintf(buf, sizeof buf, "<td>%.4f</td><td>%.2f %%</td>", r.auc, 100 * r.eer);
+    f << buf;
+    for (double a : r.one_shot) {
+      std::snprintf(buf, sizeof buf, "<td>%.1f %%</td>", 100 * a);
+      f << buf;
+    }
+    f << "</tr>\n";
+  };
+  row("pretrained", pre);
+  row("raw pixels (NCC)", raw);
+  f << "</table>\n";
+  // ROC: TPR against FAR, 300 x 300.
+  f << "<h2>ROC</h2><svg id=\"roc\" width=\"320\" height=\"320\" viewBox=\"-10 -10 320 320\"><rect width=\"300\" "
+       "height=\"300\" fill=\"none\" stroke=\"#888\"/><polyline fill=\"none\" stroke=\"#06c\" stroke-width=\"2\" points=\"";
+  const std::size_t step = std::max<std::size_t>(1, roc.size() / 600);
+  for (std::size_t i = 0; i < roc.size(); i += step) f << 300 * roc[i].far << "," << 300 * (1 - roc[i].tpr) << " ";
+  f << "300,0\"/></svg>\n";
+  // Histograms of same- and different-person distances, densities over 60 bins.
+  const double top = *std::max_element(pairs.distances.begin(), pairs.distances.end());
+  const int bins = 60;
+  std::vector<double> hs(bins, 0), hd(bins, 0);
+  double ns = 0, nd = 0;
+  for (std::size_t i = 0; i < pairs.distances.size(); ++i) {
+    const int b = std::min(bins - 1, static_cast<int>(pairs.distances[i] / top * bins));
+    (twin::is_same(pairs.labels[i]) ? hs : hd)[std::size_t(b)] += 1;
+    (twin::is_same(pairs.labels[i]) ? ns : nd) += 1;
+  }
+  double peak = 0;
+  for (int b = 0; b < bins; ++b) peak = std::max({peak, hs[std::size_t(b)] / ns, hd[std::size_t(b)] / nd});
+  f << "<h2>Distances</h2><svg id=\"hist\" width=\"620\" height=\"220\" viewBox=\"-10 -10 620 220\">";
+  for (int b = 0; b < bins; ++b) {
+    const double x = 600.0 * b / bins, w = 600.0 / bins;
+    f << "<rect x=\"" << x << "\" y=\"" << 200 - 200 * hs[std::size_t(b)] / ns / peak << "\" width=\"" << w
+      << "\" height=\"" << 200 * hs[std::size_t(b)] / ns / peak << "\" fill=\"#0a0\" fill-opacity=\"0.5\"/>";
+    f << "<rect x=\"" << x << "\" y=\"" << 200 - 200 * hd[std::size_t(b)] / nd / peak << "\" width=\"" << w
+      << "\" height=\"" << 200 * hd[std::size_t(b)] / nd / peak << "\" fill=\"#c00\" fill-opacity=\"0.5\"/>";
+  }
+  const double tx = 600 * twin::face::recognition_threshold / top;
+  f << "<line x1=\"" << tx << "\" y1=\"0\" x2=\"" << tx << "\" y2=\"200\" stroke=\"#000\" stroke-dasharray=\"4\"/></svg>"
+    << "<p>green: same person, red: different people (each normalised); dashed: dlib's threshold 0.6; x from 0 to "
+    << top << ".</p>\n";
+  // Gallery: the first image of every subject is enrolled; each subject's second image is a
+  // query, shown beside its nearest enrolled face.
+  std::map<int, Index> enrolled, query;
+  for (Index i = 0; i < desc.dim(0); ++i) {
+    const int s = labels[static_cast<std::size_t>(i)];
+    if (!enrolled.count(s)) enrolled[s] = i;
+    else if (!query.count(s)) query[s] = i;
+  }
+  f << "<h2>Query &rarr; nearest enrolled face</h2><div id=\"gallery\">\n";
+  for (const auto& [s, q] : query) {
+    Index best = -1;
+    double bd = 1e300;
+    for (const auto& [t, e] : enrolled)
+      if (d(q, e) < bd) bd = d(q, e), best = e;
+    const bool ok = labels[static_cast<std::size_t>(best)] == s;
+    char buf[32];
+    std::snprintf(buf, sizeof buf, "%.3f", bd);
+    f << "<figure><img src=\"" << input_as_bmp(inputs, q) << "\"><img src=\"" << input_as_bmp(inputs, best)
+      << "\"><figcaption class=\"" << (ok ? "ok" : "bad") << "\">" << names[static_cast<std::size_t>(s)] << " &rarr; "
+      << names[static_cast<std::size_t>(labels[static_cast<std::size_t>(best)])] << " (" << buf << ")</figcaption></figure>\n";
+  }
+  f << "</div></body></html>\n";
+  std::printf("report written to %s\n", path.c_str());
+}
+
+int run_pretrained(Config c) {
+  namespace fs = std::filesystem;
+  const bool checking = c.check || c.check_auc > 0;
+  if (c.threads > 0) twin::set_default_threads(c.threads);
+  fs::path dir;
+  try {
+    dir = twin_examples::find_data_dir(c.data, "att_faces");
+  } catch (const twin::io_error& e) {
+    if (!checking) throw;
+    std::printf("SKIPPED: %s\n", e.what());
+    return 77;
+  }
+  twin::Graph<float> net, landmark_net;
+  try {
+    net = twin::face::load_recognition_net(c.models);
+    if (c.align) landmark_net = twin::face::load_landmark_net(c.models);
+  } catch (const twin::io_error& e) {
+    if (!checking || fs::exists(twin::face::default_models_dir() / "face_recognition_model.bin")) throw;
+    std::printf("SKIPPED: %s\n", e.what());
+    return 77;
+  }
+  auto ds = twin::data::ImageDataset::from_folders(dir, [](const std::string& p) { return twin::io::load_image(p); });
+  std::vector<std::string> paths;
+  for (Index i = 0; i < ds.size(); ++i) paths.push_back(ds.path(i));
+  const std::vector<int>& labels = ds.labels();
+  std::printf("AT&T faces: %td images of %td subjects from %s; dlib's face ResNet with face-api %s's weights "
+              "(%td parameters), %s, %d threads\n",
+              ds.size(), ds.num_classes(), dir.string().c_str(), twin::face::face_api_version, net.num_params(),
+              c.align ? "aligned: dlib's 150x150 face chip (padding 0.25) of face-api's 68 landmarks"
+                      : "unaligned: whole image padded to a square, resized to 150x150",
+              twin::default_threads());
+  const twin::Graph<float>* lm = c.align ? &landmark_net : nullptr;
+
+  twin::Workspace<float> ws;
+  ws.set_forward_only(true);
+  auto t0 = std::chrono::steady_clock::now();
+  const Tensor<float> inputs = pretrained_inputs(paths, false, lm);  // (N, 3, 150, 150)
+  const Tensor<float, 2> desc = twin::embed_all(net, inputs.view(), 16, ws);  // (N, 128)
+  const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  std::printf("inputs and descriptors: %td in %.1f s (%.1f ms per face, batch 16)\n", desc.dim(0), secs, 1000 * secs / double(desc.dim(0)));
+
+  std::vector<Index> all(static_cast<std::size_t>(ds.size()));
+  std::iota(all.begin(), all.end(), Index(0));
+  std::vector<Index> ways_all;
+  for (Index k : c.ways_all) ways_all.push_back(std::min<Index>(k, ds.num_classes()));
+  const std::uint64_t episode_seed = c.seed + 1000;
+  const Results pre = evaluate(desc, labels, ways_all, c.episodes, episode_seed);
+  const Results raw = evaluate(raw_pixel_embeddings(twin::data::load_all(ds), all), labels, ways_all, c.episodes, episode_seed);
+  std::printf("all %td subjects (%td pairs, %td one-shot episodes per k):\n", ds.num_classes(), ds.size() * (ds.size() - 1) / 2,
+              c.episodes);
+  print_results("pretrained", pre, ways_all);
+  print_results("raw pixels (NCC)", raw, ways_all);
+  if (!c.report.empty()) write_report(c.report, c, pre, raw, ways_all, desc, labels, inputs, ds.class_names());
+  {
+    // dlib's fixed threshold, not fitted to these faces.
+    Index same = 0, same_ok = 0, diff = 0, diff_ok = 0;
+    const auto d = twin::pairwise_distances(desc.view());
+    for (Index i = 0; i < desc.dim(0); ++i)
+      for (Index j = i + 1; j < desc.dim(0); ++j) {
+        const bool s = labels[static_cast<std::size_t>(i)] == labels[static_cast<std::size_t>(j)];
+        const bool match = d(i, j) < twin::face::recognition_threshold;
+        (s ? same : diff) += 1;
+        (s ? same_ok : diff_ok) += s == match;
+      }
+    std::printf("  at dlib's threshold 0.6: %.1f%% of same-person pairs match, %.1f%% of different-person pairs do not\n",
+                100.0 * double(same_ok) / double(same), 100.0 * double(diff_ok) / double(diff));
+  }
+  Results tuned;
+  bool tuned_done = false;
+  if (c.finetune_layers != "head" && c.finetune_layers != "all")
+    throw twin::error("--finetune-layers must be head or all, got '" + c.finetune_layers + "'");
+  if (c.finetune) {
+    std::vector<int> subjects(static_cast<std::size_t>(ds.num_classes()));
+    std::iota(subjects.begin(), subjects.end(), 0);
+    const auto split = twin::data::split_groups(subjects, 0, c.test_subjects, c.seed);
+    std::vector<Index> train_items, test_items;
+    std::vector<int> test_labels;
+    for (Index i = 0; i < ds.size(); ++i) {
+      const int s = labels[static_cast<std::size_t>(i)];
+      if (std::binary_search(split.test.begin(), split.test.end(), s)) {
+        test_items.push_back(i);
+        test_labels.push_back(s);
+      } else {
+        train_items.push_back(i);
+      }
+    }
+    std::vector<Index> ways;
+    for (Index k : c.ways)
+      if (k >= 2 && k <= c.test_subjects) ways.push_back(k);
+    const Tensor<float, 2> test_desc = rows(desc, test_items);
+    if (c.finetune_layers == "all") {
+      std::printf("finetune: all %td weights + L2Normalize, %d epochs, P=%td x K=%td, semi-hard mining, margin %.2f, Adam lr "
+                  "%.1e; %zu train subjects, %zu held out (split seed %llu)\n",
+                  net.num_params(), c.epochs, c.p, c.k, c.margin, c.lr, split.train.size(), split.test.size(),
+                  static_cast<unsigned long long>(c.seed));
+      twin::Graph<float> tuned_net = twin::face::load_recognition_net(c.models);
+      tuned_net.output(tuned_net.add("norm", twin::L2Normalize{}, "fc"));
+      tuned_net.mark_initialised();  // the added node has no parameters; the loaded ones stand
+      finetune_all(tuned_net, c, inputs, labels, train_items);
+      Tensor<float> test_x(twin::Shape{static_cast<Index>(test_items.size()), 3, inputs.dim(2), inputs.dim(3)});
+      const Index per = 3 * inputs.dim(2) * inputs.dim(3);
+      for (std::size_t i = 0; i < test_items.size(); ++i)
+        std::copy(inputs.data() + test_items[i] * per, inputs.data() + (test_items[i] + 1) * per, test_x.data() + static_cast<Index>(i) * per);
+      twin::Workspace<float> tws;
+      tws.set_forward_only(true);
+      tuned = evaluate(twin::embed_all(tuned_net, test_x.view(), 16, tws), test_labels, ways, c.episodes, episode_seed);
+    } else {
+      const Tensor<float, 2> mirrored = twin::embed_all(net, pretrained_inputs(paths, true, lm).view(), 16, ws);
+      std::printf("finetune: a 128x128 linear map (identity at start) + L2Normalize on the frozen descriptors, %d epochs, "
+                  "P=%td x K=%td, semi-hard mining, margin %.2f, Adam lr %.1e; %zu train subjects, %zu held out (split seed %llu)\n",
+                  c.epochs, c.p, c.k, c.margin, c.lr, split.train.size(), split.test.size(), static_cast<unsigned long long>(c.seed));
+      twin::Sequential<float> head = finetune_head(c, desc, mirrored, labels, train_items);
+      twin::Workspace<float> hws;
+      tuned = evaluate(twin::embed_all(head, test_desc.view(), 64, hws), test_labels, ways, c.episodes, episode_seed);
+    }
+    const Results before = evaluate(test_desc, test_labels, ways, c.episodes, episode_seed);
+    std::printf("held-out subjects (%zu pairs, %td one-shot episodes per k):\n", test_items.size() * (test_items.size() - 1) / 2,
+                c.episodes);
+    print_results("pretrained", before, ways);
+    print_results("fine-tuned", tuned, ways);
+    tuned_done = true;
+  }
+  if (c.check_auc > 0) {
+    const double auc = tuned_done ? tuned.auc : pre.auc;
+    const bool ok = auc >= c.check_auc;
+    std::printf("check: AUC %.4f %s %.2f\n", auc, ok ? ">=" : "FAILED: below", c.check_auc);
+    return ok ? 0 : 1;
+  }
+  if (c.check) {
+    const bool ok = pre.auc > raw.auc + 0.02 && pre.eer < raw.eer - 0.02;
+    std::printf("check: %s\n", ok ? "pretrained descriptors beat the raw-pixel baseline" : "FAILED: no clear gain over raw pixels");
+    return ok ? 0 : 1;
+  }
+  return 0;
+}
+
+// ---- enroll / identify / verify: the pretrained embedder on your own images ----
+//
+// A gallery is a JSON file: {"format": "twin-face-gallery", "version": 1, "aligned": bool,
+// "people": [{"name": ..., "images": [...], "descriptors": [[128 floats], ...]}]}. Identify
+// and verify use dlib's threshold 0.6 on the Euclidean distance of descriptors.
+
+struct PeopleArgs {
+  std::vector<std::string> images;
+  std::string name, gallery = "face_gallery.json";
+  bool json = false, fresh = false, skip_without_models = false;
+};
+
+// The descriptors (N, 128) of `images`, aligned or not as `c` says.
+Tensor<float, 2> describe(const Config& c, const std::vector<std::string>& images) {
+  twin::Graph<float> net = twin::face::load_recognition_net(c.models), lm;
+  if (c.align) lm = twin::face::load_landmark_net(c.models);
+  twin::Workspace<float> ws;
+  ws.set_forward_only(true);
+  return twin::embed_all(net, pretrained_inputs(images, false, c.align ? &lm : nullptr).view(), 16, ws);
+}
+
+double distance(const Tensor<float, 2>& a, Index i, const std::vector<float>& b) {
+  double s = 0;
+  for (Index k = 0; k < a.dim(1); ++k) s += (double(a(i, k)) - b[static_cast<std::size_t>(k)]) * (double(a(i, k)) - b[static_cast<std::size_t>(k)]);
+  return std::sqrt(s);
+}
+
+nlohmann::json read_gallery(const std::string& path, bool must_exist) {
+  std::ifstream in(path);
+  if (!in) {
+    if (must_exist) throw twin::io_error("gallery " + path + " not found (make it with: face_verification enroll NAME IMAGE...)");
+    return {{"format", "twin-face-gallery"}, {"version", 1}, {"people", nlohmann::json::array()}};
+  }
+  nlohmann::json g;
+  try {
+    g = nlohmann::json::parse(in);
+  } catch (const nlohmann::json::exception& e) {
+    throw twin::io_error("gallery " + path + ": not valid JSON (" + e.what() + ")");
+  }
+  if (!g.is_object() || g.value("format", "") != "twin-face-gallery" || !g.contains("people") || !g["people"].is_array())
+    throw twin::io_error("gallery " + path + ": not a twin face gallery");
+  return g;
+}
+
+int enroll(const Config& c, const PeopleArgs& a) {
+  nlohmann::json g = read_gallery(a.fresh ? std::string() : a.gallery, false);
+  if (g.contains("aligned") && g["aligned"].get<bool>() != c.align)
+    throw twin::error("gallery " + a.gallery + " was made " + (g["aligned"].get<bool>() ? "with" : "without") +
+                      " --align; enroll the same way");
+  g["aligned"] = c.align;
+  const Tensor<float, 2> d = describe(c, a.images);
+  nlohmann::json* person = nullptr;
+  for (auto& p : g["people"])
+    if (p.at("name") == a.name) person = &p;
+  if (!person) {
+    g["people"].push_back({{"name", a.name}, {"images", nlohmann::json::array()}, {"descriptors", nlohmann::json::array()}});
+    person = &g["people"].back();
+  }
+  for (Index i = 0; i < d.dim(0); ++i) {
+    (*person)["images"].push_back(a.images[static_cast<std::size_t>(i)]);
+    (*person)["descriptors"].push_back(std::vector<float>(d.data() + i * d.dim(1), d.data() + (i + 1) * d.dim(1)));
+  }
+  std::ofstream(a.gallery) << g.dump() << "\n";
+  if (a.json)
+    std::printf("%s\n", nlohmann::json{{"enrolled", a.name}, {"images", a.images.size()},
+                                       {"total", (*person)["images"].size()}, {"gallery", a.gallery}}.dump().c_str());
+  else
+    std::printf("enrolled %zu image(s) of %s (%zu in all) in %s\n", a.images.size(), a.name.c_str(),
+                (*person)["images"].size(), a.gallery.c_str());
+  return 0;
+}
+
+int identify(const Config& c, const PeopleArgs& a) {
+  const nlohmann::json g = read_gallery(a.gallery, true);
+  const bool aligned = g.value("aligned", false);
+  Config cc = c;
+  cc.align = aligned;  // describe the query as the gallery was described
+  const Tensor<float, 2> d = describe(cc, a.images);
+  nlohmann::json out = nlohmann::json::array();
+  for (Index i = 0; i < d.dim(0); ++i) {
+    std::string best = "unknown", best_image;
+    double best_d = std::numeric_limits<double>::infinity();
+    for (const auto& p : g["people"])
+      for (std::size_t k = 0; k < p["descriptors"].size(); ++k) {
+        const double dist = distance(d, i, p["descriptors"][k].get<std::vector<float>>());
+        if (dist < best_d) {
+          best_d = dist;
+          best = p["name"].get<std::string>();
+          best_image = p["images"][k].get<std::string>();
+        }
+      }
+    const bool known = best_d < twin::face::recognition_threshold;
+    out.push_back({{"image", a.images[static_cast<std::size_t>(i)]}, {"identity", known ? best : "unknown"},
+                   {"nearest", best}, {"nearest_image", best_image}, {"distance", best_d},
+                   {"threshold", twin::face::recognition_threshold}});
+    if (!a.json)
+      std::printf("%s: %s (nearest %s, distance %.4f, threshold %.1f)\n", a.images[static_cast<std::size_t>(i)].c_str(),
+                  known ? best.c_str() : "unknown", best.c_str(), best_d, twin::face::recognition_threshold);
+  }
+  if (a.json) std::printf("%s\n", out.dump().c_str());
+  return 0;
+}
+
+int verify(const Config& c, const PeopleArgs& a) {
+  if (a.images.size() != 2) throw twin::error("verify takes two images");
+  const Tensor<float, 2> d = describe(c, a.images);
+  const double dist = distance(d, 0, std::vector<float>(d.data() + d.dim(1), d.data() + 2 * d.dim(1)));
+  const bool same = dist < twin::face::recognition_threshold;
+  if (a.json)
+    std::printf("%s\n", nlohmann::json{{"a", a.images[0]}, {"b", a.images[1]}, {"distance", dist}, {"aligned", c.align},
+                                       {"threshold", twin::face::recognition_threshold}, {"same", same}}.dump().c_str());
+  else
+    std::printf("distance %.4f: %s (threshold %.1f, %s)\n", dist, same ? "same person" : "different people",
+                twin::face::recognition_threshold, c.align ? "aligned" : "unaligned");
+  return same ? 0 : 3;
+}
+
 int run(Config c) {
+  if (c.embedder == "pretrained") return run_pretrained(c);
+  if (c.embedder != "trained") throw twin::error("--embedder must be trained or pretrained, got '" + c.embedder + "'");
+  if (c.finetune) throw twin::error("--finetune needs --embedder pretrained");
   namespace fs = std::filesystem;
   if (c.quick) {
     c.epochs = std::min(c.epochs, 15);
@@ -370,8 +919,57 @@ int main(int argc, char** argv) try {
   app.add_option("--threads", c.threads, "worker threads (default: all cores)");
   app.add_option("--check-auc", c.check_auc, "exit 1 unless the held-out AUC reaches this; 77 without data")
       ->check(CLI::Range(0.0, 1.0));
+  app.add_option("--embedder", c.embedder,
+                 "trained (train a tower here) or pretrained (dlib's face ResNet with face-api's weights, all 40 "
+                 "subjects, no training)");
+  app.add_option("--models", c.models, "face-api weights folder (default: $TWIN_FACE_MODELS, then the cache of "
+                                         "scripts/fetch-face-models.sh)");
+  app.add_flag("--finetune", c.finetune,
+               "with --embedder pretrained: train a linear map on the descriptors with the triplet loss on the training "
+               "subjects, evaluate on the held-out ones");
+  app.add_flag("--align", c.align,
+               "with --embedder pretrained: align each face as dlib does (68 landmarks, similarity transform onto dlib's "
+               "mean face, 150x150 chip, padding 0.25)");
+  app.add_option("--report", c.report,
+                 "with --embedder pretrained: write an HTML report (ROC, distance histograms, query -> nearest "
+                 "enrolled faces)");
+  app.add_option("--finetune-layers", c.finetune_layers,
+                 "what --finetune trains: head (a linear map on the frozen descriptors) or all (every weight)");
+  app.add_option("--ways-all", c.ways_all, "k of the one-shot tasks over all subjects (--embedder pretrained)");
   app.add_flag("--check", c.check, "exit 1 unless the model beats the raw-pixel baseline; 77 without data");
+  PeopleArgs people;
+  auto* enroll_cmd = app.add_subcommand("enroll", "add a person's images to a gallery (pretrained embedder)");
+  enroll_cmd->add_option("name", people.name, "the person's name")->required();
+  enroll_cmd->add_option("images", people.images, "their images")->required();
+  enroll_cmd->add_flag("--new", people.fresh, "start a new gallery instead of adding to it");
+  auto* identify_cmd = app.add_subcommand("identify", "the nearest enrolled person of each image, or unknown past 0.6");
+  identify_cmd->add_option("images", people.images, "images to identify")->required();
+  auto* verify_cmd = app.add_subcommand("verify", "same person or not (distance < 0.6); exit 0 same, 3 different");
+  verify_cmd->add_option("images", people.images, "two images")->required()->expected(2);
+  for (auto* sub : {enroll_cmd, identify_cmd, verify_cmd}) {
+    sub->add_option("--gallery", people.gallery, "gallery file (JSON; default face_gallery.json)");
+    sub->add_flag("--json", people.json, "print the result as JSON");
+    sub->add_flag("--skip-without-models", people.skip_without_models,
+                  "exit 77 (ctest's skip code) when the weights or an image are absent (tests)");
+    sub->fallthrough();
+  }
   CLI11_PARSE(app, argc, argv);
+  if (c.threads > 0) twin::set_default_threads(c.threads);
+  if ((*enroll_cmd || *identify_cmd || *verify_cmd) && people.skip_without_models) {
+    std::string missing;
+    if (!std::filesystem::exists((c.models.empty() ? twin::face::default_models_dir() : std::filesystem::path(c.models)) /
+                                 "face_recognition_model.bin"))
+      missing = "the face-api weights (scripts/fetch-face-models.sh)";
+    for (const auto& f : people.images)
+      if (!std::filesystem::exists(f)) missing = f;
+    if (!missing.empty()) {
+      std::printf("SKIPPED: %s not found\n", missing.c_str());
+      return 77;
+    }
+  }
+  if (*enroll_cmd) return enroll(c, people);
+  if (*identify_cmd) return identify(c, people);
+  if (*verify_cmd) return verify(c, people);
   return run(c);
 } catch (const std::exception& e) {
   std::fprintf(stderr, "face_verification: %s\n", e.what());
