@@ -2,8 +2,12 @@
 // GEMM path against the naive reference, float32 vs double, 1 vs 2 threads, shape errors.
 #include "layer_helpers.hpp"
 
+#include <twin/kernels/conv_gemm.hpp>
 #include <twin/kernels/conv_reference.hpp>
+#include <twin/testing/random.hpp>
 
+#include <cstring>
+#include <string>
 #include <type_traits>
 
 namespace test_conv2d {  // file-local: the test files are compiled as unity batches
@@ -23,6 +27,59 @@ TEST_CASE("Conv2D: gradients for input, weight and bias") {
   CHECK_GRAD(check_layer(Conv2D{.in = 1, .out = 2, .kernel = 3, .stride = 2, .pad = 2}, Shape{11, 1, 5, 4}));  // > 8 chunks
   CHECK_GRAD(check_layer(Conv2D{.in = 2, .out = 1, .kernel = 5, .pad = 2, .init = Init::he_normal}, Shape{2, 2, 3, 3}));
   CHECK_GRAD(check_layer(Conv2D{.in = 2, .out = 3, .kernel = 3, .stride = 2}, Shape{3, 2, 6, 5}, {.mode = Mode::eval}));
+}
+
+TEST_CASE("Conv2D: gradients of the grouped small-output paths and of the per-image path") {
+  // Outputs of <= kernels::conv_batch_pixels pixels (forward) and <= conv_batch_pixels_backward
+  // (backward) run a group of images per GEMM (conv_group_images: 16 images of 4x4 outputs,
+  // 28 of 3x3): 18 and 30 images make a full and a partial group.
+  REQUIRE(kernels::conv_group_images(kernels::ConvGeometry{18, 2, 4, 4, 3, 3, 1, 1}) == 16);
+  REQUIRE(kernels::conv_group_images(kernels::ConvGeometry{30, 1, 3, 3, 2, 3, 1, 1}) == 28);
+  REQUIRE(3 * 3 <= kernels::conv_batch_pixels);
+  REQUIRE(4 * 4 > kernels::conv_batch_pixels);
+  REQUIRE(4 * 4 <= kernels::conv_batch_pixels_backward);
+  CHECK_GRAD(check_layer(Conv2D{.in = 2, .out = 3, .kernel = 3, .pad = 1}, Shape{18, 2, 4, 4}));  // backward grouped
+  CHECK_GRAD(check_layer(Conv2D{.in = 1, .out = 2, .kernel = 3, .pad = 1}, Shape{30, 1, 3, 3}));  // both grouped
+  CHECK_GRAD(check_layer(Conv2D{.in = 3, .out = 2, .kernel = 3, .stride = 2}, Shape{5, 3, 3, 3}));  // 1x1 outputs
+  CHECK_GRAD(check_layer(Conv2D{.in = 3, .out = 2, .kernel = 1}, Shape{4, 3, 2, 3}));               // pointwise
+  CHECK_GRAD(check_layer(Conv2D{.in = 2, .out = 2, .kernel = 3, .pad = 1, .bias = false}, Shape{3, 2, 3, 3}));
+  CHECK_GRAD(check_layer(Conv2D{.in = 2, .out = 3, .kernel = 3, .pad = 1}, Shape{3, 2, 5, 6}));  // 30 pixels: backward grouped
+  // 9x9 = 81 output pixels: one image at a time both ways.
+  REQUIRE(9 * 9 > kernels::conv_batch_pixels_backward);  // and > conv_batch_pixels
+  CHECK_GRAD(check_layer(Conv2D{.in = 2, .out = 3, .kernel = 3, .pad = 1}, Shape{2, 2, 9, 9}));
+}
+
+TEST_CASE("Conv2D: the grouped small-output forward gives the per-image kernel's bits") {
+  // Bit for bit with the packed AVX2 kernel (twin_tests_native); to rounding with Eigen.
+  struct Case {
+    Index n, c, h, w, o, k, s, p;
+  };
+  // 3x3 outputs over two groups; 1x1 outputs of a K = 576 product (several K blocks of the
+  // GEMM); 3x3 outputs with O not a multiple of the kernel's 6 rows; one image.
+  const Case cases[] = {{30, 8, 3, 3, 7, 3, 1, 1}, {5, 64, 3, 3, 20, 3, 2, 0}, {3, 5, 7, 7, 13, 3, 2, 0}, {1, 16, 3, 3, 9, 3, 1, 1}};
+  for (const Case& cs : cases) {
+    const kernels::ConvGeometry g{cs.n, cs.c, cs.h, cs.w, cs.o, cs.k, cs.s, cs.p};
+    INFO("N=", cs.n, " C=", cs.c, " H=", cs.h, " O=", cs.o, " k=", cs.k, " s=", cs.s);
+    REQUIRE(g.out_h() * g.out_w() <= kernels::conv_batch_pixels);
+    Sequential<float> net;
+    net.add(Conv2D{.in = cs.c, .out = cs.o, .kernel = cs.k, .stride = cs.s, .pad = cs.p});
+    net.init(3);
+    const Tensor<float> x = twin::testing::random_tensor<float>(Shape{cs.n, cs.c, cs.h, cs.w}, 9);
+    const auto y = net.forward(x.view(), Mode::eval);
+    WorkBuffers buf;
+    const float* w = net.params().data();
+    const float* wp = kernels::pack_conv_weights(buf, g, w);
+    Tensor<float> want(y.shape());
+    const Index x_size = cs.c * cs.h * cs.w, y_size = cs.o * g.out_h() * g.out_w();
+    for (Index n = 0; n < cs.n; ++n)
+      kernels::conv_forward_image(buf, g, x.data() + n * x_size, wp, w + cs.o * cs.c * cs.k * cs.k,
+                                  want.data() + n * y_size);
+    if (std::string(kernels::gemm_kernel_name()) != "eigen") {
+      CHECK(std::memcmp(y.data(), want.data(), sizeof(float) * std::size_t(y.size())) == 0);
+    } else {  // Eigen's GEMM blocks by the product's width: the same values to rounding
+      for (Index i = 0; i < y.size(); ++i) REQUIRE(y[i] == doctest::Approx(want[i]).epsilon(1e-5).scale(1));
+    }
+  }
 }
 
 TEST_CASE("Conv2D: forward of a hand-computed case") {
@@ -154,6 +211,11 @@ TEST_CASE("Conv2D: float32 agrees with double") {
 TEST_CASE("Conv2D: bit-identical with 1 and 2 threads") {
   same_bits_1_vs_2_threads(Conv2D{.in = 3, .out = 4, .kernel = 3, .stride = 2, .pad = 1}, Shape{13, 3, 9, 8});
   same_bits_1_vs_2_threads(Conv2D{.in = 4, .out = 3, .kernel = 1}, Shape{6, 4, 5, 5});
+  // grouped small outputs (two groups of 3x3 both ways; 4x4: backward only) and the
+  // per-image path (10x10)
+  same_bits_1_vs_2_threads(Conv2D{.in = 3, .out = 7, .kernel = 3, .pad = 1}, Shape{30, 3, 3, 3});
+  same_bits_1_vs_2_threads(Conv2D{.in = 3, .out = 7, .kernel = 3, .pad = 1}, Shape{20, 3, 4, 4});
+  same_bits_1_vs_2_threads(Conv2D{.in = 3, .out = 7, .kernel = 3, .pad = 1}, Shape{5, 3, 10, 10});
 }
 
 TEST_CASE("Conv2D: shape errors name the layer") {

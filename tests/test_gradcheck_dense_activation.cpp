@@ -4,6 +4,12 @@
 
 #include "layer_helpers.hpp"
 
+#include <twin/testing/random.hpp>
+
+#include <cstring>
+#include <limits>
+#include <vector>
+
 namespace test_gradcheck_dense_activation {  // file-local: the test files are compiled as unity batches
 
 using namespace twin;
@@ -23,6 +29,38 @@ TEST_CASE("Activations: gradients") {
   CHECK_GRAD(check_layer(Tanh{}, Shape{1, 9}));
   CHECK_GRAD(check_layer(Sigmoid{}, Shape{4, 2, 3}, {.input_scale = 4.0}));
   CHECK_GRAD(check_layer(Flatten{}, Shape{2, 3, 4, 5}));
+}
+
+TEST_CASE("ReLU and LeakyReLU: the vector loops give the scalar formula's bits") {
+  // 8 values per mask byte in the vector loop, the scalar loop for the tail (n % 8 != 0),
+  // with zeros of both signs among the inputs; infinities and NaN in eval mode (training
+  // rejects non-finite inputs).
+  const Index n = 8 * 600 + 5;
+  Tensor<float> x = twin::testing::random_tensor<float>(Shape{1, n}, 4);
+  x[3] = 0.0f, x[4] = -0.0f, x[n - 1] = 0.0f, x[n - 2] = -0.0f;
+  Tensor<float> special = x;
+  special[10] = std::numeric_limits<float>::infinity(), special[11] = -std::numeric_limits<float>::infinity(),
+  special[12] = std::numeric_limits<float>::quiet_NaN();
+  const Tensor<float> dy = twin::testing::random_tensor<float>(Shape{1, n}, 5);
+  auto check = [&](auto op, float below) {
+    Sequential<float> net;
+    net.add(op);
+    net.init(1);
+    std::vector<float> want_y(static_cast<std::size_t>(n)), want_dx(static_cast<std::size_t>(n));
+    const auto y_special = net.forward(special.view(), Mode::eval);
+    for (Index i = 0; i < n; ++i) want_y[std::size_t(i)] = op.f(special[i]);
+    CHECK(std::memcmp(y_special.data(), want_y.data(), sizeof(float) * std::size_t(n)) == 0);
+    const auto y = net.forward(x.view(), Mode::train);
+    const auto dx = net.backward(dy.view(), true);
+    for (Index i = 0; i < n; ++i) {
+      want_y[std::size_t(i)] = op.f(x[i]);
+      want_dx[std::size_t(i)] = x[i] > 0.0f ? dy[i] : dy[i] * below;
+    }
+    CHECK(std::memcmp(y.data(), want_y.data(), sizeof(float) * std::size_t(n)) == 0);
+    CHECK(std::memcmp(dx.data(), want_dx.data(), sizeof(float) * std::size_t(n)) == 0);
+  };
+  check(ReLU{}, 0.0f);
+  check(LeakyReLU{.slope = 0.1}, 0.1f);
 }
 
 TEST_CASE("A small stack: Dense -> Tanh -> Dense -> Sigmoid") {

@@ -100,6 +100,8 @@ void gemm_eigen(Trans ta, Trans tb, Index M, Index N, Index K, T alpha, const T*
 // the KC x NC panel of B in L3.
 inline constexpr Index gemm_mr = 6, gemm_nr = 16;
 inline constexpr Index gemm_kc = 256, gemm_mc = 144, gemm_nc = 3072, gemm_nc_small = 256;
+// Up to this many columns of C, an untransposed A is read in place instead of packed.
+inline constexpr Index gemm_n_unpacked_a = 64;
 
 // One packed panel: out[k * W + r] = src[r * rs + k * ks] for r < n, 0 for n <= r < W, k < kc.
 // Every panel of A (W = MR) and every edge panel of B (W = NR) is this loop; only the strides
@@ -188,8 +190,12 @@ inline void pack_b(Trans tb, const float* B, Index ldb, Index p0, Index kc, Inde
 // bias (mr values, one per row, or null) is added in the same write, so a convolution's bias
 // costs no pass over its output. Tiles with all NR columns store straight to C; narrower
 // edge tiles go through a small buffer.
-inline void micro_kernel_6x16(Index kc, const float* a, const float* b, float* C, Index ldc, Index mr, Index nr,
-                              float alpha, float beta, const float* bias = nullptr) {
+// PackedA: a is a packed panel (kc x MR, k-major); otherwise a points at row 0 of an
+// unpacked row-major A with row stride lda (rows >= mr are not read), which saves packing A
+// when only a panel or two of B reuse it. Both sum every element in the same order.
+template <bool PackedA>
+inline void micro_kernel_6x16_impl(Index kc, const float* a, Index lda, const float* b, float* C, Index ldc, Index mr,
+                                   Index nr, float alpha, float beta, const float* bias) {
   __m256 c00 = _mm256_setzero_ps(), c01 = _mm256_setzero_ps(), c10 = _mm256_setzero_ps(),
          c11 = _mm256_setzero_ps(), c20 = _mm256_setzero_ps(), c21 = _mm256_setzero_ps(),
          c30 = _mm256_setzero_ps(), c31 = _mm256_setzero_ps(), c40 = _mm256_setzero_ps(),
@@ -199,27 +205,34 @@ inline void micro_kernel_6x16(Index kc, const float* a, const float* b, float* C
     _mm_prefetch(reinterpret_cast<const char*>(C + r * ldc), _MM_HINT_T0);
     _mm_prefetch(reinterpret_cast<const char*>(C + r * ldc + nr - 1), _MM_HINT_T0);
   }
+  // Unpacked A: one pointer per row, the missing rows of an edge tile repeating row 0.
+  const float* ar[gemm_mr];
+  for (Index r = 0; r < gemm_mr; ++r) ar[r] = a + (PackedA || r >= mr ? 0 : r * lda);
+  auto a_at = [&](Index k, Index r) -> const float* {
+    if constexpr (PackedA) return a + r;  // a advances by MR per k below
+    else return ar[r] + k;
+  };
 #pragma GCC unroll 4
   for (Index k = 0; k < kc; ++k) {
     const __m256 b0 = _mm256_load_ps(b), b1 = _mm256_load_ps(b + 8);
-    __m256 a0 = _mm256_broadcast_ss(a + 0), a1 = _mm256_broadcast_ss(a + 1);
+    __m256 a0 = _mm256_broadcast_ss(a_at(k, 0)), a1 = _mm256_broadcast_ss(a_at(k, 1));
     c00 = _mm256_fmadd_ps(a0, b0, c00);
     c01 = _mm256_fmadd_ps(a0, b1, c01);
     c10 = _mm256_fmadd_ps(a1, b0, c10);
     c11 = _mm256_fmadd_ps(a1, b1, c11);
-    a0 = _mm256_broadcast_ss(a + 2);
-    a1 = _mm256_broadcast_ss(a + 3);
+    a0 = _mm256_broadcast_ss(a_at(k, 2));
+    a1 = _mm256_broadcast_ss(a_at(k, 3));
     c20 = _mm256_fmadd_ps(a0, b0, c20);
     c21 = _mm256_fmadd_ps(a0, b1, c21);
     c30 = _mm256_fmadd_ps(a1, b0, c30);
     c31 = _mm256_fmadd_ps(a1, b1, c31);
-    a0 = _mm256_broadcast_ss(a + 4);
-    a1 = _mm256_broadcast_ss(a + 5);
+    a0 = _mm256_broadcast_ss(a_at(k, 4));
+    a1 = _mm256_broadcast_ss(a_at(k, 5));
     c40 = _mm256_fmadd_ps(a0, b0, c40);
     c41 = _mm256_fmadd_ps(a0, b1, c41);
     c50 = _mm256_fmadd_ps(a1, b0, c50);
     c51 = _mm256_fmadd_ps(a1, b1, c51);
-    a += gemm_mr;
+    if constexpr (PackedA) a += gemm_mr;
     b += gemm_nr;
   }
   const __m256 acc[gemm_mr][2] = {{c00, c01}, {c10, c11}, {c20, c21}, {c30, c31}, {c40, c41}, {c50, c51}};
@@ -255,6 +268,11 @@ inline void micro_kernel_6x16(Index kc, const float* a, const float* b, float* C
     }
 }
 
+inline void micro_kernel_6x16(Index kc, const float* a, const float* b, float* C, Index ldc, Index mr, Index nr,
+                              float alpha, float beta, const float* bias = nullptr) {
+  micro_kernel_6x16_impl<true>(kc, a, 0, b, C, ldc, mr, nr, alpha, beta, bias);
+}
+
 // K is cut into equal blocks of at most gemm_kc (up to 5/4 gemm_kc in one block): a short
 // last block would reload and store C for little work. The blocks depend only on K.
 inline Index gemm_k_block(Index K) {
@@ -266,6 +284,23 @@ inline Index gemm_k_block(Index K) {
 inline void gemm_avx2(WorkBuffers& buf, Trans ta, Trans tb, Index M, Index N, Index K, float alpha, const float* A,
                       Index lda, const float* B, Index ldb, float beta, float* C, Index ldc) {
   const Index kb = gemm_k_block(K);
+  if (ta == Trans::no && N <= gemm_n_unpacked_a) {
+    // Few columns (a convolution of small images, a matrix-vector product): A would be
+    // packed for a panel or two of use, so the kernel reads it in place, row block by row
+    // block, its 6 x kc block staying in L1 across the panels of B.
+    float* bp = buf.get<float>(WorkBuffers::gemm_b, kb * ((N + gemm_nr - 1) / gemm_nr) * gemm_nr);
+    for (Index pc = 0; pc < K; pc += kb) {
+      const Index kc = std::min(kb, K - pc);
+      const float beta_k = pc == 0 ? beta : 1.0f;
+      pack_b(tb, B, ldb, pc, kc, 0, N, bp);
+      for (Index ir = 0; ir < M; ir += gemm_mr)
+        for (Index jr = 0; jr < N; jr += gemm_nr)
+          micro_kernel_6x16_impl<false>(kc, A + ir * lda + pc, lda, bp + (jr / gemm_nr) * kc * gemm_nr, C + ir * ldc + jr,
+                                        ldc, std::min(gemm_mr, M - ir), std::min(gemm_nr, N - jr), alpha, beta_k,
+                                        nullptr);
+    }
+    return;
+  }
   const Index mc_max = std::min(M, gemm_mc);
   float* ap = buf.get<float>(WorkBuffers::gemm_a, kb * ((mc_max + gemm_mr - 1) / gemm_mr) * gemm_mr);
   if (M <= gemm_mc) {

@@ -26,6 +26,13 @@
 #include "twin/layer.hpp"
 #include "twin/context.hpp"
 
+#if defined(__AVX2__) && !defined(TWIN_NO_SIMD)
+#include <immintrin.h>
+#define TWIN_ACTIVATION_AVX2 1
+#else
+#define TWIN_ACTIVATION_AVX2 0
+#endif
+
 namespace twin {
 
 template <class T, class Op>
@@ -54,7 +61,11 @@ class ElementwiseLayer final : public Layer<T> {
       std::uint8_t* mask = ScratchCarver(ctx.scratch).take<std::uint8_t>((n + 7) / 8);
       // Whole mask bytes per task, so no two threads write one byte.
       ctx.context().parallel_for(0, (n + 7) / 8, 1 << 12, [&](Index lo, Index hi) {
-        for (Index b = lo; b < hi; ++b) {
+        Index b = lo;
+#if TWIN_ACTIVATION_AVX2
+        if constexpr (std::is_same_v<T, float>) b = mask_forward_avx2(xp, yp, mask, lo, std::min(hi, n / 8));
+#endif
+        for (; b < hi; ++b) {
           const Index i0 = b * 8, i1 = std::min(n, i0 + 8);
           unsigned bits = 0;
           for (Index i = i0; i < i1; ++i) {
@@ -85,7 +96,11 @@ class ElementwiseLayer final : public Layer<T> {
       const std::uint8_t* mask = ScratchCarver(ctx.scratch).take<std::uint8_t>((n + 7) / 8);
       const T below = op_.template slope_below<T>();
       ctx.context().parallel_for(0, (n + 7) / 8, 1 << 12, [&](Index lo, Index hi) {
-        for (Index b = lo; b < hi; ++b) {
+        Index b = lo;
+#if TWIN_ACTIVATION_AVX2
+        if constexpr (std::is_same_v<T, float>) b = mask_backward_avx2(g, mask, below, out, lo, std::min(hi, n / 8));
+#endif
+        for (; b < hi; ++b) {
           const Index i0 = b * 8, i1 = std::min(n, i0 + 8);
           for (Index i = i0; i < i1; ++i) out[i] = (mask[b] >> (i - i0)) & 1u ? g[i] : g[i] * below;
         }
@@ -99,6 +114,36 @@ class ElementwiseLayer final : public Layer<T> {
   }
 
  private:
+#if TWIN_ACTIVATION_AVX2
+  // Whole mask bytes [lo, hi), 8 floats each, as the scalar loops compute them (same bits):
+  // the mask byte is movemask(x > 0); y = x where x > 0, else 0 (ReLU; also for NaN) or
+  // slope x. Returns where the scalar tail starts.
+  Index mask_forward_avx2(const float* x, float* y, std::uint8_t* mask, Index lo, Index hi) const {
+    const __m256 zero = _mm256_setzero_ps();
+    const float below = op_.template slope_below<float>();
+    const __m256 vbelow = _mm256_set1_ps(below);
+    for (Index b = lo; b < hi; ++b) {
+      const __m256 v = _mm256_loadu_ps(x + b * 8);
+      const __m256 pos = _mm256_cmp_ps(v, zero, _CMP_GT_OQ);
+      mask[b] = static_cast<std::uint8_t>(_mm256_movemask_ps(pos));
+      const __m256 r = below == 0.0f ? _mm256_and_ps(v, pos) : _mm256_blendv_ps(_mm256_mul_ps(v, vbelow), v, pos);
+      _mm256_storeu_ps(y + b * 8, r);
+    }
+    return std::max(lo, hi);
+  }
+  // dx = bit ? dy : dy * below, one mask byte spread over 8 lanes (lane t tests bit t).
+  static Index mask_backward_avx2(const float* g, const std::uint8_t* mask, float below, float* out, Index lo, Index hi) {
+    const __m256i bit = _mm256_setr_epi32(1, 2, 4, 8, 16, 32, 64, 128);
+    const __m256 vbelow = _mm256_set1_ps(below);
+    for (Index b = lo; b < hi; ++b) {
+      const __m256i m = _mm256_and_si256(_mm256_set1_epi32(mask[b]), bit);
+      const __m256 on = _mm256_castsi256_ps(_mm256_cmpeq_epi32(m, bit));
+      const __m256 v = _mm256_loadu_ps(g + b * 8);
+      _mm256_storeu_ps(out + b * 8, _mm256_blendv_ps(_mm256_mul_ps(v, vbelow), v, on));
+    }
+    return std::max(lo, hi);
+  }
+#endif
   Op op_;
 };
 

@@ -22,6 +22,11 @@
 // gradient partials for inference.
 // A 1x1 kernel with stride 1 and no padding needs no im2col: x[n] viewed as (C, H W) is
 // already the column matrix.
+// Small outputs (Ho Wo <= kernels::conv_batch_pixels in forward, e.g. a ResNet's 3x3 and
+// 1x1 levels, conv_batch_pixels_backward in backward) go through forward_grouped /
+// backward_grouped instead: a group of images shares one GEMM,
+// whose columns are the group's pixels, so the weights are streamed once per group rather
+// than once per image; backward then adds into the gradients group by group, in order.
 #include <algorithm>
 #include <string>
 
@@ -114,6 +119,10 @@ class Conv2DLayer final : public Layer<T> {
     const auto g = geometry(x.shape());
     if (g.n == 0) return;
     Context& exec = ctx.context();
+    if (grouped(g)) {
+      forward_grouped(g, x.data(), y.data(), exec);
+      return;
+    }
     // Packed once per call, in the caller's buffers, read by all workers.
     const T* wp = kernels::pack_conv_weights(exec.caller_buffers(), g, w_.data());
     const T* bias = o_.bias ? b_.data() : nullptr;
@@ -129,6 +138,10 @@ class Conv2DLayer final : public Layer<T> {
     const auto g = geometry(x.shape());
     if (g.n == 0) return;
     Context& exec = ctx.context();
+    if (g.out_h() * g.out_w() <= kernels::conv_batch_pixels_backward) {
+      backward_grouped(g, x.data(), dy.data(), dx.data(), exec);
+      return;
+    }
     const Index chunks = num_chunks(g.n), cs = chunk_size(g.n);
     // chunks x (dW (O, C k k), db (O)), in the caller's buffers: the tasks below (which may
     // run on the caller's worker too) use only other slots of their workers' buffers.
@@ -196,6 +209,76 @@ class Conv2DLayer final : public Layer<T> {
     return {in[0], in[1], in[2], in[3], o_.out, o_.kernel, o_.stride, o_.pad};
   }
   bool pointwise() const { return o_.kernel == 1 && o_.stride == 1 && o_.pad == 0; }
+  static bool grouped(const kernels::ConvGeometry& g) { return g.out_h() * g.out_w() <= kernels::conv_batch_pixels; }
+  // Backward groups up to kernels::conv_batch_pixels_backward output pixels.
+
+  // Small outputs (kernels::conv_batch_pixels), a group of m images at a time:
+  //   cols (C k k, m Ho Wo) = [cols(x[n0]) ... cols(x[n0 + m - 1])],  Y (O, m Ho Wo) = W cols + b
+  // and Y's column blocks copied out to y[n]. Y starts as the bias and the GEMM adds its K
+  // blocks onto it, which rounds exactly as the per-image kernel's first-block bias does, so
+  // the result is bit-identical to the per-image path (and to any grouping).
+  void forward_grouped(const kernels::ConvGeometry& g, const T* x, T* y, Context& exec) const {
+    const Index hw = g.out_h() * g.out_w(), k = row_len(), o = o_.out, x_size = g.c * g.h * g.w, y_size = o * hw;
+    const Index group = kernels::conv_group_images(g), most = std::min(group, g.n) * hw;
+    WorkBuffers& own = exec.caller_buffers();
+    T* cols = own.get<T>(WorkBuffers::conv_cols, k * most);
+    T* out = own.get<T>(WorkBuffers::conv_panel, o * most);
+    for (Index n0 = 0; n0 < g.n; n0 += group) {
+      const Index m = std::min(group, g.n - n0), nc = m * hw;
+      exec.parallel_for(0, m, 1, [&](Index lo, Index hi) {
+        for (Index i = lo; i < hi; ++i) kernels::im2col_range(g, x + (n0 + i) * x_size, 0, hw, cols + i * hw, nc);
+      });
+      T* c = m == 1 ? y + n0 * y_size : out;  // one image: Y is y[n0] itself
+      if (o_.bias)
+        for (Index r = 0; r < o; ++r) std::fill(c + r * nc, c + (r + 1) * nc, b_[std::size_t(r)]);
+      kernels::gemm_parallel<T>(exec, kernels::Trans::no, kernels::Trans::no, o, nc, k, T(1), w_.data(), k, cols, nc,
+                                o_.bias ? T(1) : T(0), c, nc);
+      if (m == 1) continue;
+      exec.parallel_for(0, m, 1, [&](Index lo, Index hi) {
+        for (Index i = lo; i < hi; ++i)
+          for (Index r = 0; r < o; ++r)
+            std::copy(out + r * nc + i * hw, out + r * nc + (i + 1) * hw, y + (n0 + i) * y_size + r * hw);
+      });
+    }
+  }
+
+  // Backward of the same groups, straight into the gradients (no per-chunk partials):
+  //   DY (O, m Ho Wo) gathered from dy[n],  dW += DY cols^T,  db += row sums of DY,
+  //   dx[n] = col2im of its column block of W^T DY.
+  // Groups are added in order and gemm_parallel's blocks do not depend on the thread count,
+  // so the result is the same for any number of threads.
+  void backward_grouped(const kernels::ConvGeometry& g, const T* x, const T* dy, T* dx, Context& exec) const {
+    const Index hw = g.out_h() * g.out_w(), k = row_len(), o = o_.out, x_size = g.c * g.h * g.w, y_size = o * hw;
+    const Index group = kernels::conv_group_images(g), most = std::min(group, g.n) * hw;
+    WorkBuffers& own = exec.caller_buffers();
+    T* cols = own.get<T>(WorkBuffers::conv_cols, k * most);
+    T* dyg = own.get<T>(WorkBuffers::conv_panel, o * most);
+    for (Index n0 = 0; n0 < g.n; n0 += group) {
+      const Index m = std::min(group, g.n - n0), nc = m * hw;
+      exec.parallel_for(0, m, 1, [&](Index lo, Index hi) {
+        for (Index i = lo; i < hi; ++i) {
+          kernels::im2col_range(g, x + (n0 + i) * x_size, 0, hw, cols + i * hw, nc);
+          const T* d = dy + (n0 + i) * y_size;
+          for (Index r = 0; r < o; ++r) std::copy(d + r * hw, d + (r + 1) * hw, dyg + r * nc + i * hw);
+        }
+      });
+      kernels::gemm_parallel<T>(exec, kernels::Trans::no, kernels::Trans::yes, o, k, nc, T(1), dyg, nc, cols, nc, T(1),
+                                dw_.data(), k);
+      if (o_.bias)
+        for (Index r = 0; r < o; ++r) db_[std::size_t(r)] += detail::sum_8_lanes(dyg + r * nc, nc);
+      if (!dx) continue;
+      // cols is free again: W^T DY (C k k, m Ho Wo), then each image's block onto its dx.
+      kernels::gemm_parallel<T>(exec, kernels::Trans::yes, kernels::Trans::no, k, nc, o, T(1), w_.data(), k, dyg, nc,
+                                T(0), cols, nc);
+      exec.parallel_for(0, m, 1, [&](Index lo, Index hi) {
+        for (Index i = lo; i < hi; ++i) {
+          T* dxn = dx + (n0 + i) * x_size;
+          std::fill(dxn, dxn + x_size, T(0));
+          kernels::col2im_range_add(g, cols + i * hw, nc, 0, hw, dxn);
+        }
+      });
+    }
+  }
   Index row_len() const { return o_.in * o_.kernel * o_.kernel; }  // C k k
   Index partial_size() const { return o_.out * row_len() + (o_.bias ? o_.out : 0); }
 
