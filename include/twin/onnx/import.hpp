@@ -12,7 +12,7 @@
 // The supported ops and their limits are listed in docs/onnx.md. Anything else (an op, an
 // attribute value, an opset, external data, a dynamic shape) throws onnx_error naming the
 // file, the node and its op type, e.g.
-//   onnx: tower.onnx: node "Conv_12" (Conv): unsupported (group=32): grouped convolutions ...
+//   onnx: tower.onnx: node "Conv_12" (Conv): unsupported (group=2): grouped convolutions ...
 //
 // Shapes are fixed at import: the batch axis may be symbolic, every other input axis must be
 // a number or be given in ImportOptions::input_shape.
@@ -36,6 +36,7 @@
 #include "twin/layers/concat.hpp"
 #include "twin/layers/conv2d.hpp"
 #include "twin/layers/conv2d_rect.hpp"
+#include "twin/layers/depthwise_conv2d.hpp"
 #include "twin/layers/dense.hpp"
 #include "twin/layers/dropout.hpp"
 #include "twin/layers/flatten.hpp"
@@ -418,10 +419,14 @@ class Importer {
     const Val& x = tensor_in(n, 0);
     const Val& w = const_in(n, 1, "weight");
     const std::int64_t group = attr_int(n, "group", 1);
-    if (group != 1)
-      fail(n, detail_concat("unsupported (group=", group, "): grouped and depthwise convolutions are not supported yet"));
     if (w.dims.size() != 4 || x.dims.size() != 4) fail(n, "only 2-D convolutions of (N, C, H, W) tensors are supported");
-    const std::int64_t O = w.dims[0], C = w.dims[1], kh = w.dims[2], kw = w.dims[3];
+    const std::int64_t O = w.dims[0], C = w.dims[1] * group, kh = w.dims[2], kw = w.dims[3];
+    // group = C with one filter per channel is a depthwise convolution (MobileNet's); other
+    // groupings have no twin layer.
+    const bool depthwise = group > 1 && group == x.dims[1] && O == group && w.dims[1] == 1;
+    if (group != 1 && !depthwise)
+      fail(n, detail_concat("unsupported (group=", group, "): grouped convolutions other than depthwise (group = ",
+                            "input channels = output channels) are not supported"));
     if (C != x.dims[1]) fail(n, detail_concat("weight ", dims_str(w.dims), " does not fit input ", dims_str(x.dims)));
     Dims ks = attr_ints(n, "kernel_shape", {kh, kw});
     if (ks != Dims{kh, kw}) fail(n, "kernel_shape " + dims_str(ks) + " differs from the weight's " + dims_str(w.dims));
@@ -447,7 +452,11 @@ class Importer {
     Pending vals;
     vals.tensors.push_back({"weight", w.data});
     if (bias) vals.tensors.push_back({"bias", const_in(n, 2, "bias").data});
-    if (kh == kw && p[0] == p[1])
+    if (depthwise) {
+      if (kh != kw || p[0] != p[1]) fail(n, "unsupported: a depthwise convolution needs a square kernel and padding");
+      add(n, node_name(n, 1), DepthwiseConv2D{.channels = C, .kernel = kh, .stride = st[0], .pad = p[0], .bias = bias},
+          {src}, std::nullopt, std::move(vals));
+    } else if (kh == kw && p[0] == p[1])
       add(n, node_name(n, 1), Conv2D{.in = C, .out = O, .kernel = kh, .stride = st[0], .pad = p[0], .bias = bias}, {src},
           std::nullopt, std::move(vals));
     else  // a rectangular kernel (Inception's 1x7, 7x1) or different pads per axis

@@ -127,9 +127,9 @@ struct LpDistance {
     }
   }
   template <class T>
-  void matrix(TensorView<const T> x, TensorView<const T> y, TensorView<T> out) const {
+  void matrix(TensorView<const T> x, TensorView<const T> y, TensorView<T> out, WorkBuffers* work = nullptr) const {
     if (p == 2.0) {
-      pairwise_squared_distances<T>(x, y, out);
+      pairwise_squared_distances<T>(x, y, out, work);
       for (T& v : out) v = from_sum(v);
       return;
     }
@@ -193,8 +193,8 @@ struct CosineSimilarity {
     }
   }
   template <class T>
-  void matrix(TensorView<const T> x, TensorView<const T> y, TensorView<T> out) const {
-    gram_matrix<T>(x, y, out);
+  void matrix(TensorView<const T> x, TensorView<const T> y, TensorView<T> out, WorkBuffers* work = nullptr) const {
+    gram_matrix<T>(x, y, out, work);
     const Index N = x.dim(0), M = y.dim(0), D = x.dim(1);
     const T e = static_cast<T>(eps);
     auto clamp = [e](T n2) { return detail::at_least(std::sqrt(n2), e); };
@@ -234,8 +234,8 @@ struct DotProductSimilarity {
     }
   }
   template <class T>
-  void matrix(TensorView<const T> x, TensorView<const T> y, TensorView<T> out) const {
-    gram_matrix<T>(x, y, out);
+  void matrix(TensorView<const T> x, TensorView<const T> y, TensorView<T> out, WorkBuffers* work = nullptr) const {
+    gram_matrix<T>(x, y, out, work);
   }
   // y_k = a_k b_k.
   template <class T>
@@ -306,11 +306,12 @@ class Distance {
   void row_backward(const T* a, const T* b, Index D, T g, T* ga, T* gb) const {
     visit([&](const auto& d) { d.row_backward(a, b, D, g, ga, gb); });
   }
-  // out (N, M) for x (N, D), y (M, D). Allocates nothing when x and y are the same rows.
+  // out (N, M) for x (N, D), y (M, D). Allocates nothing when x and y are the same rows and
+  // `work` (the GEMM's packing buffers, reused) has served a call of this size before.
   template <class T>
-  void matrix(TensorView<const T> x, TensorView<const T> y, TensorView<T> out) const {
+  void matrix(TensorView<const T> x, TensorView<const T> y, TensorView<T> out, WorkBuffers* work = nullptr) const {
     detail::check_pairwise(x, y, out, name());
-    visit([&](const auto& d) { d.matrix(x, y, out); });
+    visit([&](const auto& d) { d.matrix(x, y, out, work); });
   }
   // dx (N, D), dy (M, D) = the gradient of sum_ij dout(i, j) d(x_i, y_j); ASSIGNED. Pass the
   // same buffer for dx and dy (when x and y are the same rows) to get the total gradient.

@@ -43,6 +43,7 @@ template <class T>
 struct MinerWorkspace {
   Tensor<T, 2> distances;         // (N, N) of the last call
   std::vector<Triplet> triplets;  // what the last call returned
+  WorkBuffers gemm;               // the distance GEMM's packing buffers
 };
 
 namespace detail {
@@ -70,7 +71,7 @@ TensorView<const T> mining_distances(const Distance& dist, TensorView<const T> e
   check_finite_rows(emb, what);
   const Index N = emb.dim(0);
   ws.distances.resize(Shape{N, N});
-  dist.matrix<T>(emb, emb, ws.distances.view());
+  dist.matrix<T>(emb, emb, ws.distances.view(), &ws.gemm);
   for (Index i = 0; i < N; ++i)
     for (Index j = 0; j < N; ++j)
       if (std::isnan(ws.distances(i, j)))

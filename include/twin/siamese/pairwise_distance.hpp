@@ -4,7 +4,8 @@
 //   gram_matrix(x, y, out)                 out(i, j) = x_i . y_j
 //   pairwise_squared_distances(x, y, out)  out(i, j) = |x_i - y_j|^2 = |x_i|^2 + |y_j|^2 - 2 x_i . y_j
 //
-// x (N, D), y (M, D), out (N, M). The expansion can go slightly negative by cancellation when
+// x (N, D), y (M, D), out (N, M). `work` lends the GEMM its packing buffers (a miner's or a
+// caller's, reused across calls); nullptr makes them for the call. The expansion can go slightly negative by cancellation when
 // x_i ~ y_j, so it is clamped at 0 (a NaN stays NaN), and when x and y are the same rows (x.data() == y.data())
 // the diagonal is set to exactly 0. In that self case the row norms are read off the Gram
 // matrix's diagonal, so the kernel allocates nothing; otherwise it keeps N + M norms.
@@ -43,7 +44,7 @@ T row_dot(const T* a, const T* b, Index D) {
 
 // out (N, M) = x y^T.
 template <class T>
-void gram_matrix(TensorView<const T> x, TensorView<const T> y, TensorView<T> out) {
+void gram_matrix(TensorView<const T> x, TensorView<const T> y, TensorView<T> out, WorkBuffers* work = nullptr) {
   detail::check_pairwise(x, y, out, "gram_matrix");
   const Index N = x.dim(0), M = y.dim(0), D = x.dim(1);
   if (N == 0 || M == 0) return;
@@ -51,17 +52,16 @@ void gram_matrix(TensorView<const T> x, TensorView<const T> y, TensorView<T> out
     std::fill(out.begin(), out.end(), T(0));
     return;
   }
-  // One small product per call (a batch of embeddings): its packing buffers are made here
-  // rather than taken from an execution context.
-  WorkBuffers buf;
-  kernels::gemm<T>(buf, kernels::Trans::no, kernels::Trans::yes, N, M, D, T(1), x.data(), D, y.data(), D, T(0),
+  WorkBuffers own;
+  kernels::gemm<T>(work ? *work : own, kernels::Trans::no, kernels::Trans::yes, N, M, D, T(1), x.data(), D, y.data(), D, T(0),
                    out.data(), M);
 }
 
 // out (N, M) = squared Euclidean distances, clamped at 0; diagonal exactly 0 in the self case.
 template <class T>
-void pairwise_squared_distances(TensorView<const T> x, TensorView<const T> y, TensorView<T> out) {
-  gram_matrix<T>(x, y, out);
+void pairwise_squared_distances(TensorView<const T> x, TensorView<const T> y, TensorView<T> out,
+                                WorkBuffers* work = nullptr) {
+  gram_matrix<T>(x, y, out, work);
   const Index N = x.dim(0), M = y.dim(0), D = x.dim(1);
   if (x.data() == y.data() && N == M) {
     // Off-diagonal entries first: they read the norms on the diagonal, which go last.
