@@ -28,6 +28,7 @@
 #include <twin/io/image.hpp>
 #include <twin/io/safetensors.hpp>
 #include <twin/metrics.hpp>
+#include <twin/report/png.hpp>
 #include <twin/siamese.hpp>
 #include <twin/siamese/embed.hpp>
 #include <twin/twin.hpp>
@@ -289,6 +290,32 @@ Tensor<float> pretrained_inputs(const std::vector<std::string>& paths, bool mirr
 }
 
 // Rows `which` of a (N, D) matrix.
+// The seeded subject split both paths evaluate on: images of the c.test_subjects held-out
+// subjects (with their labels) and of the others, and the one-shot ways it can serve.
+struct HeldOut {
+  twin::data::GroupSplit<int> split;
+  std::vector<Index> train_items, test_items;
+  std::vector<int> test_labels;
+  std::vector<Index> ways;  // the entries of c.ways in [2, c.test_subjects]
+};
+HeldOut hold_out(Index num_classes, const std::vector<int>& labels, const Config& c) {
+  std::vector<int> subjects(static_cast<std::size_t>(num_classes));
+  std::iota(subjects.begin(), subjects.end(), 0);
+  HeldOut h{twin::data::split_groups(subjects, 0, c.test_subjects, c.seed), {}, {}, {}, {}};
+  for (std::size_t i = 0; i < labels.size(); ++i) {
+    const int s = labels[i];
+    if (std::binary_search(h.split.test.begin(), h.split.test.end(), s)) {
+      h.test_items.push_back(static_cast<Index>(i));
+      h.test_labels.push_back(s);
+    } else {
+      h.train_items.push_back(static_cast<Index>(i));
+    }
+  }
+  for (Index k : c.ways)
+    if (k >= 2 && k <= c.test_subjects) h.ways.push_back(k);
+  return h;
+}
+
 Tensor<float, 2> rows(const Tensor<float, 2>& m, const std::vector<Index>& which) {
   Tensor<float, 2> out(twin::Shape{static_cast<Index>(which.size()), m.dim(1)});
   for (std::size_t i = 0; i < which.size(); ++i)
@@ -401,19 +428,6 @@ void finetune_all(twin::Graph<float>& net, const Config& c, const Tensor<float>&
 
 // ---- --report FILE: a self-contained HTML page (ROC, distance histograms, a gallery) ----
 
-std::string base64(const std::vector<std::uint8_t>& b) {
-  static const char* t = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-  std::string out;
-  for (std::size_t i = 0; i < b.size(); i += 3) {
-    const unsigned v = unsigned(b[i]) << 16 | (i + 1 < b.size() ? unsigned(b[i + 1]) << 8 : 0u) | (i + 2 < b.size() ? b[i + 2] : 0u);
-    out += t[(v >> 18) & 63];
-    out += t[(v >> 12) & 63];
-    out += i + 1 < b.size() ? t[(v >> 6) & 63] : '=';
-    out += i + 2 < b.size() ? t[v & 63] : '=';
-  }
-  return out;
-}
-
 // Sample n of the recognition input x (N, 3, S, S) back to pixels, as a 24-bit BMP data URI.
 std::string input_as_bmp(const Tensor<float>& x, Index n) {
   const Index S = x.dim(2), row = (3 * S + 3) / 4 * 4;
@@ -436,7 +450,7 @@ std::string input_as_bmp(const Tensor<float>& x, Index n) {
         // BMP: bottom-up rows, BGR
         b[static_cast<std::size_t>(54 + (S - 1 - y) * row + xx * 3 + (2 - c))] = std::uint8_t(std::clamp(std::lround(v), 0L, 255L));
       }
-  return "data:image/bmp;base64," + base64(b);
+  return "data:image/bmp;base64," + twin::report::base64(std::string_view(reinterpret_cast<const char*>(b.data()), b.size()));
 }
 
 void write_report(const std::string& path, const Config& c, const Results& pre, const Results& raw,
@@ -600,23 +614,8 @@ int run_pretrained(Config c) {
   if (c.finetune_layers != "head" && c.finetune_layers != "all")
     throw twin::error("--finetune-layers must be head or all, got '" + c.finetune_layers + "'");
   if (c.finetune) {
-    std::vector<int> subjects(static_cast<std::size_t>(ds.num_classes()));
-    std::iota(subjects.begin(), subjects.end(), 0);
-    const auto split = twin::data::split_groups(subjects, 0, c.test_subjects, c.seed);
-    std::vector<Index> train_items, test_items;
-    std::vector<int> test_labels;
-    for (Index i = 0; i < ds.size(); ++i) {
-      const int s = labels[static_cast<std::size_t>(i)];
-      if (std::binary_search(split.test.begin(), split.test.end(), s)) {
-        test_items.push_back(i);
-        test_labels.push_back(s);
-      } else {
-        train_items.push_back(i);
-      }
-    }
-    std::vector<Index> ways;
-    for (Index k : c.ways)
-      if (k >= 2 && k <= c.test_subjects) ways.push_back(k);
+    const HeldOut h = hold_out(ds.num_classes(), labels, c);
+    const auto& [split, train_items, test_items, test_labels, ways] = h;
     const Tensor<float, 2> test_desc = rows(desc, test_items);
     if (c.finetune_layers == "all") {
       std::printf("finetune: all %td weights + L2Normalize, %d epochs, P=%td x K=%td, semi-hard mining, margin %.2f, Adam lr "
@@ -819,24 +818,10 @@ int run(Config c) {
     if (auto it = meta.find("face.test_subjects"); it != meta.end()) c.test_subjects = std::stoll(it->second);
   }
 
-  std::vector<int> subjects(static_cast<std::size_t>(ds.num_classes()));
-  std::iota(subjects.begin(), subjects.end(), 0);
-  const auto split = twin::data::split_groups(subjects, 0, c.test_subjects, c.seed);
-  std::vector<Index> train_items, test_items;
-  std::vector<int> test_labels;
-  for (Index i = 0; i < ds.size(); ++i) {
-    const int s = labels[static_cast<std::size_t>(i)];
-    if (std::binary_search(split.test.begin(), split.test.end(), s)) {
-      test_items.push_back(i);
-      test_labels.push_back(s);
-    } else {
-      train_items.push_back(i);
-    }
-  }
-  std::vector<Index> ways;
+  const HeldOut h = hold_out(ds.num_classes(), labels, c);
+  const auto& [split, train_items, test_items, test_labels, ways] = h;
   for (Index k : c.ways)
-    if (k >= 2 && k <= c.test_subjects) ways.push_back(k);
-    else std::printf("note: %td-way one-shot skipped (%td held-out subjects)\n", k, c.test_subjects);
+    if (k < 2 || k > c.test_subjects) std::printf("note: %td-way one-shot skipped (%td held-out subjects)\n", k, c.test_subjects);
 
   auto [mean, std] = pixel_stats(imgs, train_items);
   if (!c.model.empty()) {
