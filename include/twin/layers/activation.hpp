@@ -180,19 +180,10 @@ struct Tanh {
   // small Tanh networks. Double keeps std::tanh.
   template <class T>
   void apply(const T* x, T* y, Index n) const {
-// GCC 12's AVX-512 headers trip its own -Wmaybe-uninitialized in Eigen's tanh (GCC bug
-// 105593, fixed in GCC 13) when built with -march=native on an AVX-512 machine.
-#if defined(__GNUC__) && !defined(__clang__) && __GNUC__ < 13
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
-#endif
     if constexpr (std::is_same_v<T, float>)
       Eigen::Map<Eigen::ArrayXf>(y, n) = Eigen::Map<const Eigen::ArrayXf>(x, n).tanh();
     else
       for (Index i = 0; i < n; ++i) y[i] = std::tanh(x[i]);
-#if defined(__GNUC__) && !defined(__clang__) && __GNUC__ < 13
-#pragma GCC diagnostic pop
-#endif
   }
   template <class T>
   T df(T y) const { return T(1) - y * y; }
