@@ -239,6 +239,7 @@ Stats train_koch(Model& m, const TrainOptions& o, const std::vector<Alphabet>& t
   const BCEWithLogitsLoss bce{};
   Workspace<float> ws(o.seed);
   PairHeadWorkspace<float> hws;
+  LossWorkspace<float> lws;  // the loss's targets and per-pair values, reused every step
   Rng rng = Rng(o.seed).fork(12);
   Tensor<float> x(Shape{2 * Br, 1, H, H});  // (2Br, 1, H, H): left images, then right images
   Tensor<float> de, dlogit(Shape{Br, 1});   // (2Br, D), (Br, 1)
@@ -284,7 +285,7 @@ Stats train_koch(Model& m, const TrainOptions& o, const std::vector<Alphabet>& t
     head.net().zero_grad();
     const auto e = m.net.forward_borrowing_input(x.view(), ws, Mode::train);  // (2B, D)
     const auto logit = head.forward(e.slice(0, Br), e.slice(Br, Br), hws, Mode::train);  // (Br, 1)
-    const auto l = bce(logit, std::span<const PairLabel>(y), dlogit.view());
+    const auto& l = bce(logit, std::span<const PairLabel>(y), dlogit.view(), lws);
     de.resize(e.shape());
     head.backward(dlogit.view(), hws, de.view().slice(0, Br), de.view().slice(Br, Br));
     m.net.backward(de.view(), ws);

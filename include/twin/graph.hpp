@@ -427,7 +427,9 @@ class Graph {
           if (ws.poison_ && ws.dxs_[j].data() != g.data()) std::fill(ws.dxs_[j].begin(), ws.dxs_[j].end(), std::numeric_limits<T>::quiet_NaN());
         }
       }
-      if (!any_dx && n.layer->params().empty()) continue;
+      // nothing to compute: no input gradient wanted and no parameters (asked of the store:
+      // Layer::params() builds a vector)
+      if (!any_dx && store_->layer_grads(store_base_ + k).empty()) continue;
       const TensorView<const T> y(reads.output ? value_ptr(ws, v) : nullptr, ws.shapes_[static_cast<std::size_t>(v)]);
       Rng r = ws.node_rng_[k];
       n.layer->backward_n(ws.xs_, y, g, ws.dxs_, {ws.mode_, ws.scratch_[k].span(), &r, &exec});

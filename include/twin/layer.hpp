@@ -43,6 +43,8 @@
 #include <memory>
 #include <span>
 #include <string>
+#include <string_view>
+#include <type_traits>
 #include <vector>
 
 #include "twin/context.hpp"
@@ -174,9 +176,18 @@ inline Index total_size(const std::vector<ParamSpec>& specs) {
   return n;
 }
 
-// Throws shape_error "<layer>: <message>, got <shape>" when `ok` is false.
-inline void require(bool ok, const std::string& layer, const std::string& message, const Shape& got) {
-  if (!ok) throw shape_error(layer + ": " + message + ", got input " + got.str());
+// Throws shape_error "<layer>: <message>, got input <shape>" when `ok` is false. `message`
+// is text or a callable returning it, built only on failure: output_shape runs on every
+// forward and backward, which must not allocate.
+template <class Message>
+void require(bool ok, std::string_view layer, const Message& message, const Shape& got) {
+  if (ok) [[likely]]
+    return;
+  std::string text(layer);
+  text += ": ";
+  if constexpr (std::is_invocable_v<const Message&>) text += message();
+  else text += message;
+  throw shape_error(text + ", got input " + got.str());
 }
 
 }  // namespace twin

@@ -58,10 +58,10 @@ class BatchNormLayer final : public Layer<T> {
   }
   Shape output_shape(const Shape& in) const override {
     if (name_ == "BatchNorm2d")
-      require(in.rank() == 4 && in[1] == c_, name_, detail::concat("expected (N, ", c_, ", H, W)"), in);
+      require(in.rank() == 4 && in[1] == c_, name_, [&] { return detail::concat("expected (N, ", c_, ", H, W)"); }, in);
     else
       require((in.rank() == 2 || in.rank() == 3) && in[1] == c_, name_,
-              detail::concat("expected (N, ", c_, ") or (N, ", c_, ", L)"), in);
+              [&] { return detail::concat("expected (N, ", c_, ") or (N, ", c_, ", L)"); }, in);
     return in;
   }
   std::vector<ParamSpec> params() const override {

@@ -47,7 +47,7 @@ class BroadcastAffineLayer final : public Layer<T> {
       const Index b = o_.shape[o_.shape.rank() - 1 - d], s = in[in.rank() - 1 - d];
       ok = b == 1 || b == s;
     }
-    require(ok, "BroadcastAffine", "shape " + o_.shape.str() + " does not broadcast over the sample", in);
+    require(ok, "BroadcastAffine", [&] { return "shape " + o_.shape.str() + " does not broadcast over the sample"; }, in);
     return in;
   }
   std::vector<ParamSpec> buffers() const override { return {{"scale", o_.shape}, {"shift", o_.shape}}; }

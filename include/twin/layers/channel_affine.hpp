@@ -34,7 +34,7 @@ class ChannelAffineLayer final : public Layer<T> {
   std::string describe() const override { return detail::concat("ChannelAffine(", c_, ")"); }
   BackwardReads backward_reads() const override { return {.input = true, .output = false}; }
   Shape output_shape(const Shape& in) const override {
-    require(in.rank() >= 2 && in[1] == c_, "ChannelAffine", detail::concat("expected (N, ", c_, ", ...)"), in);
+    require(in.rank() >= 2 && in[1] == c_, "ChannelAffine", [&] { return detail::concat("expected (N, ", c_, ", ...)"); }, in);
     return in;
   }
   std::vector<ParamSpec> params() const override { return {{"weight", Shape{c_}}, {"bias", Shape{c_}}}; }

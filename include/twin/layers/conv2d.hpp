@@ -92,9 +92,9 @@ class Conv2DLayer final : public Layer<T> {
                           o_.pad, o_.bias ? "" : ", no bias", ")");
   }
   Shape output_shape(const Shape& in) const override {
-    require(in.rank() == 4 && in[1] == o_.in, "Conv2D", detail::concat("expected (N, ", o_.in, ", H, W)"), in);
+    require(in.rank() == 4 && in[1] == o_.in, "Conv2D", [&] { return detail::concat("expected (N, ", o_.in, ", H, W)"); }, in);
     require(in[2] + 2 * o_.pad >= o_.kernel && in[3] + 2 * o_.pad >= o_.kernel, "Conv2D",
-            detail::concat("padded image smaller than the kernel ", o_.kernel, " (pad ", o_.pad, ")"), in);
+            [&] { return detail::concat("padded image smaller than the kernel ", o_.kernel, " (pad ", o_.pad, ")"); }, in);
     const auto g = geometry(in);
     return Shape{in[0], o_.out, g.out_h(), g.out_w()};
   }

@@ -49,7 +49,7 @@ class Conv2DRectLayer final : public Layer<T> {
   }
   BackwardReads backward_reads() const override { return {.input = false, .output = false}; }  // cols in scratch
   Shape output_shape(const Shape& in) const override {
-    require(in.rank() == 4 && in[1] == o_.in, "Conv2DRect", detail::concat("expected (N, ", o_.in, ", H, W)"), in);
+    require(in.rank() == 4 && in[1] == o_.in, "Conv2DRect", [&] { return detail::concat("expected (N, ", o_.in, ", H, W)"); }, in);
     require(in[2] + 2 * o_.pad_h >= o_.kh && in[3] + 2 * o_.pad_w >= o_.kw, "Conv2DRect", "padded image smaller than the kernel", in);
     return Shape{in[0], o_.out, oh(in[2]), ow(in[3])};
   }

@@ -40,7 +40,7 @@ class DenseLayer final : public Layer<T> {
   }
   Shape output_shape(const Shape& in) const override {
     require(in.rank() >= 2 && in.sample_size() == o_.in, "Dense",
-            detail::concat("expected (N, ", o_.in, ")"), in);
+            [&] { return detail::concat("expected (N, ", o_.in, ")"); }, in);
     return Shape{in[0], o_.out};
   }
   std::vector<ParamSpec> params() const override {

@@ -50,9 +50,9 @@ class DepthwiseConv2DLayer final : public Layer<T> {
   }
   BackwardReads backward_reads() const override { return {.input = true, .output = false}; }
   Shape output_shape(const Shape& in) const override {
-    require(in.rank() == 4 && in[1] == o_.channels, "DepthwiseConv2D", detail::concat("expected (N, ", o_.channels, ", H, W)"), in);
+    require(in.rank() == 4 && in[1] == o_.channels, "DepthwiseConv2D", [&] { return detail::concat("expected (N, ", o_.channels, ", H, W)"); }, in);
     require(in[2] + 2 * o_.pad >= o_.kernel && in[3] + 2 * o_.pad >= o_.kernel, "DepthwiseConv2D",
-            detail::concat("input smaller than the ", o_.kernel, "x", o_.kernel, " kernel with padding ", o_.pad), in);
+            [&] { return detail::concat("input smaller than the ", o_.kernel, "x", o_.kernel, " kernel with padding ", o_.pad); }, in);
     return Shape{in[0], in[1], out_size(in[2]), out_size(in[3])};
   }
   std::vector<ParamSpec> params() const override {

@@ -26,7 +26,7 @@ struct PoolWindow {
   Shape output_shape(const char* layer, const Shape& in) const {
     require(in.rank() == 4, layer, "expected (N, C, H, W)", in);
     require(in[2] + 2 * pad >= kernel && in[3] + 2 * pad >= kernel, layer,
-            concat("padded image smaller than the kernel ", kernel, " (pad ", pad, ")"), in);
+            [&] { return concat("padded image smaller than the kernel ", kernel, " (pad ", pad, ")"); }, in);
     return Shape{in[0], in[1], out(in[2]), out(in[3])};
   }
   // The part of output i's window inside [0, n): [lo, hi); begin is lo before clipping.
