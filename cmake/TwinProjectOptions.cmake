@@ -30,3 +30,12 @@ if(TWIN_SANITIZE)
                                                          -fno-sanitize-recover=undefined)
   target_link_options(twin_project_sanitize INTERFACE -fsanitize=address,undefined)
 endif()
+
+# The data sets the data-dependent tests run on (each reports SKIPPED where its set is
+# missing): $TWIN_DATA at configure time, else ../shared/data beside the source tree.
+if(DEFINED ENV{TWIN_DATA})
+  set(_twin_test_data "$ENV{TWIN_DATA}")
+else()
+  set(_twin_test_data "${PROJECT_SOURCE_DIR}/../shared/data")
+endif()
+set(TWIN_TEST_DATA "${_twin_test_data}" CACHE PATH "data sets for the tests ($TWIN_DATA, else ../shared/data beside the source tree)")

@@ -4,22 +4,22 @@
 # Not registered in the sanitizer build (ASan makes the 15-epoch run take minutes; the
 # pieces it uses have their own unit tests there). Exit code 77 means the data are absent.
 if(TWIN_BUILD_EXAMPLES AND NOT TWIN_SANITIZE)
-  if(NOT EXISTS ${PROJECT_SOURCE_DIR}/../shared/data/att_faces)
-    message(STATUS "twin: ../shared/data/att_faces not found; the face_verification tests will report SKIPPED")
+  if(NOT EXISTS ${TWIN_TEST_DATA}/att_faces)
+    message(STATUS "twin: ${TWIN_TEST_DATA}/att_faces not found; the face_verification tests will report SKIPPED")
   endif()
   set(_face_model ${CMAKE_CURRENT_BINARY_DIR}/face_verification_test.safetensors)
   add_test(NAME face_verification_train
-           COMMAND face_verification --quick --check --threads 2 --data ${PROJECT_SOURCE_DIR}/../shared/data
+           COMMAND face_verification --quick --check --threads 2 --data ${TWIN_TEST_DATA}
                    --save ${_face_model})
   add_test(NAME face_verification_reload
-           COMMAND face_verification --check --episodes 500 --data ${PROJECT_SOURCE_DIR}/../shared/data
+           COMMAND face_verification --check --episodes 500 --data ${TWIN_TEST_DATA}
                    --model ${_face_model})
   # A graph tower (dlib's face ResNet at a quarter of its width) trained end to end for 15
   # epochs: its held-out AUC must reach 0.80 (0.87 measured; 15 epochs are too few for it to
   # pass the raw-pixel baseline that --check asks of the small tower).
   add_test(NAME face_verification_resnet
            COMMAND face_verification --tower resnet --quick --check-auc 0.8 --threads 2 --save ""
-                   --data ${PROJECT_SOURCE_DIR}/../shared/data)
+                   --data ${TWIN_TEST_DATA})
   set_tests_properties(face_verification_resnet PROPERTIES TIMEOUT 600 SKIP_RETURN_CODE 77)
   set_tests_properties(face_verification_train PROPERTIES TIMEOUT 300 SKIP_RETURN_CODE 77
                                                           FIXTURES_SETUP face_model)

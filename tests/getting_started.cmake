@@ -8,12 +8,12 @@ add_test(NAME getting_started_doc
          COMMAND ${CMAKE_COMMAND} -DDOC=${PROJECT_SOURCE_DIR}/docs/getting-started.md -DROOT=${PROJECT_SOURCE_DIR}
                  -P ${PROJECT_SOURCE_DIR}/cmake/check_doc_excerpts.cmake)
 if(TWIN_BUILD_EXAMPLES AND NOT TWIN_SANITIZE)
-  if(NOT EXISTS ${PROJECT_SOURCE_DIR}/../shared/data/fashion-mnist)
-    message(STATUS "twin: ../shared/data/fashion-mnist not found; the getting_started tests will report SKIPPED")
+  if(NOT EXISTS ${TWIN_TEST_DATA}/fashion-mnist)
+    message(STATUS "twin: ${TWIN_TEST_DATA}/fashion-mnist not found; the getting_started tests will report SKIPPED")
   endif()
   set(_gs_model ${CMAKE_CURRENT_BINARY_DIR}/getting_started_test.safetensors)
   add_test(NAME getting_started
-           COMMAND getting_started --data ${PROJECT_SOURCE_DIR}/../shared/data --steps 150 --train 6000 --test 2000
+           COMMAND getting_started --data ${TWIN_TEST_DATA} --steps 150 --train 6000 --test 2000
                    --save ${_gs_model})
   set_tests_properties(getting_started PROPERTIES TIMEOUT 300 SKIP_RETURN_CODE 77 FIXTURES_SETUP getting_started_model)
   execute_process(COMMAND /usr/bin/python3 -c "import numpy" RESULT_VARIABLE _gs_no_numpy OUTPUT_QUIET ERROR_QUIET)

@@ -60,7 +60,7 @@ endif()
 # The examples are added after the tests, so the target is named by generator expression.
 if(TWIN_BUILD_EXAMPLES AND NOT TWIN_SANITIZE)
   set(_twin_mpi_ckpt ${CMAKE_CURRENT_BINARY_DIR}/mpi_train_test.safetensors)
-  set(_twin_mpi_train $<TARGET_FILE:mpi_train> --data ${PROJECT_SOURCE_DIR}/../shared/data --train-limit 1000
+  set(_twin_mpi_train $<TARGET_FILE:mpi_train> --data ${TWIN_TEST_DATA} --train-limit 1000
                       --batch 32 --checkpoint ${_twin_mpi_ckpt} --timeout 120)
   add_test(NAME mpi_train_mnist COMMAND ${_twin_mpirun} ${_twin_mpi_train} --epochs 1)
   add_test(NAME mpi_train_resume COMMAND ${MPIEXEC_EXECUTABLE} ${MPIEXEC_NUMPROC_FLAG} 1 ${MPIEXEC_PREFLAGS}
