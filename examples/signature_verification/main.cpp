@@ -38,6 +38,7 @@
 #include <nlohmann/json.hpp>
 
 #include <data_dir.hpp>
+#include <ranks.hpp>
 #include <twin/context.hpp>
 #include <twin/data/document_loader.hpp>
 #include <twin/data/image_statistics.hpp>
@@ -57,12 +58,6 @@
 #include <twin/siamese/contrastive_loss.hpp>
 #include <twin/siamese/embed.hpp>
 #include <twin/siamese/siamese_module.hpp>
-#ifdef SIGVER_MPI
-#include <optional>
-
-#include <twin/mpi/data_parallel.hpp>
-#include <twin/mpi/shard.hpp>
-#endif
 
 #include "signature_model.hpp"
 
@@ -191,6 +186,7 @@ struct TrainState {
   int best_epoch = 0;
   double seconds = 0;
 };
+
 namespace {
 using json = nlohmann::json;
 
@@ -201,12 +197,6 @@ double unbits(const std::string& s, const fs::path& file, const char* key) {
   const auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
   if (ec != std::errc{} || p != s.data() + s.size()) throw twin::io_error("'" + file.string() + "': bad " + key);
   return std::bit_cast<double>(v);
-}
-const std::string& get(const std::map<std::string, std::string>& m, const std::string& k, const fs::path& file) {
-  const auto it = m.find(k);
-  if (it == m.end())
-    throw twin::io_error("'" + file.string() + "' has no \"" + k + "\" entry: not a signature_verification file");
-  return it->second;
 }
 }  // namespace
 
@@ -227,19 +217,18 @@ TrainState load_checkpoint(const fs::path& file, twin::Graph<float>& net, twin::
                            const std::string& fingerprint) {
   twin::Rng unused;
   const auto info = twin::io::load_checkpoint(file, net, opt, unused);
-  const std::string& fp = get(info.user, "fingerprint", file);
+  const std::string& fp = detail::entry(info.user, "fingerprint", file);
   if (fp != fingerprint)
     throw twin::io_error("checkpoint '" + file.string() + "' belongs to another configuration (" + fp +
                          "); this run is: " + fingerprint);
   TrainState st;
   st.epoch = static_cast<int>(info.epoch);
-  st.best_val_eer = unbits(get(info.user, "best_val_eer", file), file, "best_val_eer");
-  st.best_threshold = static_cast<float>(unbits(get(info.user, "best_threshold", file), file, "best_threshold"));
-  st.best_epoch = std::stoi(get(info.user, "best_epoch", file));
-  st.seconds = unbits(get(info.user, "seconds", file), file, "seconds");
+  st.best_val_eer = unbits(detail::entry(info.user, "best_val_eer", file), file, "best_val_eer");
+  st.best_threshold = static_cast<float>(unbits(detail::entry(info.user, "best_threshold", file), file, "best_threshold"));
+  st.best_epoch = std::stoi(detail::entry(info.user, "best_epoch", file));
+  st.seconds = unbits(detail::entry(info.user, "seconds", file), file, "seconds");
   return st;
 }
-
 
 namespace {
 using Clock = std::chrono::steady_clock;
@@ -364,38 +353,10 @@ void check_train_outputs(const TrainOptions& o, const fs::path& model, const fs:
 }
 }  // namespace
 
-namespace {
-// The ranks of a data-parallel run (one of one without mpirun).
-struct Ranks {
-  int rank = 0, size = 1;
-#ifdef SIGVER_MPI
-  const twin::mpi::Communicator* comm = nullptr;
-#endif
-  bool root() const { return rank == 0; }
-};
-
-int train(const TrainOptions& o, const Ranks& ranks);
-}  // namespace
-
-// Under mpirun (with twin::mpi) every rank runs this same command: the ranks read the same
-// data, draw the same pairs from (seed, step), and each trains on its slice of the step's
-// pairs; the gradients are averaged (twin/mpi/data_parallel.hpp), so every replica takes
-// the same step. Rank 0 alone prints and writes the model and checkpoint.
-int run_train(const TrainOptions& o) {
-#ifdef SIGVER_MPI
-  if (twin::mpi::launched_by_mpirun()) {
-    int argc = 0;
-    char** argv = nullptr;
-    twin::mpi::Environment env(argc, argv);
-    const twin::mpi::Communicator comm = env.world();
-    return twin::mpi::run_or_abort(comm, [&] { return train(o, Ranks{comm.rank(), comm.size(), &comm}); });
-  }
-#endif
-  return train(o, Ranks{});
-}
+using twin_examples::Ranks;  // examples/common/ranks.hpp
 
 namespace {
-int train(const TrainOptions& o, const Ranks& ranks) {
+int train(const TrainOptions& o, Ranks& ranks) {
   if (!ranks.root()) {  // one rank reports
     [[maybe_unused]] std::FILE* quiet = std::freopen("/dev/null", "w", stdout);
   }
@@ -447,18 +408,12 @@ int train(const TrainOptions& o, const Ranks& ranks) {
 
   twin::data::SignaturePairSampler sampler(train, o.skilled_fraction);
   const twin::Index P = o.batch_pairs, H = cfg.canvas.height, W = cfg.canvas.width, plane = H * W;
-  if (P < ranks.size)
-    throw twin::error(twin::detail::concat("--batch-pairs ", P, " is fewer than the ", ranks.size, " ranks"));
+  if (P < ranks.size())
+    throw twin::error(twin::detail::concat("--batch-pairs ", P, " is fewer than the ", ranks.size(), " ranks"));
   // This rank's pairs of each step: [lo, lo + n) of the P drawn (all of them on one rank).
-  const twin::Index lo = P * ranks.rank / ranks.size, n = P * (ranks.rank + 1) / ranks.size - lo;
-#ifdef SIGVER_MPI
-  std::optional<twin::mpi::DataParallel<float>> dp;
-  if (ranks.comm) {
-    dp.emplace(*ranks.comm, model);
-    dp->broadcast_from_root();
-    std::printf("data-parallel over %d ranks: %td of the %td pairs of a step each\n", ranks.size, n, P);
-  }
-#endif
+  const twin::Index lo = P * ranks.rank() / ranks.size(), n = P * (ranks.rank() + 1) / ranks.size() - lo;
+  ranks.join(model);  // every rank starts from rank 0's weights
+  if (ranks.distributed()) std::printf("data-parallel over %d ranks: %td of the %td pairs of a step each\n", ranks.size(), n, P);
   twin::Tensor<float, 4> xa(twin::Shape{P, 1, H, W}), xb(twin::Shape{P, 1, H, W});
   std::vector<twin::PairLabel> labels(static_cast<std::size_t>(P));
   twin::Context exec;  // one pool for the whole run: the tower's steps and the warps
@@ -527,13 +482,9 @@ int train(const TrainOptions& o, const Ranks& ranks) {
                              {.first = dE.slice(0, n), .second = dE.slice(n, n)});
       if (!std::isfinite(r.value)) throw twin::numeric_error(twin::detail::concat("loss is ", r.value, " at step ", global));
       model.backward(dE, ws);
-#ifdef SIGVER_MPI
-      if (dp) {  // the gradient of the mean loss over all P pairs, on every rank
-        const double w = static_cast<double>(n) / static_cast<double>(P);
-        dp->all_reduce_gradients(w);
-        dp->all_reduce_buffers(w);  // BatchNorm running statistics
-      }
-#endif
+      // The gradient of the mean loss over all P pairs (and BatchNorm's running statistics),
+      // on every rank.
+      ranks.reduce(static_cast<double>(n) / static_cast<double>(P));
       opt.step(model.params(), model.grads());
       loss_avg = step == 0 ? r.value : 0.95 * loss_avg + 0.05 * r.value;
       const double secs = std::chrono::duration<double>(Clock::now() - te).count();
@@ -582,9 +533,7 @@ int train(const TrainOptions& o, const Ranks& ranks) {
     }
   }
   if (st.best_epoch == 0) throw twin::error("no epoch was trained (is --epochs 0?)");
-#ifdef SIGVER_MPI
-  if (dp) dp->check_replicas();  // every rank ends with the same bits
-#endif
+  ranks.check_replicas();  // every rank ends with the same bits
   std::printf("model '%s': epoch %d, validation EER %.2f%%, threshold %.4f; training took %s (%.0f s, whole run %.0f s)\n",
               o.model.c_str(), st.best_epoch, 100 * st.best_val_eer, st.best_threshold, hms(st.seconds).c_str(),
               st.seconds, std::chrono::duration<double>(Clock::now() - t_start).count());
@@ -592,6 +541,14 @@ int train(const TrainOptions& o, const Ranks& ranks) {
 }
 
 }  // namespace
+
+// Under mpirun (with twin::mpi) every rank runs this same command: the ranks read the same
+// data, draw the same pairs from (seed, step), and each trains on its slice of the step's
+// pairs; the gradients are averaged (twin/mpi/data_parallel.hpp), so every replica takes
+// the same step. Rank 0 alone prints and writes the model and checkpoint.
+int run_train(const TrainOptions& o) {
+  return twin_examples::run_on_ranks([&](Ranks& ranks) { return train(o, ranks); });
+}
 
 // ---- eval, verify, enroll: using a trained model ------------------------------------------
 

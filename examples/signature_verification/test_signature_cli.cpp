@@ -178,7 +178,7 @@ TEST_CASE("enroll: concurrent enrollers on one file lose no writer, and the file
   CHECK(rc == 0);
   CHECK_MESSAGE(bad_reads == 0, bad);
   MESSAGE(reads << " reads of the store while it was written");
-  const EnrollmentStore s = read_enrollments(store);
+  const twin::io::Gallery s = twin::io::read_gallery(store);
   CHECK(s.writers.size() == writers);
   for (const auto& [name, e] : s.writers) CHECK(e.embeddings.size() == 2);
   // No temporary file is left behind.
@@ -199,13 +199,13 @@ TEST_CASE("enroll: a writer's references are added to, replaced only with --repl
   REQUIRE_MESSAGE(run("enroll --model " + q(m1) + e + q(d.path / "s2.png") + " " + q(d.path / "s0.png"), log) == 0, log);
   CHECK(has(log, "(3 in all)"));
   CHECK(has(log, "1 image(s) already among the references"));
-  CHECK(read_enrollments(store).writers.at("alice").embeddings.size() == 3);
+  CHECK(twin::io::read_gallery(store).writers.at("alice").embeddings.size() == 3);
   // Another model's embeddings must not join these.
   CHECK(run("enroll --model " + q(m2) + e + q(d.path / "s3.png"), log) == 1);
   CHECK(has(log, "enrolled with another model"));
   CHECK(has(log, "--replace"));
   REQUIRE_MESSAGE(run("enroll --model " + q(m2) + e + "--replace " + q(d.path / "s3.png"), log) == 0, log);
-  const auto alice = read_enrollments(store).writers.at("alice");
+  const auto alice = twin::io::read_gallery(store).writers.at("alice");
   CHECK(alice.embeddings.size() == 1);
   CHECK(alice.files == std::vector<std::string>{(d.path / "s3.png").string()});
 
