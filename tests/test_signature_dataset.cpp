@@ -47,7 +47,7 @@ TEST_CASE("natural order: numbers by value, before other names; leading zeros do
 TEST_CASE("generic layout: writers, genuine and forged files, natural writer order") {
   const TempDir d("sigdata_generic");
   for (const char* w : {"10", "2", "alice"}) {
-    for (int i = 0; i < 3; ++i) write_signature(d.path / w / "genuine" / ("g" + std::to_string(i) + ".png"), i);
+    for (int i = 0; i < 3; ++i) write_signature(d.path / w / "genuine" / twin::detail::concat("g", i, ".png"), i);
     if (std::string(w) != "alice") write_signature(d.path / w / "forged" / "f0.png", 5);
   }
   write_file(d.path / "2" / "genuine" / "notes.txt", "not an image");
@@ -74,7 +74,7 @@ TEST_CASE("generic layout: writers, genuine and forged files, natural writer ord
 TEST_CASE("hard negatives: random forgeries come from the nearest writers at the share asked") {
   const TempDir d("sigdata_hard");
   for (const char* w : {"1", "2", "3", "4"})
-    for (int i = 0; i < 3; ++i) write_signature(d.path / w / "genuine" / ("g" + std::to_string(i) + ".png"), i);
+    for (int i = 0; i < 3; ++i) write_signature(d.path / w / "genuine" / twin::detail::concat("g", i, ".png"), i);
   const SignatureDataset ds = discover_signatures(d.path);
   SignaturePairSampler sampler(ds, 0.5);
   // Every writer's only "nearest" writer is writer "4" (index 3); writer 4's is writer 1.
