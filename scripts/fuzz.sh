@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Builds twin's libFuzzer targets with clang (ASan + UBSan) and runs them one after the other
 # on one core: the library's file readers (image, safetensors) for DURATION seconds each, the
-# signature example's two small text parsers (enrollments: the enrolment store; pairs_csv:
-# the pairs file) for a quarter of it each (their grammars are small and saturate fast).
+# two small text parsers (enrollments: the enrolment store, twin/io/gallery.hpp; pairs_csv:
+# the pairs file, twin/io/pairs_csv.hpp) for a quarter of it each (their grammars are small and saturate fast).
 #   scripts/fuzz.sh 300             image and safetensors 5 minutes each, the parsers 75 s each
 #   scripts/fuzz.sh 20 image        only fuzz_image
 # Seeds come from tests/fuzz/corpus/<target> (and the test fixtures); new interesting inputs
@@ -23,8 +23,7 @@ mkdir -p "$out"
 # Every UBSan check stops the run except two known arithmetic ones inside stb_image 2.27,
 # which tests/fuzz/ubsan.supp silences there only.
 flags=(-std=c++20 -O1 -g -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined
-       -fsanitize-recover=shift-exponent,signed-integer-overflow -fno-omit-frame-pointer -Iinclude -I/usr/include/eigen3
-       -Iexamples/signature_verification)
+       -fsanitize-recover=shift-exponent,signed-integer-overflow -fno-omit-frame-pointer -Iinclude -I/usr/include/eigen3)
 targets=()
 for target in image safetensors enrollments pairs_csv; do
   [[ -n "$only" && "$only" != "$target" ]] && continue
@@ -35,7 +34,7 @@ stale=()
 for target in "${targets[@]}"; do
   src="tests/fuzz/fuzz_${target}.cpp" bin="$out/fuzz_${target}"
   if [[ ! -x "$bin" || "$src" -nt "$bin" || scripts/fuzz.sh -nt "$bin" ||
-        -n "$(find include examples/signature_verification -newer "$bin" \( -name '*.hpp' -o -name '*.cpp' \) -print -quit)" ]]; then
+        -n "$(find include -newer "$bin" \( -name '*.hpp' -o -name '*.cpp' \) -print -quit)" ]]; then
     stale+=("$target")
   fi
 done

@@ -1,6 +1,6 @@
 // train: the prototypical recipe (default) and Koch et al.'s pair recipe on the background
 // alphabets that are not held out for validation, in one process or as N data-parallel
-// ranks under mpirun (ranks.hpp).
+// ranks under mpirun (examples/common/ranks.hpp).
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -10,10 +10,13 @@
 #include <twin/mpi/shard.hpp>
 #include <twin/siamese/prototypical_loss.hpp>
 
+#include <ranks.hpp>
+
 #include "omniglot.hpp"
-#include "ranks.hpp"
 
 namespace omniglot {
+
+using twin_examples::Ranks;
 
 namespace {
 using Clock = std::chrono::steady_clock;
@@ -363,18 +366,7 @@ int train(const TrainOptions& o, Ranks& ranks) {
 }  // namespace
 
 int run_train(const TrainOptions& o) {
-#if TWIN_OMNIGLOT_MPI
-  if (twin::mpi::launched_by_mpirun()) {
-    int argc = 0;
-    char** argv = nullptr;
-    twin::mpi::Environment env(argc, argv);
-    const twin::mpi::Communicator comm = env.world();
-    Ranks ranks(comm);
-    return twin::mpi::run_or_abort(comm, [&] { return train(o, ranks); });
-  }
-#endif
-  Ranks one;
-  return train(o, one);
+  return twin_examples::run_on_ranks([&](Ranks& ranks) { return train(o, ranks); });
 }
 
 }  // namespace omniglot

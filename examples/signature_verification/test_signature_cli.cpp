@@ -21,11 +21,10 @@
 #include <twin/report/png.hpp>
 #include <twin/testing/error_message.hpp>
 
-#include "csv.hpp"
-#include "enrollments.hpp"
-#include "pairs.hpp"
-#include "persist.hpp"
-#include "preprocess.hpp"
+#include <twin/io/gallery.hpp>
+#include <twin/testing/temp_dir.hpp>
+
+#include "signature_model.hpp"
 
 namespace test_signature_cli {
 
@@ -33,18 +32,7 @@ using namespace sigver;
 using json = nlohmann::json;
 
 namespace {
-struct TempDir {
-  fs::path path;
-  explicit TempDir(const std::string& name)
-      : path(fs::temp_directory_path() / ("twin_sigcli_" + name + "_" + std::to_string(::getpid()))) {
-    fs::remove_all(path);
-    fs::create_directories(path);
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path, ec);
-  }
-};
+using twin::testing::TempDir;
 
 std::string slurp(const fs::path& p) {
   std::ifstream in(p, std::ios::binary);
@@ -52,10 +40,7 @@ std::string slurp(const fs::path& p) {
   ss << in.rdbuf();
   return ss.str();
 }
-void write_file(const fs::path& p, const std::string& bytes) {
-  fs::create_directories(p.parent_path());
-  std::ofstream(p, std::ios::binary) << bytes;
-}
+using twin::testing::write_file;
 bool has(const std::string& s, const std::string& part) { return s.find(part) != std::string::npos; }
 
 // A "signature" of `kind`: a slanted stroke and a loop, 40 x 80.
@@ -160,7 +145,7 @@ using twin::testing::error_message;
 }  // namespace
 
 TEST_CASE("enroll: concurrent enrollers on one file lose no writer, and the file always parses") {
-  TempDir d("concurrent");
+  const TempDir d("sigcli_concurrent");
   const fs::path model = d.path / "m.safetensors", store = d.path / "enr.json";
   make_model(model, 1);
   write_signature(d.path / "a.png", 1);
@@ -182,7 +167,7 @@ TEST_CASE("enroll: concurrent enrollers on one file lose no writer, and the file
       ++reads;
       const std::string text = slurp(store);
       try {
-        (void)parse_enrollments(text, store.string());
+        (void)twin::io::parse_gallery(text, store.string());
       } catch (const std::exception& e) {
         ++bad_reads, bad = e.what();
       }
@@ -193,7 +178,7 @@ TEST_CASE("enroll: concurrent enrollers on one file lose no writer, and the file
   CHECK(rc == 0);
   CHECK_MESSAGE(bad_reads == 0, bad);
   MESSAGE(reads << " reads of the store while it was written");
-  const EnrollmentStore s = read_enrollments(store);
+  const twin::io::Gallery s = twin::io::read_gallery(store);
   CHECK(s.writers.size() == writers);
   for (const auto& [name, e] : s.writers) CHECK(e.embeddings.size() == 2);
   // No temporary file is left behind.
@@ -203,7 +188,7 @@ TEST_CASE("enroll: concurrent enrollers on one file lose no writer, and the file
 }
 
 TEST_CASE("enroll: a writer's references are added to, replaced only with --replace; another model is refused") {
-  TempDir d("reenroll");
+  const TempDir d("sigcli_reenroll");
   const fs::path m1 = d.path / "m1.safetensors", m2 = d.path / "m2.safetensors", store = d.path / "enr.json";
   make_model(m1, 1);
   make_model(m2, 2);  // same architecture, other weights
@@ -214,13 +199,13 @@ TEST_CASE("enroll: a writer's references are added to, replaced only with --repl
   REQUIRE_MESSAGE(run("enroll --model " + q(m1) + e + q(d.path / "s2.png") + " " + q(d.path / "s0.png"), log) == 0, log);
   CHECK(has(log, "(3 in all)"));
   CHECK(has(log, "1 image(s) already among the references"));
-  CHECK(read_enrollments(store).writers.at("alice").embeddings.size() == 3);
+  CHECK(twin::io::read_gallery(store).writers.at("alice").embeddings.size() == 3);
   // Another model's embeddings must not join these.
   CHECK(run("enroll --model " + q(m2) + e + q(d.path / "s3.png"), log) == 1);
   CHECK(has(log, "enrolled with another model"));
   CHECK(has(log, "--replace"));
   REQUIRE_MESSAGE(run("enroll --model " + q(m2) + e + "--replace " + q(d.path / "s3.png"), log) == 0, log);
-  const auto alice = read_enrollments(store).writers.at("alice");
+  const auto alice = twin::io::read_gallery(store).writers.at("alice");
   CHECK(alice.embeddings.size() == 1);
   CHECK(alice.files == std::vector<std::string>{(d.path / "s3.png").string()});
 
@@ -234,35 +219,11 @@ TEST_CASE("enroll: a writer's references are added to, replaced only with --repl
   CHECK(has(log, "is an input of this command"));
 }
 
-TEST_CASE("enrolment files are validated, errors name the file and the writer") {
-  const std::string name = "enr.json";
-  auto err = [&](const std::string& text) { return error_message([&] { (void)parse_enrollments(text, name); }); };
+TEST_CASE("verify --against: an enrolment file's errors name the file and the writer") {
+  // (The store's own checks: tests/test_gallery.cpp.)
   const std::string head = R"({"format": "twin-signature-enrollments", "version": 1, "writers": )";
-  const std::string ok = R"({"model": "m", "model_hash": "fnv1a64:1", "files": ["a.png"], "embeddings": [[0.5, 1]]})";
-  CHECK(parse_enrollments(head + R"({"bob": )" + ok + "}}", name).writers.at("bob").embeddings[0][1] == 1.0f);
-  // Zero references answered GENUINE before.
-  CHECK(has(err(head + R"({"bob": {"model": "m", "model_hash": "h", "files": [], "embeddings": []}}})"),
-            "enr.json: writer 'bob': has no references"));
-  // A wrong JSON shape gave "[json.exception.type_error.305]" with no file named.
-  CHECK(has(err(R"([1, 2])"), "enr.json: not an enrolment file"));
-  CHECK(has(err(head + R"({"bob": [1, 2]}})"), "enr.json: writer 'bob': entry is not an object"));
-  CHECK(has(err(head + R"({"bob": {"model": "m", "model_hash": "h", "files": ["a"], "embeddings": [["x"]]}}})"),
-            "writer 'bob': embedding 1 holds a non-number"));
-  CHECK(has(err(head + R"({"bob": {"model": "m", "model_hash": "h", "files": ["a", "b"], "embeddings": [[1], [1, 2]]}}})"),
-            "writer 'bob': embedding 2 has 2 values, embedding 1 has 1"));
-  CHECK(has(err(head + R"({"bob": {"model": "m", "model_hash": "h", "files": ["a", "b"], "embeddings": [[1]]}}})"),
-            "writer 'bob': 1 embeddings for 2 files"));
-  CHECK(has(err(head + R"({"bob": {"model": "m", "files": ["a"], "embeddings": [[1]]}}})"), "lacks \"model_hash\""));
-  CHECK(has(err(head + R"({"bob": )" + ok.substr(0, ok.size() - 1) + R"(, "x": 1}}})"), "unexpected key 'x'"));
-  CHECK(has(err(R"({"bob": {"model": "m", "files": ["a"], "embeddings": [[1]]}})"), "first layout"));
-  CHECK(has(err(R"({"format": "twin-signature-enrollments", "version": 7, "writers": {}})"), "version 7"));
-  CHECK(has(err("{\"format"), "enr.json: not valid JSON"));
-  // Round trip.
-  const auto s = parse_enrollments(head + R"({"bob": )" + ok + "}}", name);
-  CHECK(parse_enrollments(dump_enrollments(s), name).writers.at("bob").files == s.writers.at("bob").files);
-
   // Through the program: a writer with no references is an error, not GENUINE.
-  TempDir d("enrfile");
+  const TempDir d("sigcli_enrfile");
   const fs::path model = d.path / "m.safetensors", store = d.path / "e.json";
   make_model(model, 1);
   write_signature(d.path / "q.png", 1);
@@ -274,7 +235,7 @@ TEST_CASE("enrolment files are validated, errors name the file and the writer") 
 }
 
 TEST_CASE("eval and train refuse to overwrite what they should not") {
-  TempDir d("outputs");
+  const TempDir d("sigcli_outputs");
   const fs::path model = d.path / "m.safetensors";
   make_model(model, 1);
   make_dataset(d.path / "data", 4);
@@ -329,30 +290,8 @@ TEST_CASE("eval and train refuse to overwrite what they should not") {
 }
 
 TEST_CASE("images that hold no signature are refused, naming the file; alpha-only ink is ink") {
-  // The library rule first.
-  auto problem = [](int w, int h, int grey) {
-    twin::Tensor<std::uint8_t, 2> img(twin::Shape{h, w}, static_cast<std::uint8_t>(grey));
-    return signature_problem(img.view());
-  };
-  CHECK(has(problem(100, 50, 255), "blank"));
-  CHECK(has(problem(100, 50, 0), "blank"));
-  CHECK(has(problem(100, 50, 128), "blank"));
-  CHECK(has(problem(1, 1, 0), "too small"));
-  CHECK(has(problem(2, 2, 0), "too small"));
-  CHECK(has(problem(5000, 2, 0), "too small"));
-  {
-    twin::Tensor<std::uint8_t, 2> speck(twin::Shape{50, 100}, 255);
-    speck(10, 10) = speck(10, 11) = 0;
-    CHECK(has(signature_problem(speck.view()), "too little ink"));
-    twin::Tensor<std::uint8_t, 2> dark(twin::Shape{50, 100}, 0);
-    for (int i = 0; i < 40; ++i) dark(20, i) = 255;
-    CHECK(has(signature_problem(dark.view()), "more ink than paper"));
-    twin::Tensor<std::uint8_t, 2> faint(twin::Shape{50, 100}, 200);
-    for (int i = 0; i < 60; ++i) faint(20, i) = 190;
-    CHECK(has(signature_problem(faint.view()), "no ink darker than the paper"));
-  }
-
-  TempDir d("blank");
+  // (The rule itself: tests/test_document_loader.cpp.)
+  const TempDir d("sigcli_blank");
   const fs::path model = d.path / "m.safetensors";
   make_model(model, 1, 10.0f);  // a threshold that accepts every real pair
   write_flat(d.path / "white.pgm", 120, 60, 255);
@@ -385,7 +324,7 @@ TEST_CASE("images that hold no signature are refused, naming the file; alpha-onl
   CHECK_MESSAGE(run("verify --model " + q(model) + " " + q(d.path / "sig.png") + " " + q(d.path / "alpha.png"), log) == 0, log);
   {
     // ...and gives the same network input as the same strokes drawn in grey.
-    const auto a = load_preprocessed(d.path / "alpha.png", tiny_canvas), b = load_preprocessed(d.path / "sig.png", tiny_canvas);
+    const auto a = twin::data::load_document(d.path / "alpha.png", tiny_canvas), b = twin::data::load_document(d.path / "sig.png", tiny_canvas);
     CHECK(std::equal(a.begin(), a.end(), b.begin()));
   }
   // Training data: a blank image is skipped with a counted warning.
@@ -400,7 +339,7 @@ TEST_CASE("images that hold no signature are refused, naming the file; alpha-onl
 }
 
 TEST_CASE("model metadata out of range is refused, naming the file, the key and the value") {
-  TempDir d("meta");
+  const TempDir d("sigcli_meta");
   const fs::path good = d.path / "good.safetensors";
   make_model(good, 1);
   const auto st = twin::io::SafeTensors::read(good);
@@ -450,7 +389,7 @@ TEST_CASE("model metadata out of range is refused, naming the file, the key and 
 }
 
 TEST_CASE("eval exits non-zero when there is nothing to measure; numeric options are checked at parse time") {
-  TempDir d("empty");
+  const TempDir d("sigcli_empty");
   const fs::path model = d.path / "m.safetensors";
   make_model(model, 1);  // its test writer is "4"
   make_dataset(d.path / "data", 3);
@@ -480,31 +419,11 @@ TEST_CASE("eval exits non-zero when there is nothing to measure; numeric options
   CHECK(run("eval --references -1 --model " + q(model), log) == 1);
 }
 
-TEST_CASE("pairs CSV: BOM, quotes and CRLF are read; NUL bytes, long lines and bad images give FILE:LINE") {
-  TempDir d("csv");
+TEST_CASE("eval --pairs: an image that does not decode is named with the pairs file's FILE:LINE") {
+  // (The CSV reader itself: tests/test_pairs_csv.cpp.)
+  const TempDir d("sigcli_csv");
   write_signature(d.path / "a.png", 1);
-  write_signature(d.path / "b, c.png", 2);
   const fs::path f = d.path / "p.csv";
-  // A byte-order mark (spreadsheets write one), a header, CRLF, a quoted path with a comma.
-  const auto lines = parse_pairs("\xEF\xBB\xBFpath1,path2,label\r\na.png,\"b, c.png\",0\r\n \"a.png\" , a.png , 1\r\n", f, true);
-  REQUIRE(lines.size() == 2);
-  CHECK(lines[0].a == d.path / "a.png");
-  CHECK(lines[0].b == d.path / "b, c.png");
-  CHECK(lines[1].line == 3);
-  CHECK(lines[1].same);
-  CHECK(parse_csv("\"say \"\"hi\"\"\",x", "q.csv")[0].fields[0] == "say \"hi\"");
-  auto err = [&](const std::string& text) { return error_message([&] { (void)parse_pairs(text, f, true); }); };
-  CHECK(has(err(std::string("a.png,b.png,1\na.p\0ng,a.png,1\n", 30)), "p.csv:2: holds a NUL byte at column 4"));
-  const std::string longline = std::string(5 << 20, 'x') + ",a.png,1\n";
-  const std::string e = err(longline);
-  CHECK(has(e, "p.csv:1: line is "));
-  CHECK(e.size() < 400);
-  CHECK(has(err("a.png,\"b.png,1\n"), "p.csv:1: quoted field opened at column 7 is not closed"));
-  CHECK(has(err("a.png,\"b.png\"x,1\n"), "p.csv:1: text after the closing quote"));
-  CHECK(has(err("a.png,a.png,1\na.png,nothere.png,0\n"), "p.csv:2: image"));
-  CHECK_MESSAGE(has(err(std::string(300, 'y') + ",a.png,1\n"), "..."), err(std::string(300, 'y') + ",a.png,1\n"));  // a long missing path is cut in the message
-  CHECK(err(std::string(300, 'y') + ",a.png,1\n").size() < 400);
-
   // An image that exists but does not decode: the error names CSV:LINE and the image.
   write_file(d.path / "broken.png", "\x89PNG\r\n\x1a\n garbage");
   write_file(f, "a.png,a.png,1\n\na.png,broken.png,0\n");
@@ -516,7 +435,7 @@ TEST_CASE("pairs CSV: BOM, quotes and CRLF are read; NUL bytes, long lines and b
 }
 
 TEST_CASE("verify: exit code 0 for the same writer, 2 for a different one, 1 for errors; --json") {
-  TempDir d("verdict");
+  const TempDir d("sigcli_verdict");
   const fs::path model = d.path / "m.safetensors";
   make_model(model, 1, 1e-6f);  // only identical inputs are "the same writer"
   write_signature(d.path / "a.png", 1);
@@ -544,7 +463,7 @@ TEST_CASE("verify: exit code 0 for the same writer, 2 for a different one, 1 for
 }
 
 TEST_CASE("audit: brightness baseline and single-image probe on a small data set, as text and JSON") {
-  TempDir d("audit");
+  const TempDir d("sigcli_audit");
   make_dataset(d.path / "data", 6);
   const fs::path out = d.path / "audit.json";
   std::string log;

@@ -1,0 +1,99 @@
+// twin/io/gallery.hpp: the enrolment store is validated (errors name the file, the writer and
+// the key), round-trips, and survives concurrent locked updates; twin/io/weights_hash.hpp
+// tells two models apart.
+#include <doctest/doctest.h>
+
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <string>
+#include <vector>
+
+#include <twin/io/gallery.hpp>
+#include <twin/io/weights_hash.hpp>
+#include <twin/layers/dense.hpp>
+#include <twin/sequential.hpp>
+#include <twin/testing/error_message.hpp>
+#include <twin/testing/temp_dir.hpp>
+
+namespace test_gallery {
+
+using namespace twin::io;
+using twin::testing::error_message;
+
+bool has(const std::string& s, const std::string& part) { return s.find(part) != std::string::npos; }
+
+TEST_CASE("enrolment files are validated, errors name the file and the writer") {
+  const std::string name = "enr.json";
+  auto err = [&](const std::string& text) { return error_message([&] { (void)parse_gallery(text, name); }); };
+  const std::string head = R"({"format": "twin-signature-enrollments", "version": 1, "writers": )";
+  const std::string ok = R"({"model": "m", "model_hash": "fnv1a64:1", "files": ["a.png"], "embeddings": [[0.5, 1]]})";
+  CHECK(parse_gallery(head + R"({"bob": )" + ok + "}}", name).writers.at("bob").embeddings[0][1] == 1.0f);
+  // Zero references answered GENUINE before.
+  CHECK(has(err(head + R"({"bob": {"model": "m", "model_hash": "h", "files": [], "embeddings": []}}})"),
+            "enr.json: writer 'bob': has no references"));
+  // A wrong JSON shape gave "[json.exception.type_error.305]" with no file named.
+  CHECK(has(err(R"([1, 2])"), "enr.json: not an enrolment file"));
+  CHECK(has(err(head + R"({"bob": [1, 2]}})"), "enr.json: writer 'bob': entry is not an object"));
+  CHECK(has(err(head + R"({"bob": {"model": "m", "model_hash": "h", "files": ["a"], "embeddings": [["x"]]}}})"),
+            "writer 'bob': embedding 1 holds a non-number"));
+  CHECK(has(err(head + R"({"bob": {"model": "m", "model_hash": "h", "files": ["a", "b"], "embeddings": [[1], [1, 2]]}}})"),
+            "writer 'bob': embedding 2 has 2 values, embedding 1 has 1"));
+  CHECK(has(err(head + R"({"bob": {"model": "m", "model_hash": "h", "files": ["a", "b"], "embeddings": [[1]]}}})"),
+            "writer 'bob': 1 embeddings for 2 files"));
+  CHECK(has(err(head + R"({"bob": {"model": "m", "files": ["a"], "embeddings": [[1]]}}})"), "lacks \"model_hash\""));
+  CHECK(has(err(head + R"({"bob": )" + ok.substr(0, ok.size() - 1) + R"(, "x": 1}}})"), "unexpected key 'x'"));
+  CHECK(has(err(R"({"bob": {"model": "m", "files": ["a"], "embeddings": [[1]]}})"), "first layout"));
+  CHECK(has(err(R"({"format": "twin-signature-enrollments", "version": 7, "writers": {}})"), "version 7"));
+  CHECK(has(err("{\"format"), "enr.json: not valid JSON"));
+  // Round trip.
+  const auto s = parse_gallery(head + R"({"bob": )" + ok + "}}", name);
+  CHECK(parse_gallery(dump_gallery(s), name).writers.at("bob").files == s.writers.at("bob").files);
+}
+
+TEST_CASE("update_gallery: concurrent updaters lose no writer; a missing file or folder is named") {
+  const twin::testing::TempDir d("gallery");
+  const auto file = d.path / "g.json";
+  CHECK(has(error_message([&] { (void)read_gallery(file); }), "run enroll first"));
+  CHECK(has(error_message([&] { update_gallery(d.path / "no" / "g.json", [](Gallery&) {}); }), "does not exist"));
+  std::vector<pid_t> kids;
+  for (int k = 0; k < 4; ++k) {
+    const pid_t pid = ::fork();
+    REQUIRE(pid >= 0);
+    if (pid == 0) {
+      int rc = 0;
+      try {
+        for (int i = 0; i < 5; ++i)
+          update_gallery(file, [&](Gallery& g) {
+            g.writers["w" + std::to_string(k) + "_" + std::to_string(i)] = {"m", "h", {"a.png"}, {{1.0f, 2.0f}}};
+          });
+      } catch (...) {
+        rc = 1;
+      }
+      ::_exit(rc);
+    }
+    kids.push_back(pid);
+  }
+  for (const pid_t pid : kids) {
+    int status = 0;
+    ::waitpid(pid, &status, 0);
+    CHECK((WIFEXITED(status) && WEXITSTATUS(status) == 0));
+  }
+  CHECK(read_gallery(file).writers.size() == 20);
+}
+
+TEST_CASE("weights_hash: the same weights give the same fingerprint, others another") {
+  auto net = [](std::uint64_t seed) {
+    twin::Sequential<float> s;
+    s.add(twin::Dense{.in = 3, .out = 2});
+    s.init(seed);
+    return s;
+  };
+  const auto a = net(1), b = net(1), c = net(2);
+  CHECK(weights_hash(a) == weights_hash(b));
+  CHECK(weights_hash(a) != weights_hash(c));
+  CHECK(weights_hash(a).rfind("fnv1a64:", 0) == 0);
+  CHECK(weights_hash(a).size() == 8 + 16);
+}
+
+}  // namespace test_gallery
