@@ -23,7 +23,7 @@ using twin::testing::TempDir;
 using twin::testing::write_file;
 
 namespace {
-// $TWIN_DATA/cedar when set (as the example itself looks), else ../shared/data/cedar.
+// $TWIN_DATA/cedar when set (as the example itself looks), else TWIN_TEST_DATA/cedar.
 fs::path cedar_dir() {
   if (const char* env = std::getenv("TWIN_DATA"); env && *env) return fs::path(env) / "cedar";
   return fs::path(TWIN_SHARED_DATA) / "cedar";
