@@ -12,6 +12,9 @@
 #  * face_verification_pretrained_aligned: the example, aligned, on all 40 subjects without
 #    training must reach AUC 0.99 (0.9995 measured, EER 1.0 %; docs/face-verification.md)
 #    and write its HTML report, which face_verification_report_renders opens in Chromium
+#  * face_verification_detect_verify / _detect_blank / _detect_not_image: verify with --detect
+#    tells the same person (distance 0.36); a blank image is "no face found in <file>", a
+#    file that is no image "<file>: not an image"
 #  * face_verification_enroll / _identify_known / _identify_unknown / _verify_same /
 #    _verify_different: a gallery of one AT&T subject; another photo of that subject is
 #    identified (distance 0.44), a stranger is "unknown" (0.76; at 0.6 about 2.5 % of
@@ -69,6 +72,24 @@ if(NOT TWIN_SANITIZE)
              COMMAND face_verification --align verify ${_att}/s3/1.pgm ${_att}/s3/6.pgm --skip-without-models)
     add_test(NAME face_verification_verify_different
              COMMAND face_verification --align verify ${_att}/s3/1.pgm ${_att}/s4/1.pgm --json --skip-without-models)
+    # --detect: the tiny face detector's box, then landmarks on it, then dlib's chip. A blank
+    # (uniform grey) image has no face, a non-image is not decoded: both errors name the file.
+    string(REPEAT "128 " 10304 _grey)
+    set(_blank ${CMAKE_CURRENT_BINARY_DIR}/blank_face_test.pgm)
+    file(WRITE ${_blank} "P2\n92 112\n255\n${_grey}\n")
+    add_test(NAME face_verification_detect_verify
+             COMMAND face_verification --align --detect verify ${_att}/s3/1.pgm ${_att}/s3/6.pgm --skip-without-models)
+    add_test(NAME face_verification_detect_blank
+             COMMAND face_verification --align --detect verify ${_att}/s3/1.pgm ${_blank} --skip-without-models)
+    add_test(NAME face_verification_detect_not_image
+             COMMAND face_verification --align --detect verify ${_att}/s3/1.pgm ${PROJECT_SOURCE_DIR}/CMakeLists.txt
+                     --skip-without-models)
+    set_tests_properties(face_verification_detect_verify PROPERTIES TIMEOUT 120 SKIP_RETURN_CODE 77
+                         PASS_REGULAR_EXPRESSION "same person")
+    set_tests_properties(face_verification_detect_blank PROPERTIES TIMEOUT 120 SKIP_RETURN_CODE 77
+                         PASS_REGULAR_EXPRESSION "no face found in [^\n]*blank_face_test.pgm")
+    set_tests_properties(face_verification_detect_not_image PROPERTIES TIMEOUT 120 SKIP_RETURN_CODE 77
+                         PASS_REGULAR_EXPRESSION "CMakeLists.txt: not an image")
     set_tests_properties(face_verification_enroll PROPERTIES TIMEOUT 120 SKIP_RETURN_CODE 77 FIXTURES_SETUP face_gallery)
     set_tests_properties(face_verification_identify_known PROPERTIES TIMEOUT 120 SKIP_RETURN_CODE 77
                          FIXTURES_REQUIRED face_gallery PASS_REGULAR_EXPRESSION "\"identity\":\"s1\"")
