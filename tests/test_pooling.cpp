@@ -40,6 +40,7 @@ TEST_CASE("MaxPool2D pad_end: TensorFlow's 'same' shapes and values, padding nev
   for (Index i = 0; i < 9; ++i) x[i] = -double(i + 1);
   Sequential<double> net;
   net.add(MaxPool2D{.kernel = 2, .stride = 1, .pad_end = 1});
+  net.init(0);
   const auto y = net.forward(x.view());
   REQUIRE(y.shape() == Shape{1, 1, 3, 3});
   const double want[9] = {-1, -2, -3, -4, -5, -6, -7, -8, -9};
