@@ -962,7 +962,7 @@ int main(int argc, char** argv) try {
                "detector and take its best box as the face (default: the whole image)");
   app.add_option("--detect-size", c.detect_size,
                  "--detect: the detector's input side, a multiple of 32 (face-api: 416; 128 suits AT&T's 92x112 faces)");
-  app.add_option("--detect-threshold", c.detect_threshold, "--detect: the lowest face score kept, in (0, 1)");
+  app.add_option("--detect-threshold", c.detect_threshold, "--detect: a box is a face when its score exceeds this, in (0, 1)");
   app.add_flag("--align", c.align,
                "with --embedder pretrained: align each face as dlib does (68 landmarks, similarity transform onto dlib's "
                "mean face, 150x150 chip, padding 0.25)");
