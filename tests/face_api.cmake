@@ -6,9 +6,15 @@
 #  * face_api_recognition_reference: descriptors of 24 AT&T faces from twin and from face-api
 #    itself in headless Chromium agree to 1e-4 (needs node and chromium too)
 #  * face_api_landmarks_reference: the 68 landmarks of the same faces agree to 1e-3 pixels
+#  * face_api_detect_reference: the tiny face detector (input 128) finds one face in each of
+#    40 AT&T images (one a subject), as face-api does; boxes (relative to the image) and scores agree to 1e-4
+#    (measured: 6.1e-6 of the side, 5.6e-4 px, scores 5.5e-7)
 #  * face_verification_pretrained_aligned: the example, aligned, on all 40 subjects without
 #    training must reach AUC 0.99 (0.9995 measured, EER 1.0 %; docs/face-verification.md)
 #    and write its HTML report, which face_verification_report_renders opens in Chromium
+#  * face_verification_detect_verify / _detect_blank / _detect_not_image: verify with --detect
+#    tells the same person (distance 0.36); a blank image is "no face found in <file>", a
+#    file that is no image "<file>: not an image"
 #  * face_verification_enroll / _identify_known / _identify_unknown / _verify_same /
 #    _verify_different: a gallery of one AT&T subject; another photo of that subject is
 #    identified (distance 0.44), a stranger is "unknown" (0.76; at 0.6 about 2.5 % of
@@ -23,17 +29,20 @@ if(NOT TWIN_SANITIZE)
   target_compile_definitions(face_api_check PRIVATE TWIN_SOURCE_DIR="${PROJECT_SOURCE_DIR}")
   add_test(NAME face_api_recognition_load COMMAND face_api_check load)
   add_test(NAME face_api_recognition_reference
-           COMMAND face_api_check reference --count 24 --tol 1e-4 --data ${PROJECT_SOURCE_DIR}/../shared/data)
+           COMMAND face_api_check reference --count 24 --tol 1e-4 --data ${TWIN_TEST_DATA})
   add_test(NAME face_api_landmarks_reference
-           COMMAND face_api_check landmarks --count 24 --tol 1e-3 --data ${PROJECT_SOURCE_DIR}/../shared/data)
+           COMMAND face_api_check landmarks --count 24 --tol 1e-3 --data ${TWIN_TEST_DATA})
+  add_test(NAME face_api_detect_reference
+           COMMAND face_api_check detect --count 40 --input-size 128 --tol 1e-4 --data ${TWIN_TEST_DATA})
   set_tests_properties(face_api_landmarks_reference PROPERTIES TIMEOUT 300 SKIP_RETURN_CODE 77)
+  set_tests_properties(face_api_detect_reference PROPERTIES TIMEOUT 300 SKIP_RETURN_CODE 77)
   set_tests_properties(face_api_recognition_load PROPERTIES TIMEOUT 120 SKIP_RETURN_CODE 77)
   set_tests_properties(face_api_recognition_reference PROPERTIES TIMEOUT 300 SKIP_RETURN_CODE 77)
   if(TWIN_BUILD_EXAMPLES)
     set(_report ${CMAKE_CURRENT_BINARY_DIR}/face_report_test.html)
     add_test(NAME face_verification_pretrained_aligned
              COMMAND face_verification --embedder pretrained --align --check-auc 0.99 --episodes 500 --threads 2
-                     --data ${PROJECT_SOURCE_DIR}/../shared/data --report ${_report})
+                     --data ${TWIN_TEST_DATA} --report ${_report})
     set_tests_properties(face_verification_pretrained_aligned PROPERTIES TIMEOUT 600 SKIP_RETURN_CODE 77
                          FIXTURES_SETUP face_report)
     # The HTML report renders in headless Chromium: metrics, ROC, histograms, every gallery image.
@@ -50,7 +59,7 @@ if(NOT TWIN_SANITIZE)
       set_tests_properties(face_verification_report_renders PROPERTIES TIMEOUT 120 SKIP_RETURN_CODE 77
                            FIXTURES_REQUIRED face_report)
     endif()
-    set(_att ${PROJECT_SOURCE_DIR}/../shared/data/att_faces)
+    set(_att ${TWIN_TEST_DATA}/att_faces)
     set(_gallery ${CMAKE_CURRENT_BINARY_DIR}/face_gallery_test.json)
     add_test(NAME face_verification_enroll
              COMMAND face_verification --align enroll s1 ${_att}/s1/1.pgm ${_att}/s1/2.pgm --new --gallery ${_gallery}
@@ -63,6 +72,24 @@ if(NOT TWIN_SANITIZE)
              COMMAND face_verification --align verify ${_att}/s3/1.pgm ${_att}/s3/6.pgm --skip-without-models)
     add_test(NAME face_verification_verify_different
              COMMAND face_verification --align verify ${_att}/s3/1.pgm ${_att}/s4/1.pgm --json --skip-without-models)
+    # --detect: the tiny face detector's box, then landmarks on it, then dlib's chip. A blank
+    # (uniform grey) image has no face, a non-image is not decoded: both errors name the file.
+    string(REPEAT "128 " 10304 _grey)
+    set(_blank ${CMAKE_CURRENT_BINARY_DIR}/blank_face_test.pgm)
+    file(WRITE ${_blank} "P2\n92 112\n255\n${_grey}\n")
+    add_test(NAME face_verification_detect_verify
+             COMMAND face_verification --align --detect verify ${_att}/s3/1.pgm ${_att}/s3/6.pgm --skip-without-models)
+    add_test(NAME face_verification_detect_blank
+             COMMAND face_verification --align --detect verify ${_att}/s3/1.pgm ${_blank} --skip-without-models)
+    add_test(NAME face_verification_detect_not_image
+             COMMAND face_verification --align --detect verify ${_att}/s3/1.pgm ${PROJECT_SOURCE_DIR}/CMakeLists.txt
+                     --skip-without-models)
+    set_tests_properties(face_verification_detect_verify PROPERTIES TIMEOUT 120 SKIP_RETURN_CODE 77
+                         PASS_REGULAR_EXPRESSION "same person")
+    set_tests_properties(face_verification_detect_blank PROPERTIES TIMEOUT 120 SKIP_RETURN_CODE 77
+                         PASS_REGULAR_EXPRESSION "no face found in [^\n]*blank_face_test.pgm")
+    set_tests_properties(face_verification_detect_not_image PROPERTIES TIMEOUT 120 SKIP_RETURN_CODE 77
+                         PASS_REGULAR_EXPRESSION "CMakeLists.txt: not an image")
     set_tests_properties(face_verification_enroll PROPERTIES TIMEOUT 120 SKIP_RETURN_CODE 77 FIXTURES_SETUP face_gallery)
     set_tests_properties(face_verification_identify_known PROPERTIES TIMEOUT 120 SKIP_RETURN_CODE 77
                          FIXTURES_REQUIRED face_gallery PASS_REGULAR_EXPRESSION "\"identity\":\"s1\"")

@@ -18,6 +18,37 @@ TEST_CASE("MaxPool2D: gradients") {
   CHECK_GRAD(check_layer(MaxPool2D{.kernel = 1}, Shape{2, 2, 3, 3}));
   CHECK_GRAD(check_layer(MaxPool2D{.kernel = 2}, Shape{1, 2, 5, 5}));  // odd size: last row/col dropped
   CHECK_GRAD(check_layer(MaxPool2D{.kernel = 4, .stride = 3, .pad = 2}, Shape{2, 1, 3, 8}));
+  // pad_end: TensorFlow's 'same' (odd sides get a clipped last window, even sides none)
+  CHECK_GRAD(check_layer(MaxPool2D{.kernel = 2, .stride = 2, .pad_end = 1}, Shape{2, 2, 5, 7}));
+  CHECK_GRAD(check_layer(MaxPool2D{.kernel = 2, .stride = 2, .pad_end = 1}, Shape{1, 1, 4, 6}));
+  CHECK_GRAD(check_layer(MaxPool2D{.kernel = 2, .stride = 1, .pad_end = 1}, Shape{1, 2, 4, 5}));
+  CHECK_GRAD(check_layer(MaxPool2D{.kernel = 3, .stride = 2, .pad = 1, .pad_end = 1}, Shape{1, 1, 5, 6}));
+}
+
+TEST_CASE("MaxPool2D pad_end: TensorFlow's 'same' shapes and values, padding never wins") {
+  const MaxPool2DLayer<double> s2(MaxPool2D{.kernel = 2, .stride = 2, .pad_end = 1});
+  const MaxPool2DLayer<double> s1(MaxPool2D{.kernel = 2, .stride = 1, .pad_end = 1});
+  CHECK(s2.output_shape(Shape{1, 16, 207, 207}) == Shape{1, 16, 104, 104});  // ceil(207 / 2)
+  CHECK(s2.output_shape(Shape{1, 16, 414, 414}) == Shape{1, 16, 207, 207});
+  CHECK(s1.output_shape(Shape{1, 512, 13, 13}) == Shape{1, 512, 13, 13});
+  CHECK(s1.describe() == "MaxPool2D(kernel 2, stride 1, pad 0, pad_end 1)");
+  CHECK_THROWS_AS(MaxPool2DLayer<double>(MaxPool2D{.kernel = 2, .pad_end = 2}), twin::shape_error);
+  CHECK_THROWS_AS(MaxPool2DLayer<double>(MaxPool2D{.kernel = 3, .pad = 1, .pad_end = 2}), twin::shape_error);
+  CHECK_THROWS_AS(MaxPool2DLayer<double>(MaxPool2D{.kernel = 2, .pad_end = -1}), twin::shape_error);
+  // 3 x 3, all negative: the clipped last windows take the largest real value, not a 0 pad.
+  Tensor<double> x(Shape{1, 1, 3, 3});
+  for (Index i = 0; i < 9; ++i) x[i] = -double(i + 1);
+  Sequential<double> net;
+  net.add(MaxPool2D{.kernel = 2, .stride = 1, .pad_end = 1});
+  net.init(0);
+  const auto y = net.forward(x.view());
+  REQUIRE(y.shape() == Shape{1, 1, 3, 3});
+  const double want[9] = {-1, -2, -3, -4, -5, -6, -7, -8, -9};
+  for (Index i = 0; i < 9; ++i) CHECK(y[i] == want[i]);
+  for (Index i = 0; i < 9; ++i) x[i] = double(i + 1);
+  const auto z = net.forward(x.view());
+  const double want_pos[9] = {5, 6, 6, 8, 9, 9, 8, 9, 9};
+  for (Index i = 0; i < 9; ++i) CHECK(z[i] == want_pos[i]);
 }
 
 TEST_CASE("AvgPool2D: gradients") {

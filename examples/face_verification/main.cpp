@@ -9,10 +9,12 @@
 //
 //   face_verification [--data DIR] [--epochs N] [--quick] [--miner semihard|hard|all] [--tower small|resnet]
 //                     [--save FILE] [--model FILE (evaluate only)] [--check]
-//   face_verification --embedder pretrained [--align] [--finetune] [--models DIR]
+//   face_verification --embedder pretrained [--align] [--detect] [--finetune] [--models DIR]
 //       dlib's face ResNet with face-api's weights (scripts/fetch-face-models.sh): all 40
-//       subjects without training, or a linear map fine-tuned on the 28 training subjects
-//   face_verification [--align] enroll NAME IMAGE... | identify IMAGE... | verify A B  [--json] [--gallery FILE]
+//       subjects without training, or a linear map fine-tuned on the 28 training subjects;
+//       --detect finds the face first (face-api's tiny face detector, --detect-size,
+//       --detect-threshold) and takes the landmarks / the crop on its box
+//   face_verification [--align] [--detect] enroll NAME IMAGE... | identify IMAGE... | verify A B  [--json] [--gallery FILE]
 //
 // --check exits 1 unless the trained model beats the raw-pixel baseline on the held-out
 // subjects (used by the integration test), and 77 (ctest's skip code) without the data.
@@ -23,6 +25,7 @@
 #include <twin/data/transform.hpp>
 #include <twin/face/align.hpp>
 #include <twin/face/landmark_net.hpp>
+#include <twin/face/tiny_face_detector.hpp>
 #include <twin/face/recognition_net.hpp>
 #include <twin/face/square_resize.hpp>
 #include <twin/io/image.hpp>
@@ -59,7 +62,9 @@ using twin::data::Image;
 struct Config {
   std::string data, save = "face_model.safetensors", model, miner = "semihard", tower = "small";
   std::string embedder = "trained", models, report;  // --embedder pretrained: face-api's weights from --models
-  bool finetune = false, align = false;
+  bool finetune = false, align = false, detect = false;
+  Index detect_size = 128;         // AT&T's 92 x 112 faces fill the frame: at 416 most score below 0.5
+  double detect_threshold = 0.5;
   std::string finetune_layers = "head";  // head: a linear map on frozen descriptors; all: every weight
   std::vector<Index> ways_all{5, 40};  // one-shot k over all 40 subjects (--embedder pretrained)
   int epochs = 40;
@@ -253,31 +258,65 @@ double train(twin::Graph<float>& net, const Config& c, const std::vector<Image>&
 
 // ---- --embedder pretrained: dlib's face ResNet with face-api's weights, no training ----
 
-// Every image as the recognition net's (3, 150, 150) input. Unaligned (landmarks null):
-// the whole image padded to a square and resized (twin/face/square_resize.hpp). Aligned:
-// dlib's face chip (150, padding 0.25) of the 68 landmarks the landmark net finds in the
-// image, the whole image taken as the face box (twin/face/align.hpp). `mirror` flips the
-// input left-right.
-Tensor<float> pretrained_inputs(const std::vector<std::string>& paths, bool mirror, const twin::Graph<float>* landmarks) {
+// The face detector of --detect and its options.
+struct Detector {
+  const twin::Graph<float>* net = nullptr;  // null: the whole image is the face
+  twin::face::TinyFaceDetectorOptions options;
+};
+
+// The best-scoring face box of an image, in whole pixels; an error naming the file when
+// the detector finds none.
+twin::face::PixelRect find_face(const Detector& d, twin::Workspace<float>& ws, const std::string& path,
+                                const Tensor<std::uint8_t, 2>& img) {
+  const auto faces = twin::face::detect_faces(*d.net, ws, img.data(), img.dim(0), img.dim(1), 1, d.options);
+  const auto r = faces.empty() ? twin::face::PixelRect{} : twin::face::pixel_rect(faces[0], img.dim(0), img.dim(1));
+  if (r.empty())
+    throw twin::error(twin::detail::concat("no face found in ", path, " (tiny face detector, input ", d.options.input_size,
+                                           ", score > ", d.options.score_threshold,
+                                           "; try another --detect-size or a lower --detect-threshold)"));
+  return r;
+}
+
+Detector detector_for(const Config& c, const twin::Graph<float>& net) {
+  Detector d{c.detect ? &net : nullptr, {.input_size = c.detect_size, .score_threshold = c.detect_threshold}};
+  if (c.detect) twin::face::check_detector_options(d.options);
+  return d;
+}
+
+// Every image as the recognition net's (3, 150, 150) input. The face box is the whole image,
+// or with a detector the best box it finds. Unaligned (landmarks null): the box padded to a
+// square and resized (twin/face/square_resize.hpp). Aligned: dlib's face chip (150, padding
+// 0.25) of the 68 landmarks the landmark net finds in the box (twin/face/align.hpp).
+// `mirror` flips the input left-right.
+Tensor<float> pretrained_inputs(const std::vector<std::string>& paths, bool mirror, const twin::Graph<float>* landmarks,
+                                const Detector& detector = {}) {
   const Index S = twin::face::recognition_side;
   const Index N = static_cast<Index>(paths.size());
   Tensor<float> x(twin::Shape{N, 3, S, S});
   std::vector<twin::face::SimilarityTransform> chip(paths.size());
-  if (landmarks) {
-    twin::Workspace<float> ws;
+  std::vector<twin::face::PixelRect> box(paths.size());
+  if (landmarks || detector.net) {
+    twin::Workspace<float> ws, dws;
     ws.set_forward_only(true);
+    dws.set_forward_only(true);
     for (std::size_t i = 0; i < paths.size(); ++i) {
       const auto img = twin::io::load_image(paths[i]);
-      chip[i] = twin::face::face_chip_transform(
-          twin::face::detect_landmarks(*landmarks, ws, img.data(), img.dim(0), img.dim(1), 1), S, 0.25);
+      box[i] = detector.net ? find_face(detector, dws, paths[i], img) : twin::face::PixelRect{0, 0, img.dim(1), img.dim(0)};
+      if (!landmarks) continue;
+      const auto face = twin::face::crop(img.data(), img.dim(0), img.dim(1), 1, box[i]);
+      auto lm = twin::face::detect_landmarks(*landmarks, ws, face.data(), box[i].h, box[i].w, 1);
+      for (auto& p : lm) p = {p.x + double(box[i].x), p.y + double(box[i].y)};
+      chip[i] = twin::face::face_chip_transform(lm, S, 0.25);
     }
   }
   twin::Context ctx;
   ctx.parallel_for(0, N, 1, [&](Index lo, Index hi) {
     for (Index i = lo; i < hi; ++i) {
       const auto img = twin::io::load_image(paths[static_cast<std::size_t>(i)]);
+      const auto& b = box[static_cast<std::size_t>(i)];
       auto rgb = landmarks ? twin::face::extract_chip(img.data(), img.dim(0), img.dim(1), 1, chip[static_cast<std::size_t>(i)], S)
-                           : twin::face::square_resize(img.data(), img.dim(0), img.dim(1), 1, S);
+                 : detector.net ? twin::face::square_resize(twin::face::crop(img.data(), img.dim(0), img.dim(1), 1, b).data(), b.h, b.w, 1, S)
+                                : twin::face::square_resize(img.data(), img.dim(0), img.dim(1), 1, S);
       if (mirror)
         for (Index y = 0; y < S; ++y)
           for (Index a = 0, b = S - 1; a < b; ++a, --b)
@@ -554,10 +593,11 @@ int run_pretrained(Config c) {
     std::printf("SKIPPED: %s\n", e.what());
     return 77;
   }
-  twin::Graph<float> net, landmark_net;
+  twin::Graph<float> net, landmark_net, detector_net;
   try {
     net = twin::face::load_recognition_net(c.models);
     if (c.align) landmark_net = twin::face::load_landmark_net(c.models);
+    if (c.detect) detector_net = twin::face::load_tiny_face_detector(c.models);
   } catch (const twin::io_error& e) {
     if (!checking || fs::exists(twin::face::default_models_dir() / "face_recognition_model.bin")) throw;
     std::printf("SKIPPED: %s\n", e.what());
@@ -568,17 +608,21 @@ int run_pretrained(Config c) {
   for (Index i = 0; i < ds.size(); ++i) paths.push_back(ds.path(i));
   const std::vector<int>& labels = ds.labels();
   std::printf("AT&T faces: %td images of %td subjects from %s; dlib's face ResNet with face-api %s's weights "
-              "(%td parameters), %s, %d threads\n",
+              "(%td parameters), %s, %s, %d threads\n",
               ds.size(), ds.num_classes(), dir.string().c_str(), twin::face::face_api_version, net.num_params(),
+              c.detect ? twin::detail::concat("face box from the tiny face detector (input ", c.detect_size, ", score > ",
+                                              c.detect_threshold, ")").c_str()
+                       : "the whole image as the face box",
               c.align ? "aligned: dlib's 150x150 face chip (padding 0.25) of face-api's 68 landmarks"
-                      : "unaligned: whole image padded to a square, resized to 150x150",
+                      : "unaligned: face box padded to a square, resized to 150x150",
               twin::default_threads());
   const twin::Graph<float>* lm = c.align ? &landmark_net : nullptr;
+  const Detector det = detector_for(c, detector_net);
 
   twin::Workspace<float> ws;
   ws.set_forward_only(true);
   auto t0 = std::chrono::steady_clock::now();
-  const Tensor<float> inputs = pretrained_inputs(paths, false, lm);  // (N, 3, 150, 150)
+  const Tensor<float> inputs = pretrained_inputs(paths, false, lm, det);  // (N, 3, 150, 150)
   const Tensor<float, 2> desc = twin::embed_all(net, inputs.view(), 16, ws);  // (N, 128)
   const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   std::printf("inputs and descriptors: %td in %.1f s (%.1f ms per face, batch 16)\n", desc.dim(0), secs, 1000 * secs / double(desc.dim(0)));
@@ -634,7 +678,7 @@ int run_pretrained(Config c) {
       tws.set_forward_only(true);
       tuned = evaluate(twin::embed_all(tuned_net, test_x.view(), 16, tws), test_labels, ways, c.episodes, episode_seed);
     } else {
-      const Tensor<float, 2> mirrored = twin::embed_all(net, pretrained_inputs(paths, true, lm).view(), 16, ws);
+      const Tensor<float, 2> mirrored = twin::embed_all(net, pretrained_inputs(paths, true, lm, det).view(), 16, ws);
       std::printf("finetune: a 128x128 linear map (identity at start) + L2Normalize on the frozen descriptors, %d epochs, "
                   "P=%td x K=%td, semi-hard mining, margin %.2f, Adam lr %.1e; %zu train subjects, %zu held out (split seed %llu)\n",
                   c.epochs, c.p, c.k, c.margin, c.lr, split.train.size(), split.test.size(), static_cast<unsigned long long>(c.seed));
@@ -677,11 +721,12 @@ struct PeopleArgs {
 
 // The descriptors (N, 128) of `images`, aligned or not as `c` says.
 Tensor<float, 2> describe(const Config& c, const std::vector<std::string>& images) {
-  twin::Graph<float> net = twin::face::load_recognition_net(c.models), lm;
+  twin::Graph<float> net = twin::face::load_recognition_net(c.models), lm, detector;
   if (c.align) lm = twin::face::load_landmark_net(c.models);
+  if (c.detect) detector = twin::face::load_tiny_face_detector(c.models);
   twin::Workspace<float> ws;
   ws.set_forward_only(true);
-  return twin::embed_all(net, pretrained_inputs(images, false, c.align ? &lm : nullptr).view(), 16, ws);
+  return twin::embed_all(net, pretrained_inputs(images, false, c.align ? &lm : nullptr, detector_for(c, detector)).view(), 16, ws);
 }
 
 double distance(const Tensor<float, 2>& a, Index i, const std::vector<float>& b) {
@@ -912,6 +957,12 @@ int main(int argc, char** argv) try {
   app.add_flag("--finetune", c.finetune,
                "with --embedder pretrained: train a linear map on the descriptors with the triplet loss on the training "
                "subjects, evaluate on the held-out ones");
+  app.add_flag("--detect", c.detect,
+               "with --embedder pretrained (and enroll/identify/verify): find the face with face-api's tiny face "
+               "detector and take its best box as the face (default: the whole image)");
+  app.add_option("--detect-size", c.detect_size,
+                 "--detect: the detector's input side, a multiple of 32 (face-api: 416; 128 suits AT&T's 92x112 faces)");
+  app.add_option("--detect-threshold", c.detect_threshold, "--detect: a box is a face when its score exceeds this, in (0, 1)");
   app.add_flag("--align", c.align,
                "with --embedder pretrained: align each face as dlib does (68 landmarks, similarity transform onto dlib's "
                "mean face, 150x150 chip, padding 0.25)");

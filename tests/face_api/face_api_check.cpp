@@ -11,12 +11,18 @@
 //       of the landmark net at batch 1 (median of R runs; a measurement, not a test)
 //   face_api_check landmarks (the same options)
 //       the 68 landmarks of N AT&T faces (whole image as the face box) agree to T pixels
+//   face_api_check detect (the same options) [--input-size S] [--score-threshold P]
+//       the tiny face detector finds the same faces in N AT&T images as face-api: as many
+//       boxes (at least one an image), each box's x, y, w, h relative to the image's width
+//       and height (0..1) and each score within T; the largest difference in pixels is
+//       printed too
 //
 // Exit 77 (ctest's skip code), with the reason on stdout, when the weights cache, the runner
 // (node, puppeteer-core, chromium) or the data are absent.
 #include <twin/face/landmark_net.hpp>
 #include <twin/face/recognition_net.hpp>
 #include <twin/face/square_resize.hpp>
+#include <twin/face/tiny_face_detector.hpp>
 #include <twin/io/image.hpp>
 
 #include <nlohmann/json.hpp>
@@ -100,10 +106,13 @@ int reference(int argc, char** argv, const fs::path& models, const std::string& 
     std::ofstream list(tmp / "images.txt");
     for (const auto& f : files) list << f.string() << "\n";
   }
+  twin::face::TinyFaceDetectorOptions detect_options{.input_size = std::stol(arg(argc, argv, "input-size", "416")),
+                                                     .score_threshold = std::stod(arg(argc, argv, "score-threshold", "0.5"))};
   const std::string cmd = "node \"" + std::string(TWIN_SOURCE_DIR) + "/tests/face_api/reference.mjs\" --runner \"" +
                           runner.string() + "\" --models \"" + models.string() + "\" --chromium \"" + chromium +
                           "\" --task " + task + " --list \"" + (tmp / "images.txt").string() + "\" --out \"" +
-                          (tmp / "ref.json").string() + "\"";
+                          (tmp / "ref.json").string() + "\" --input-size " + std::to_string(detect_options.input_size) +
+                          " --score-threshold " + arg(argc, argv, "score-threshold", "0.5");
   std::fflush(stdout);
   if (std::system(cmd.c_str()) != 0) {
     fs::remove_all(tmp);
@@ -115,6 +124,47 @@ int reference(int argc, char** argv, const fs::path& models, const std::string& 
   fs::remove_all(tmp);
 
   double worst = 0, largest = 0;
+  if (task == "detect") {
+    const auto& r = ref.at("detections");
+    if (r.size() != files.size()) {
+      std::printf("FAILED: %zu reference detection lists for %zu images\n", r.size(), files.size());
+      return 1;
+    }
+    twin::Graph<float> net = twin::face::load_tiny_face_detector(models);
+    twin::Workspace<float> ws;
+    double worst_score = 0, worst_px = 0;
+    std::size_t faces = 0, mismatched = 0, faceless = 0;
+    for (std::size_t i = 0; i < files.size(); ++i) {
+      const auto img = twin::io::load_image(files[i]);
+      const auto boxes = twin::face::detect_faces(net, ws, img.data(), img.dim(0), img.dim(1), 1, detect_options);
+      if (boxes.size() != r[i].size()) {
+        std::printf("%s: twin finds %zu faces, face-api %zu\n", files[i].string().c_str(), boxes.size(), r[i].size());
+        ++mismatched;
+        continue;
+      }
+      faces += boxes.size();
+      faceless += boxes.empty();
+      const double side[4] = {double(img.dim(1)), double(img.dim(0)), double(img.dim(1)), double(img.dim(0))};
+      for (std::size_t k = 0; k < boxes.size(); ++k) {
+        const auto& b = boxes[k];
+        const double mine[4] = {b.x, b.y, b.w, b.h};
+        for (std::size_t j = 0; j < 4; ++j) {
+          const double d = std::abs(mine[j] - r[i][k][j].get<double>());
+          worst_px = std::max(worst_px, d);
+          worst = std::max(worst, d / side[j]);
+          largest = std::max(largest, std::abs(mine[j]));
+        }
+        worst_score = std::max(worst_score, std::abs(b.score - r[i][k][4].get<double>()));
+      }
+    }
+    const bool ok = mismatched == 0 && faceless == 0 && worst <= tol && worst_score <= tol;
+    std::printf("%d AT&T images (input %td, score > %.2f): %zu faces, %zu images without one, %zu with a different count; "
+                "max |twin - face-api| = %.3g of the image's side (%.3g px, coordinates up to %.1f px) over the boxes, "
+                "%.3g over the scores; tolerance %.0e: %s\n",
+                count, detect_options.input_size, detect_options.score_threshold, faces, faceless, mismatched, worst,
+                worst_px, largest, worst_score, tol, ok ? "ok" : "FAILED");
+    return ok ? 0 : 1;
+  }
   if (task == "landmarks") {
     const auto& r = ref.at("landmarks");
     if (r.size() != files.size()) {
@@ -194,8 +244,9 @@ int main(int argc, char** argv) try {
   if (mode == "load") return load(models);
   if (mode == "reference") return reference(argc, argv, models, "recognition");
   if (mode == "landmarks") return reference(argc, argv, models, "landmarks");
+  if (mode == "detect") return reference(argc, argv, models, "detect");
   if (mode == "speed") return speed(argc, argv, models);
-  std::fprintf(stderr, "usage: face_api_check load|reference|landmarks|speed [--models DIR] ...\n");
+  std::fprintf(stderr, "usage: face_api_check load|reference|landmarks|detect|speed [--models DIR] ...\n");
   return 2;
 } catch (const std::exception& e) {
   std::fprintf(stderr, "face_api_check: %s\n", e.what());

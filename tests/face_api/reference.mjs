@@ -2,14 +2,16 @@
 // bundles, wasm backend) run in headless Chromium, on the images listed in a file.
 //
 //   node reference.mjs --runner DIR --models DIR --list images.txt --out result.json
-//                      [--chromium /usr/bin/chromium] [--backend wasm|cpu] [--task recognition|landmarks]
+//                      [--chromium /usr/bin/chromium] [--backend wasm|cpu] [--task recognition|landmarks|detect]
+//                      [--input-size 416] [--score-threshold 0.5]   (detect)
 //
 // DIR (--runner) is what `scripts/fetch-face-models.sh --runner` installs: dist/face-api.esm.js,
 // wasm/*.wasm and node_modules/puppeteer-core. Images are binary PGM (P5) or PPM (P6); each is
 // given to face-api as an (H, W, 3) tensor (grey replicated), which face-api pads to a square
 // and resizes to 150 x 150 (landmarks: 112 x 112) itself. result.json: {"backend", "tfjs",
 // "descriptors": [[128 values] per image]} or {..., "landmarks": [[68 x [x, y]] per image]},
-// the landmarks in the image's pixel coordinates.
+// the landmarks in the image's pixel coordinates, or {..., "detections": [[[x, y, w, h, score] per face]
+// per image]} from the tiny face detector (its default pad-to-square at the bottom/right).
 // Node 20 cannot run the ESM bundle ("this.util.TextEncoder is not a constructor"), hence the
 // browser; a local HTTP server hands it the bundle, the weights and the pixels.
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -92,26 +94,33 @@ try {
   page.on('console', (m) => { if (m.type() === 'error') console.error('[chromium]', m.text()); });
   await page.goto(`${base}/index.html`);
   const t0 = Date.now();
-  const result = await page.evaluate(async (dims, backendName, taskName) => {
+  const detectOptions = { inputSize: +(args['input-size'] || 416), scoreThreshold: +(args['score-threshold'] || 0.5) };
+  const result = await page.evaluate(async (dims, backendName, taskName, detectOptions) => {
     const faceapi = await import('/face-api.esm.js');
     const tf = faceapi.tf;
     if (backendName === 'wasm') tf.setWasmPaths('/wasm/');
     await tf.setBackend(backendName);
     await tf.ready();
-    const net = taskName === 'landmarks' ? faceapi.nets.faceLandmark68Net : faceapi.nets.faceRecognitionNet;
+    const nets = { landmarks: faceapi.nets.faceLandmark68Net, recognition: faceapi.nets.faceRecognitionNet,
+      detect: faceapi.nets.tinyFaceDetector };
+    const net = nets[taskName];
     await net.loadFromUri('/model');
     const out = [];
     for (let i = 0; i < dims.length; i++) {
       const rgb = new Uint8Array(await (await fetch(`/img/${i}`)).arrayBuffer());
       const t = tf.tensor3d(Float32Array.from(rgb), [dims[i].h, dims[i].w, 3], 'float32');
       if (taskName === 'landmarks') out.push((await net.detectLandmarks(t)).positions.map((p) => [p.x, p.y]));
+      else if (taskName === 'detect') {
+        const faces = await net.locateFaces(t, new faceapi.TinyFaceDetectorOptions(detectOptions));
+        out.push(faces.map((f) => [f.box.x, f.box.y, f.box.width, f.box.height, f.score]));
+      }
       else out.push(Array.from(await net.computeFaceDescriptor(t)));
       t.dispose();
     }
     const r = { backend: tf.getBackend(), tfjs: tf.version_core };
-    r[taskName === 'landmarks' ? 'landmarks' : 'descriptors'] = out;
+    r[{ landmarks: 'landmarks', recognition: 'descriptors', detect: 'detections' }[taskName]] = out;
     return r;
-  }, images.map(({ w, h }) => ({ w, h })), backend, task);
+  }, images.map(({ w, h }) => ({ w, h })), backend, task, detectOptions);
   result.seconds = (Date.now() - t0) / 1000;
   writeFileSync(args.out, JSON.stringify(result));
   console.log(`reference.mjs: ${task} of ${images.length} images from face-api (tfjs ${result.tfjs}, ` +

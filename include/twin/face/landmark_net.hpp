@@ -28,6 +28,7 @@
 #include "twin/face/models_dir.hpp"
 #include "twin/face/recognition_net.hpp"
 #include "twin/face/square_resize.hpp"
+#include "twin/face/tfjs_layout.hpp"
 #include "twin/graph.hpp"
 #include "twin/io/tfjs.hpp"
 #include "twin/layers/activation.hpp"
@@ -111,30 +112,13 @@ void load_landmark_weights(Graph<T>& g, const io::TfjsWeights& w) {
       const std::string fa = fb + "/conv" + std::to_string(i), tw = tb + ".conv" + std::to_string(i);
       const Index in = i == 0 ? in0 : out;
       if (b == 0 && i == 0) {
-        const auto& f = w.at(fa + "/filters", {3, 3, in, out});
-        std::vector<float> oihw(f.values.size());
-        for (Index y = 0; y < 3; ++y)
-          for (Index x = 0; x < 3; ++x)
-            for (Index c = 0; c < in; ++c)
-              for (Index o = 0; o < out; ++o)
-                oihw[static_cast<std::size_t>(((o * in + c) * 3 + y) * 3 + x)] =
-                    f.values[static_cast<std::size_t>(((y * 3 + x) * in + c) * out + o)];
-        put(tw + ".conv.weight", oihw);
+        put(tw + ".conv.weight", hwio_to_oihw(w.at(fa + "/filters", {3, 3, in, out})));
         put(tw + ".conv.bias", w.at(fa + "/bias", {out}).values);
         used += 2;
         continue;
       }
-      const auto& d = w.at(fa + "/depthwise_filter", {3, 3, in, 1});
-      std::vector<float> dw(d.values.size());
-      for (Index y = 0; y < 3; ++y)
-        for (Index x = 0; x < 3; ++x)
-          for (Index c = 0; c < in; ++c) dw[static_cast<std::size_t>((c * 3 + y) * 3 + x)] = d.values[static_cast<std::size_t>((y * 3 + x) * in + c)];
-      put(tw + ".dw.weight", dw);
-      const auto& p = w.at(fa + "/pointwise_filter", {1, 1, in, out});
-      std::vector<float> pw(p.values.size());
-      for (Index c = 0; c < in; ++c)
-        for (Index o = 0; o < out; ++o) pw[static_cast<std::size_t>(o * in + c)] = p.values[static_cast<std::size_t>(c * out + o)];
-      put(tw + ".pw.weight", pw);
+      put(tw + ".dw.weight", depthwise_to_c1hw(w.at(fa + "/depthwise_filter", {3, 3, in, 1})));
+      put(tw + ".pw.weight", hwio_to_oihw(w.at(fa + "/pointwise_filter", {1, 1, in, out})));
       put(tw + ".pw.bias", w.at(fa + "/bias", {out}).values);
       used += 3;
     }

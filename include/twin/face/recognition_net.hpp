@@ -28,6 +28,7 @@
 #include <vector>
 
 #include "twin/face/models_dir.hpp"
+#include "twin/face/tfjs_layout.hpp"
 #include "twin/graph.hpp"
 #include "twin/io/tfjs.hpp"
 #include "twin/models/dlib_resnet.hpp"
@@ -94,15 +95,7 @@ void load_recognition_weights(Graph<T>& g, const io::TfjsWeights& w) {
     if (f.shape.size() != 4 || f.shape[3] != out)
       throw io_error("tfjs weights " + w.source() + ": tensor \"" + f.name + "\" has shape " +
                      io::TfjsWeights::str(f.shape) + ", expected (kh, kw, C, " + std::to_string(out) + ")");
-    const Index kh = f.shape[0], kw = f.shape[1], c = f.shape[2], o = f.shape[3];
-    std::vector<float> oihw(f.values.size());
-    for (Index y = 0; y < kh; ++y)
-      for (Index x = 0; x < kw; ++x)
-        for (Index ci = 0; ci < c; ++ci)
-          for (Index oi = 0; oi < o; ++oi)
-            oihw[static_cast<std::size_t>(((oi * c + ci) * kh + y) * kw + x)] =
-                f.values[static_cast<std::size_t>(((y * kw + x) * c + ci) * o + oi)];
-    put(tw + ".conv.weight", oihw);
+    put(tw + ".conv.weight", hwio_to_oihw(f));
     put(tw + ".conv.bias", w.at(fa + "/conv/bias", {out}).values);
     put(tw + ".affine.weight", w.at(fa + "/scale/weights", {out}).values);
     put(tw + ".affine.bias", w.at(fa + "/scale/biases", {out}).values);

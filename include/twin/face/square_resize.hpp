@@ -4,7 +4,9 @@
 // detection (NetInput::toBatchTensor: padToSquare(centre) + tf.image.resizeBilinear with
 // alignCorners = false, halfPixelCenters = false).
 //   grey (H, W) or RGB (H, W, 3) uint8 -> RGB (side, side, 3) float in [0, 255]
-// padToSquare puts round(d / 2) columns (rows) after the image and the rest before it.
+// padToSquare puts round(d / 2) columns (rows) after the image and the rest before it;
+// SquarePad::end (what face-api's detectors ask for: toBatchTensor(size, false)) puts all
+// d after it, at the right or bottom.
 // resizeBilinear samples source row y * (in / out) (no half-pixel shift), so the last rows
 // repeat the edge; the interpolation is done as tfjs does (top, bottom, then between).
 #include <algorithm>
@@ -17,13 +19,17 @@
 
 namespace twin::face {
 
+enum class SquarePad { centre, end };
+
 // pixels: h x w x channels (1: grey, replicated to RGB; 3: RGB), row-major.
-inline std::vector<float> square_resize(const std::uint8_t* pixels, Index h, Index w, Index channels, Index side) {
+inline std::vector<float> square_resize(const std::uint8_t* pixels, Index h, Index w, Index channels, Index side,
+                                        SquarePad pad = SquarePad::centre) {
   if (h <= 0 || w <= 0 || side <= 0 || (channels != 1 && channels != 3))
     throw shape_error(twin::detail::concat("square_resize: expected an H x W x 1 or 3 image and side > 0, got ", h, " x ", w, " x ",
                                      channels, " and side ", side));
   const Index n = std::max(h, w), diff = n - std::min(h, w);
-  const Index after = static_cast<Index>(std::lround(0.5 * static_cast<double>(diff))), before = diff - after;
+  const Index after = pad == SquarePad::end ? diff : static_cast<Index>(std::lround(0.5 * static_cast<double>(diff)));
+  const Index before = diff - after;
   const Index top = h < w ? before : 0, left = w < h ? before : 0;
   // value at padded (y, x), channel c
   auto at = [&](Index y, Index x, Index c) -> float {

@@ -1,6 +1,9 @@
 #pragma once
 // MaxPool2D, PyTorch's nn.MaxPool2d (ceil_mode = false, dilation = 1).
-//   x (N, C, H, W) -> y (N, C, Ho, Wo), Ho = floor((H + 2 pad - k) / stride) + 1
+//   x (N, C, H, W) -> y (N, C, Ho, Wo), Ho = floor((H + 2 pad + pad_end - k) / stride) + 1
+//   pad_end (not in PyTorch; default 0) pads after the last row and column only, for
+//   TensorFlow's 'same' pooling: MaxPool2D{.kernel = 2, .stride = s, .pad_end = 1} is
+//   tf.maxPool(x, 2, s, 'same'), Ho = ceil(H / s).
 //   forward:  y[n,c,i,j] = max of x[n,c] over window (i, j); padding counts as -inf, so it
 //             never wins. The position of the max (first one on ties; a NaN wins, as in
 //             PyTorch) is kept in scratch as its index in the k x k window: one byte per
@@ -72,6 +75,7 @@ struct MaxPool2D {
   Index kernel = 0;
   Index stride = 0;  // 0: same as kernel (PyTorch's default stride=None)
   Index pad = 0;     // at most kernel / 2
+  Index pad_end = 0; // after the last row and column only; pad + pad_end < kernel
   template <class T>
   using layer = MaxPool2DLayer<T>;
 };
@@ -79,7 +83,7 @@ struct MaxPool2D {
 template <class T>
 class MaxPool2DLayer final : public Layer<T> {
  public:
-  explicit MaxPool2DLayer(const MaxPool2D& o) : win_(detail::PoolWindow::make("MaxPool2D", o.kernel, o.stride, o.pad)) {}
+  explicit MaxPool2DLayer(const MaxPool2D& o) : win_(detail::PoolWindow::make("MaxPool2D", o.kernel, o.stride, o.pad, o.pad_end)) {}
   std::string name() const override { return "MaxPool2D"; }
   BackwardReads backward_reads() const override { return {.input = false, .output = false}; }  // the argmax is in scratch
   std::string describe() const override { return win_.describe("MaxPool2D"); }

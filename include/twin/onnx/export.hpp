@@ -171,7 +171,9 @@ class Exporter {
       const auto kk = std::int64_t(num("kernel ")), s = std::int64_t(num("stride ")), p = std::int64_t(num("pad "));
       attr(n, "kernel_shape", {kk, kk});
       attr(n, "strides", {s, s});
-      attr(n, "pads", {p, p, p, p});
+      // MaxPool2D's pad_end pads after the last row and column only (ONNX: begin..., end...)
+      const auto e = desc.find("pad_end ") == std::string::npos ? std::int64_t(0) : std::int64_t(num("pad_end "));
+      attr(n, "pads", {p, p, p + e, p + e});
     };
     if (const auto* c = as<Conv2DLayer<T>>(l)) {
       const Conv2D& o = c->options();
