@@ -126,8 +126,8 @@ struct TrainOptions {
   double within_alphabet = 0.5;  // share of episodes / different pairs from one alphabet
   bool rotate_classes = true;    // characters turned by 90, 180, 270 degrees are new classes
   Index batch_pairs = 64;     // koch: pairs per step
-  double lr = 1e-3;
-  double augment = 1.0;       // multiplies the affine ranges; 0: none
+  double lr = 2e-3;           // Adam; this and augment chosen on the validation runs (docs/omniglot.md)
+  double augment = 0.5;       // multiplies the affine ranges; 0: none
   std::string val_runs;       // evaluate on these runs after training
   Index tta = 4;
   Index max_characters = 0;   // use only the first N characters of each training alphabet (tests)
