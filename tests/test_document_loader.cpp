@@ -14,32 +14,32 @@ namespace test_document_loader {
 
 namespace fs = std::filesystem;
 using namespace twin::data;
+using twin::testing::contains;
 using twin::testing::error_message;
 using twin::testing::TempDir;
 using twin::testing::write_file;
 
-bool has(const std::string& s, const std::string& part) { return s.find(part) != std::string::npos; }
 
 TEST_CASE("ink_problem: blank, tiny, speck-only, dark and faint images are no signature") {
   auto problem = [](int w, int h, int grey) {
     twin::Tensor<std::uint8_t, 2> img(twin::Shape{h, w}, static_cast<std::uint8_t>(grey));
     return ink_problem(img.view());
   };
-  CHECK(has(problem(100, 50, 255), "blank"));
-  CHECK(has(problem(100, 50, 0), "blank"));
-  CHECK(has(problem(100, 50, 128), "blank"));
-  CHECK(has(problem(1, 1, 0), "too small"));
-  CHECK(has(problem(2, 2, 0), "too small"));
-  CHECK(has(problem(5000, 2, 0), "too small"));
+  CHECK(contains(problem(100, 50, 255), "blank"));
+  CHECK(contains(problem(100, 50, 0), "blank"));
+  CHECK(contains(problem(100, 50, 128), "blank"));
+  CHECK(contains(problem(1, 1, 0), "too small"));
+  CHECK(contains(problem(2, 2, 0), "too small"));
+  CHECK(contains(problem(5000, 2, 0), "too small"));
   twin::Tensor<std::uint8_t, 2> speck(twin::Shape{50, 100}, 255);
   speck(10, 10) = speck(10, 11) = 0;
-  CHECK(has(ink_problem(speck.view()), "too little ink"));
+  CHECK(contains(ink_problem(speck.view()), "too little ink"));
   twin::Tensor<std::uint8_t, 2> dark(twin::Shape{50, 100}, 0);
   for (int i = 0; i < 40; ++i) dark(20, i) = 255;
-  CHECK(has(ink_problem(dark.view()), "more ink than paper"));
+  CHECK(contains(ink_problem(dark.view()), "more ink than paper"));
   twin::Tensor<std::uint8_t, 2> faint(twin::Shape{50, 100}, 200);
   for (int i = 0; i < 60; ++i) faint(20, i) = 190;
-  CHECK(has(ink_problem(faint.view()), "no ink darker than the paper"));
+  CHECK(contains(ink_problem(faint.view()), "no ink darker than the paper"));
 }
 
 TEST_CASE("the smallest signature survives preprocessing") {
@@ -63,17 +63,17 @@ TEST_CASE("load_documents: broken files stop the load naming the file; blank one
   write_file(d.path / "broken.png", "\x89PNG\r\n\x1a\n garbage");
   const DocumentCanvas c{.height = 16, .width = 32};
   const std::vector<fs::path> ok = {d.path / "sig.png", d.path / "blank.pgm"};
-  CHECK(has(error_message([&] { (void)load_documents(ok, c); }), "blank.pgm: no signature: blank"));
+  CHECK(contains(error_message([&] { (void)load_documents(ok, c); }), "blank.pgm: no signature: blank"));
   std::vector<std::string> rejected;
   const auto x = load_documents(ok, c, &rejected);
   CHECK(x.dim(0) == 2);
   CHECK(rejected[0].empty());
-  CHECK(has(rejected[1], "blank.pgm: no signature"));
+  CHECK(contains(rejected[1], "blank.pgm: no signature"));
   // A broken file is no "no signature": it stops the load, prefixed with where it was named.
   const std::vector<fs::path> bad = {d.path / "sig.png", d.path / "broken.png"};
-  CHECK(has(error_message([&] { (void)load_documents(bad, c, &rejected, {"p.csv:1", "p.csv:2"}); }),
+  CHECK(contains(error_message([&] { (void)load_documents(bad, c, &rejected, {"p.csv:1", "p.csv:2"}); }),
             "p.csv:2: " + (d.path / "broken.png").string()));
-  CHECK(has(error_message([&] { (void)load_documents({}, c); }), "no images"));
+  CHECK(contains(error_message([&] { (void)load_documents({}, c); }), "no images"));
 }
 
 }  // namespace test_document_loader

@@ -19,9 +19,9 @@
 namespace test_gallery {
 
 using namespace twin::io;
+using twin::testing::contains;
 using twin::testing::error_message;
 
-bool has(const std::string& s, const std::string& part) { return s.find(part) != std::string::npos; }
 
 TEST_CASE("enrolment files are validated, errors name the file and the writer") {
   const std::string name = "enr.json";
@@ -30,22 +30,22 @@ TEST_CASE("enrolment files are validated, errors name the file and the writer") 
   const std::string ok = R"({"model": "m", "model_hash": "fnv1a64:1", "files": ["a.png"], "embeddings": [[0.5, 1]]})";
   CHECK(parse_gallery(head + R"({"bob": )" + ok + "}}", name).writers.at("bob").embeddings[0][1] == 1.0f);
   // Zero references answered GENUINE before.
-  CHECK(has(err(head + R"({"bob": {"model": "m", "model_hash": "h", "files": [], "embeddings": []}}})"),
+  CHECK(contains(err(head + R"({"bob": {"model": "m", "model_hash": "h", "files": [], "embeddings": []}}})"),
             "enr.json: writer 'bob': has no references"));
   // A wrong JSON shape gave "[json.exception.type_error.305]" with no file named.
-  CHECK(has(err(R"([1, 2])"), "enr.json: not an enrolment file"));
-  CHECK(has(err(head + R"({"bob": [1, 2]}})"), "enr.json: writer 'bob': entry is not an object"));
-  CHECK(has(err(head + R"({"bob": {"model": "m", "model_hash": "h", "files": ["a"], "embeddings": [["x"]]}}})"),
+  CHECK(contains(err(R"([1, 2])"), "enr.json: not an enrolment file"));
+  CHECK(contains(err(head + R"({"bob": [1, 2]}})"), "enr.json: writer 'bob': entry is not an object"));
+  CHECK(contains(err(head + R"({"bob": {"model": "m", "model_hash": "h", "files": ["a"], "embeddings": [["x"]]}}})"),
             "writer 'bob': embedding 1 holds a non-number"));
-  CHECK(has(err(head + R"({"bob": {"model": "m", "model_hash": "h", "files": ["a", "b"], "embeddings": [[1], [1, 2]]}}})"),
+  CHECK(contains(err(head + R"({"bob": {"model": "m", "model_hash": "h", "files": ["a", "b"], "embeddings": [[1], [1, 2]]}}})"),
             "writer 'bob': embedding 2 has 2 values, embedding 1 has 1"));
-  CHECK(has(err(head + R"({"bob": {"model": "m", "model_hash": "h", "files": ["a", "b"], "embeddings": [[1]]}}})"),
+  CHECK(contains(err(head + R"({"bob": {"model": "m", "model_hash": "h", "files": ["a", "b"], "embeddings": [[1]]}}})"),
             "writer 'bob': 1 embeddings for 2 files"));
-  CHECK(has(err(head + R"({"bob": {"model": "m", "files": ["a"], "embeddings": [[1]]}}})"), "lacks \"model_hash\""));
-  CHECK(has(err(head + R"({"bob": )" + ok.substr(0, ok.size() - 1) + R"(, "x": 1}}})"), "unexpected key 'x'"));
-  CHECK(has(err(R"({"bob": {"model": "m", "files": ["a"], "embeddings": [[1]]}})"), "first layout"));
-  CHECK(has(err(R"({"format": "twin-signature-enrollments", "version": 7, "writers": {}})"), "version 7"));
-  CHECK(has(err("{\"format"), "enr.json: not valid JSON"));
+  CHECK(contains(err(head + R"({"bob": {"model": "m", "files": ["a"], "embeddings": [[1]]}}})"), "lacks \"model_hash\""));
+  CHECK(contains(err(head + R"({"bob": )" + ok.substr(0, ok.size() - 1) + R"(, "x": 1}}})"), "unexpected key 'x'"));
+  CHECK(contains(err(R"({"bob": {"model": "m", "files": ["a"], "embeddings": [[1]]}})"), "first layout"));
+  CHECK(contains(err(R"({"format": "twin-signature-enrollments", "version": 7, "writers": {}})"), "version 7"));
+  CHECK(contains(err("{\"format"), "enr.json: not valid JSON"));
   // Round trip.
   const auto s = parse_gallery(head + R"({"bob": )" + ok + "}}", name);
   CHECK(parse_gallery(dump_gallery(s), name).writers.at("bob").files == s.writers.at("bob").files);
@@ -54,8 +54,8 @@ TEST_CASE("enrolment files are validated, errors name the file and the writer") 
 TEST_CASE("update_gallery: concurrent updaters lose no writer; a missing file or folder is named") {
   const twin::testing::TempDir d("gallery");
   const auto file = d.path / "g.json";
-  CHECK(has(error_message([&] { (void)read_gallery(file); }), "run enroll first"));
-  CHECK(has(error_message([&] { update_gallery(d.path / "no" / "g.json", [](Gallery&) {}); }), "does not exist"));
+  CHECK(contains(error_message([&] { (void)read_gallery(file); }), "run enroll first"));
+  CHECK(contains(error_message([&] { update_gallery(d.path / "no" / "g.json", [](Gallery&) {}); }), "does not exist"));
   std::vector<pid_t> kids;
   for (int k = 0; k < 4; ++k) {
     const pid_t pid = ::fork();

@@ -1,6 +1,7 @@
 // Hardened image loading: decoded values, and an image_error naming the file and the reason
 // for every kind of bad input.
 #include "twin/io/image.hpp"
+#include "twin/testing/error_message.hpp"
 
 #include <doctest/doctest.h>
 
@@ -63,7 +64,7 @@ std::string error_of(F&& f) {
   return {};
 }
 
-bool contains(const std::string& s, const std::string& part) { return s.find(part) != std::string::npos; }
+using twin::testing::contains;
 
 // A PNG written by hand (zlib "stored" blocks, no compression) so the tests can build any
 // colour type and chunk layout: colour type 0 grey, 2 RGB, 3 palette, 4 grey + alpha, 6 RGBA.

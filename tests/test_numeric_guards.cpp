@@ -6,6 +6,7 @@
 #include <string>
 
 #include <twin/twin.hpp>
+#include <twin/testing/error_message.hpp>
 
 namespace test_numeric_guards {  // file-local: the test files are compiled as unity batches
 
@@ -51,7 +52,7 @@ std::string error_of(auto&& f) {
   FAIL("no numeric_error thrown");
   return {};
 }
-bool contains(const std::string& s, const std::string& part) { return s.find(part) != std::string::npos; }
+using twin::testing::contains;
 }  // namespace
 
 TEST_CASE("check_finite names what, how many and where") {

@@ -11,11 +11,11 @@
 namespace test_pairs_csv {
 
 using namespace twin::io;
+using twin::testing::contains;
 using twin::testing::error_message;
 using twin::testing::TempDir;
 using twin::testing::write_file;
 
-bool has(const std::string& s, const std::string& part) { return s.find(part) != std::string::npos; }
 
 TEST_CASE("csv: quotes, doubled quotes, spaces, comments and blank lines") {
   CHECK(parse_csv("\"say \"\"hi\"\"\",x", "q.csv")[0].fields[0] == "say \"hi\"");
@@ -40,14 +40,14 @@ TEST_CASE("pairs CSV: BOM, quotes and CRLF are read; NUL bytes, long lines and b
   CHECK(lines[1].line == 3);
   CHECK(lines[1].same);
   auto err = [&](const std::string& text) { return error_message([&] { (void)parse_pairs_csv(text, f, true); }); };
-  CHECK(has(err(std::string("a.png,b.png,1\na.p\0ng,a.png,1\n", 30)), "p.csv:2: holds a NUL byte at column 4"));
+  CHECK(contains(err(std::string("a.png,b.png,1\na.p\0ng,a.png,1\n", 30)), "p.csv:2: holds a NUL byte at column 4"));
   const std::string e = err(std::string(5 << 20, 'x') + ",a.png,1\n");
-  CHECK(has(e, "p.csv:1: line is "));
+  CHECK(contains(e, "p.csv:1: line is "));
   CHECK(e.size() < 400);
-  CHECK(has(err("a.png,\"b.png,1\n"), "p.csv:1: quoted field opened at column 7 is not closed"));
-  CHECK(has(err("a.png,\"b.png\"x,1\n"), "p.csv:1: text after the closing quote"));
-  CHECK(has(err("a.png,a.png,1\na.png,nothere.png,0\n"), "p.csv:2: image"));
-  CHECK(has(err(std::string(300, 'y') + ",a.png,1\n"), "..."));  // a long missing path is cut in the message
+  CHECK(contains(err("a.png,\"b.png,1\n"), "p.csv:1: quoted field opened at column 7 is not closed"));
+  CHECK(contains(err("a.png,\"b.png\"x,1\n"), "p.csv:1: text after the closing quote"));
+  CHECK(contains(err("a.png,a.png,1\na.png,nothere.png,0\n"), "p.csv:2: image"));
+  CHECK(contains(err(std::string(300, 'y') + ",a.png,1\n"), "..."));  // a long missing path is cut in the message
   CHECK(err(std::string(300, 'y') + ",a.png,1\n").size() < 400);
 }
 
@@ -62,15 +62,15 @@ TEST_CASE("read_pairs_csv: files, comments, and errors naming the file and line"
   CHECK(lines[1].same);
   CHECK(lines[1].line == 5);
   write_file(d.path / "missing.csv", "a.png,b.png,1\na.png,nothere.png,0\n");
-  CHECK(has(error_message([&] { read_pairs_csv(d.path / "missing.csv"); }),
+  CHECK(contains(error_message([&] { read_pairs_csv(d.path / "missing.csv"); }),
             "missing.csv:2: image '" + (d.path / "nothere.png").string() + "' does not exist"));
   write_file(d.path / "label.csv", "a.png,b.png,yes\n");
-  CHECK(has(error_message([&] { read_pairs_csv(d.path / "label.csv"); }), "label.csv:1: label must be 1"));
+  CHECK(contains(error_message([&] { read_pairs_csv(d.path / "label.csv"); }), "label.csv:1: label must be 1"));
   write_file(d.path / "fields.csv", "a.png,b.png\n");
-  CHECK(has(error_message([&] { read_pairs_csv(d.path / "fields.csv"); }), "fields.csv:1: expected 3"));
-  CHECK(has(error_message([&] { read_pairs_csv(d.path / "none.csv"); }), "cannot open pairs file"));
+  CHECK(contains(error_message([&] { read_pairs_csv(d.path / "fields.csv"); }), "fields.csv:1: expected 3"));
+  CHECK(contains(error_message([&] { read_pairs_csv(d.path / "none.csv"); }), "cannot open pairs file"));
   write_file(d.path / "empty.csv", "path1,path2,label\n# nothing\n");
-  CHECK(has(error_message([&] { read_pairs_csv(d.path / "empty.csv"); }), "holds no pairs"));
+  CHECK(contains(error_message([&] { read_pairs_csv(d.path / "empty.csv"); }), "holds no pairs"));
 }
 
 }  // namespace test_pairs_csv

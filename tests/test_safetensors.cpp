@@ -1,6 +1,7 @@
 // Model files and checkpoints: bit-exact round trips, determinism, atomic saves, and one
 // clear io_error per way a file can be malformed.
 #include "twin/io/safetensors.hpp"
+#include "twin/testing/error_message.hpp"
 
 #include <doctest/doctest.h>
 
@@ -73,7 +74,7 @@ std::string parse_error(const std::vector<std::uint8_t>& bytes) {
   return {};
 }
 
-bool contains(const std::string& s, const std::string& part) { return s.find(part) != std::string::npos; }
+using twin::testing::contains;
 
 const std::string ok_entry = R"("a": {"dtype": "F32", "shape": [2], "data_offsets": [0, 8]})";
 

@@ -19,6 +19,7 @@ namespace test_signature_dataset {
 
 namespace fs = std::filesystem;
 using namespace twin::data;
+using twin::testing::contains;
 using twin::testing::error_message;
 using twin::testing::TempDir;
 using twin::testing::write_file;
@@ -34,7 +35,6 @@ void write_signature(const fs::path& p, int kind) {
   write_file(p, twin::report::encode_png(img.view(), {.ink = true}));
 }
 
-bool has(const std::string& s, const std::string& part) { return s.find(part) != std::string::npos; }
 
 TEST_CASE("natural order: numbers by value, before other names; leading zeros do not count") {
   std::vector<std::string> v = {"alice", "10", "2", "original_10_1", "original_2_1", "02", "b"};
@@ -95,20 +95,20 @@ TEST_CASE("hard negatives: random forgeries come from the nearest writers at the
 
 TEST_CASE("data-set errors name the folder or file at fault") {
   const TempDir d("sigdata_errors");
-  CHECK(has(error_message([&] { discover_signatures(d.path / "nowhere"); }), "nowhere' does not exist"));
-  CHECK(has(error_message([&] { discover_signatures(d.path); }), "holds neither the CEDAR layout"));
+  CHECK(contains(error_message([&] { discover_signatures(d.path / "nowhere"); }), "nowhere' does not exist"));
+  CHECK(contains(error_message([&] { discover_signatures(d.path); }), "holds neither the CEDAR layout"));
   fs::create_directories(d.path / "w1" / "genuine");
-  CHECK(has(error_message([&] { discover_signatures(d.path); }), (d.path / "w1" / "genuine").string() + "' holds no images"));
+  CHECK(contains(error_message([&] { discover_signatures(d.path); }), (d.path / "w1" / "genuine").string() + "' holds no images"));
   fs::create_directories(d.path / "w2");
   write_signature(d.path / "w1" / "genuine" / "a.png", 0);
-  CHECK(has(error_message([&] { discover_signatures(d.path); }), "w2' has no 'genuine' folder"));
+  CHECK(contains(error_message([&] { discover_signatures(d.path); }), "w2' has no 'genuine' folder"));
   fs::remove_all(d.path / "w2");
   const TempDir c("sigdata_cedar");
   write_signature(c.path / "full_org" / "original_1_1.png", 0);
   write_signature(c.path / "full_org" / "scan.png", 0);
-  CHECK(has(error_message([&] { discover_signatures(c.path); }), "not a CEDAR name"));
+  CHECK(contains(error_message([&] { discover_signatures(c.path); }), "not a CEDAR name"));
   // A single writer: no pairs of two writers can be drawn.
-  CHECK(has(error_message([&] { SignaturePairSampler(discover_signatures(d.path)); }), "at least 2 writers"));
+  CHECK(contains(error_message([&] { SignaturePairSampler(discover_signatures(d.path)); }), "at least 2 writers"));
 }
 
 }  // namespace test_signature_dataset

@@ -1,6 +1,6 @@
 #pragma once
-// The message of the exception f() throws, or "(no error)": for tests that check what an
-// error says rather than only that one is thrown.
+// The message of the exception f() throws, or "(no error)", and a substring test for it:
+// for tests that check what an error says rather than only that one is thrown.
 #include <exception>
 #include <functional>
 #include <string>
@@ -15,5 +15,8 @@ inline std::string error_message(const std::function<void()>& f) {
   }
   return "(no error)";
 }
+
+// Whether `text` holds `part`, e.g. CHECK(contains(error_message(f), "line 3")).
+inline bool contains(const std::string& text, const std::string& part) { return text.find(part) != std::string::npos; }
 
 }  // namespace twin::testing
