@@ -90,6 +90,22 @@ if(NOT TWIN_SANITIZE)
                          PASS_REGULAR_EXPRESSION "no face found in [^\n]*blank_face_test.pgm")
     set_tests_properties(face_verification_detect_not_image PROPERTIES TIMEOUT 120 SKIP_RETURN_CODE 77
                          PASS_REGULAR_EXPRESSION "CMakeLists.txt: not an image")
+    # A gallery records how its faces were prepared: identify then detects on the query too
+    # (so a blank query has no face) without being told, and enrolling otherwise is refused.
+    set(_gallery_detect ${CMAKE_CURRENT_BINARY_DIR}/face_gallery_detect_test.json)
+    add_test(NAME face_verification_detect_enroll
+             COMMAND face_verification --align --detect enroll s5 ${_att}/s5/1.pgm ${_att}/s5/2.pgm --new
+                     --gallery ${_gallery_detect} --skip-without-models)
+    add_test(NAME face_verification_detect_recorded
+             COMMAND face_verification identify ${_blank} --gallery ${_gallery_detect} --skip-without-models)
+    add_test(NAME face_verification_enroll_other_preparation
+             COMMAND face_verification enroll s6 ${_att}/s6/1.pgm --gallery ${_gallery_detect} --skip-without-models)
+    set_tests_properties(face_verification_detect_enroll PROPERTIES TIMEOUT 120 SKIP_RETURN_CODE 77
+                         FIXTURES_SETUP face_gallery_detect)
+    set_tests_properties(face_verification_detect_recorded PROPERTIES TIMEOUT 120 SKIP_RETURN_CODE 77
+                         FIXTURES_REQUIRED face_gallery_detect PASS_REGULAR_EXPRESSION "no face found in [^\n]*blank_face_test.pgm")
+    set_tests_properties(face_verification_enroll_other_preparation PROPERTIES TIMEOUT 120 SKIP_RETURN_CODE 77
+                         FIXTURES_REQUIRED face_gallery_detect PASS_REGULAR_EXPRESSION "was made with other face preparation")
     set_tests_properties(face_verification_enroll PROPERTIES TIMEOUT 120 SKIP_RETURN_CODE 77 FIXTURES_SETUP face_gallery)
     set_tests_properties(face_verification_identify_known PROPERTIES TIMEOUT 120 SKIP_RETURN_CODE 77
                          FIXTURES_REQUIRED face_gallery PASS_REGULAR_EXPRESSION "\"identity\":\"s1\"")

@@ -26,3 +26,10 @@ if(TWIN_BUILD_EXAMPLES AND NOT TWIN_SANITIZE)
   set_tests_properties(face_verification_reload PROPERTIES TIMEOUT 120 SKIP_RETURN_CODE 77
                                                            FIXTURES_REQUIRED face_model)
 endif()
+# The trained towers take the whole image: the pretrained pipeline's --detect and --align are
+# refused there rather than ignored (no data or model needed).
+if(TWIN_BUILD_EXAMPLES)
+  add_test(NAME face_verification_detect_needs_pretrained COMMAND face_verification --detect --quick)
+  set_tests_properties(face_verification_detect_needs_pretrained PROPERTIES
+                       PASS_REGULAR_EXPRESSION "--detect needs --embedder pretrained")
+endif()

@@ -23,12 +23,12 @@ using twin::testing::contains;
 using twin::testing::error_message;
 
 
-TEST_CASE("enrolment files are validated, errors name the file and the writer") {
+TEST_CASE("enrolment files of the signature layout are validated, errors name the file and the writer") {
   const std::string name = "enr.json";
   auto err = [&](const std::string& text) { return error_message([&] { (void)parse_gallery(text, name); }); };
   const std::string head = R"({"format": "twin-signature-enrollments", "version": 1, "writers": )";
   const std::string ok = R"({"model": "m", "model_hash": "fnv1a64:1", "files": ["a.png"], "embeddings": [[0.5, 1]]})";
-  CHECK(parse_gallery(head + R"({"bob": )" + ok + "}}", name).writers.at("bob").embeddings[0][1] == 1.0f);
+  CHECK(parse_gallery(head + R"({"bob": )" + ok + "}}", name).people.at("bob").embeddings[0][1] == 1.0f);
   // Zero references answered GENUINE before.
   CHECK(contains(err(head + R"({"bob": {"model": "m", "model_hash": "h", "files": [], "embeddings": []}}})"),
             "enr.json: writer 'bob': has no references"));
@@ -48,7 +48,30 @@ TEST_CASE("enrolment files are validated, errors name the file and the writer") 
   CHECK(contains(err("{\"format"), "enr.json: not valid JSON"));
   // Round trip.
   const auto s = parse_gallery(head + R"({"bob": )" + ok + "}}", name);
-  CHECK(parse_gallery(dump_gallery(s), name).writers.at("bob").files == s.writers.at("bob").files);
+  CHECK(parse_gallery(dump_gallery(s), name).people.at("bob").files == s.people.at("bob").files);
+  // It is written back in the current layout.
+  CHECK(contains(dump_gallery(s), "\"twin-gallery\""));
+}
+
+TEST_CASE("the current layout: settings and people round-trip; bad settings are named") {
+  const std::string name = "g.json";
+  auto err = [&](const std::string& text) { return error_message([&] { (void)parse_gallery(text, name); }); };
+  Gallery g;
+  g.settings = {{"align", "true"}, {"detect", "false"}};
+  g.people["ann"] = {"face-api", "fnv1a64:2", {"1.pgm", "2.pgm"}, {{0.25f, -1.0f}, {2.0f, 3.5f}}};
+  const Gallery back = parse_gallery(dump_gallery(g), name);
+  CHECK(back.settings == g.settings);
+  CHECK(back.people.at("ann").files == g.people.at("ann").files);
+  CHECK(back.people.at("ann").embeddings == g.people.at("ann").embeddings);
+  const std::string head = R"({"format": "twin-gallery", "version": 1, )";
+  const std::string ok = R"({"ann": {"model": "m", "model_hash": "h", "files": ["a"], "embeddings": [[1]]}})";
+  CHECK(parse_gallery(head + R"("settings": {}, "people": )" + ok + "}", name).settings.empty());
+  CHECK(contains(err(head + R"("settings": {"align": true}, "people": )" + ok + "}"), "g.json: setting 'align' is not a string"));
+  CHECK(contains(err(head + R"("settings": [], "people": )" + ok + "}"), "\"settings\" is not an object"));
+  CHECK(contains(err(head + R"("people": )" + ok + "}"), "lacks \"settings\""));
+  CHECK(contains(err(head + R"("settings": {}, "writers": )" + ok + "}"), "unexpected key 'writers'"));
+  CHECK(contains(err(head + R"("settings": {}, "people": {"ann": {"model": "m", "model_hash": "h", "files": [], "embeddings": []}}})"),
+                 "g.json: person 'ann': has no references"));
 }
 
 TEST_CASE("update_gallery: concurrent updaters lose no writer; a missing file or folder is named") {
@@ -65,7 +88,7 @@ TEST_CASE("update_gallery: concurrent updaters lose no writer; a missing file or
       try {
         for (int i = 0; i < 5; ++i)
           update_gallery(file, [&](Gallery& g) {
-            g.writers["w" + std::to_string(k) + "_" + std::to_string(i)] = {"m", "h", {"a.png"}, {{1.0f, 2.0f}}};
+            g.people["w" + std::to_string(k) + "_" + std::to_string(i)] = {"m", "h", {"a.png"}, {{1.0f, 2.0f}}};
           });
       } catch (...) {
         rc = 1;
@@ -79,7 +102,7 @@ TEST_CASE("update_gallery: concurrent updaters lose no writer; a missing file or
     ::waitpid(pid, &status, 0);
     CHECK((WIFEXITED(status) && WEXITSTATUS(status) == 0));
   }
-  CHECK(read_gallery(file).writers.size() == 20);
+  CHECK(read_gallery(file).people.size() == 20);
 }
 
 TEST_CASE("weights_hash: the same weights give the same fingerprint, others another") {

@@ -28,7 +28,9 @@
 #include <twin/face/tiny_face_detector.hpp>
 #include <twin/face/recognition_net.hpp>
 #include <twin/face/square_resize.hpp>
+#include <twin/io/gallery.hpp>
 #include <twin/io/image.hpp>
+#include <twin/io/weights_hash.hpp>
 #include <twin/io/safetensors.hpp>
 #include <twin/metrics.hpp>
 #include <twin/report/png.hpp>
@@ -709,9 +711,11 @@ int run_pretrained(Config c) {
 
 // ---- enroll / identify / verify: the pretrained embedder on your own images ----
 //
-// A gallery is a JSON file: {"format": "twin-face-gallery", "version": 1, "aligned": bool,
-// "people": [{"name": ..., "images": [...], "descriptors": [[128 floats], ...]}]}. Identify
-// and verify use dlib's threshold 0.6 on the Euclidean distance of descriptors.
+// A gallery is twin's enrolment store (twin/io/gallery.hpp: locked, atomic updates): each
+// person's images and descriptors, the recognition net's weights fingerprint, and in its
+// settings how the faces were prepared (--align, --detect and the detector's options), so
+// that identify prepares a query the same way. Identify and verify use dlib's threshold 0.6
+// on the Euclidean distance of descriptors.
 
 struct PeopleArgs {
   std::vector<std::string> images;
@@ -719,84 +723,113 @@ struct PeopleArgs {
   bool json = false, fresh = false, skip_without_models = false;
 };
 
-// The descriptors (N, 128) of `images`, aligned or not as `c` says.
-Tensor<float, 2> describe(const Config& c, const std::vector<std::string>& images) {
-  twin::Graph<float> net = twin::face::load_recognition_net(c.models), lm, detector;
-  if (c.align) lm = twin::face::load_landmark_net(c.models);
-  if (c.detect) detector = twin::face::load_tiny_face_detector(c.models);
-  twin::Workspace<float> ws;
-  ws.set_forward_only(true);
-  return twin::embed_all(net, pretrained_inputs(images, false, c.align ? &lm : nullptr, detector_for(c, detector)).view(), 16, ws);
+// The preparation a gallery records, and the Config it gives back.
+std::map<std::string, std::string> preparation(const Config& c) {
+  std::map<std::string, std::string> s{{"align", c.align ? "true" : "false"}, {"detect", c.detect ? "true" : "false"}};
+  if (c.detect) {
+    s["detect_size"] = std::to_string(c.detect_size);
+    s["detect_threshold"] = twin::detail::concat(c.detect_threshold);
+  }
+  return s;
 }
 
-double distance(const Tensor<float, 2>& a, Index i, const std::vector<float>& b) {
+Config prepared_as(Config c, const twin::io::Gallery& g, const std::string& file) {
+  const auto get = [&](const std::string& key) {
+    const auto it = g.settings.find(key);
+    if (it == g.settings.end()) throw twin::io_error(file + ": not a face gallery (no setting \"" + key + "\")");
+    return it->second;
+  };
+  c.align = get("align") == "true";
+  c.detect = get("detect") == "true";
+  if (c.detect) {
+    try {
+      c.detect_size = std::stoll(get("detect_size"));
+      c.detect_threshold = std::stod(get("detect_threshold"));
+    } catch (const std::logic_error&) {
+      throw twin::io_error(file + ": the detector's settings are not numbers");
+    }
+  }
+  return c;
+}
+
+struct Embedder {
+  twin::Graph<float> net, landmarks, detector;
+  std::string hash;  // the recognition net's weights fingerprint
+};
+
+Embedder load_embedder(const Config& c) {
+  Embedder e{twin::face::load_recognition_net(c.models), {}, {}, {}};
+  if (c.align) e.landmarks = twin::face::load_landmark_net(c.models);
+  if (c.detect) e.detector = twin::face::load_tiny_face_detector(c.models);
+  e.hash = twin::io::weights_hash(e.net);
+  return e;
+}
+
+// The descriptors (N, 128) of `images`, prepared as `c` says.
+Tensor<float, 2> describe(const Config& c, const Embedder& e, const std::vector<std::string>& images) {
+  twin::Workspace<float> ws;
+  ws.set_forward_only(true);
+  return twin::embed_all(e.net, pretrained_inputs(images, false, c.align ? &e.landmarks : nullptr, detector_for(c, e.detector)).view(),
+                         16, ws);
+}
+
+double distance(const float* a, const std::vector<float>& b) {
   double s = 0;
-  for (Index k = 0; k < a.dim(1); ++k) s += (double(a(i, k)) - b[static_cast<std::size_t>(k)]) * (double(a(i, k)) - b[static_cast<std::size_t>(k)]);
+  for (std::size_t k = 0; k < b.size(); ++k) s += (double(a[k]) - b[k]) * (double(a[k]) - b[k]);
   return std::sqrt(s);
 }
 
-nlohmann::json read_gallery(const std::string& path, bool must_exist) {
-  std::ifstream in(path);
-  if (!in) {
-    if (must_exist) throw twin::io_error("gallery " + path + " not found (make it with: face_verification enroll NAME IMAGE...)");
-    return {{"format", "twin-face-gallery"}, {"version", 1}, {"people", nlohmann::json::array()}};
-  }
-  nlohmann::json g;
-  try {
-    g = nlohmann::json::parse(in);
-  } catch (const nlohmann::json::exception& e) {
-    throw twin::io_error("gallery " + path + ": not valid JSON (" + e.what() + ")");
-  }
-  if (!g.is_object() || g.value("format", "") != "twin-face-gallery" || !g.contains("people") || !g["people"].is_array())
-    throw twin::io_error("gallery " + path + ": not a twin face gallery");
-  return g;
-}
-
 int enroll(const Config& c, const PeopleArgs& a) {
-  nlohmann::json g = read_gallery(a.fresh ? std::string() : a.gallery, false);
-  if (g.contains("aligned") && g["aligned"].get<bool>() != c.align)
-    throw twin::error("gallery " + a.gallery + " was made " + (g["aligned"].get<bool>() ? "with" : "without") +
-                      " --align; enroll the same way");
-  g["aligned"] = c.align;
-  const Tensor<float, 2> d = describe(c, a.images);
-  nlohmann::json* person = nullptr;
-  for (auto& p : g["people"])
-    if (p.at("name") == a.name) person = &p;
-  if (!person) {
-    g["people"].push_back({{"name", a.name}, {"images", nlohmann::json::array()}, {"descriptors", nlohmann::json::array()}});
-    person = &g["people"].back();
-  }
-  for (Index i = 0; i < d.dim(0); ++i) {
-    (*person)["images"].push_back(a.images[static_cast<std::size_t>(i)]);
-    (*person)["descriptors"].push_back(std::vector<float>(d.data() + i * d.dim(1), d.data() + (i + 1) * d.dim(1)));
-  }
-  std::ofstream(a.gallery) << g.dump() << "\n";
+  const Embedder e = load_embedder(c);
+  const Tensor<float, 2> d = describe(c, e, a.images);
+  std::size_t total = 0;
+  twin::io::update_gallery(a.gallery, [&](twin::io::Gallery& g) {
+    if (a.fresh) g = {};  // --new: replaced atomically, like any update
+    if (!g.people.empty() && g.settings != preparation(c))
+      throw twin::error("gallery " + a.gallery + " was made with other face preparation (" +
+                        nlohmann::json(g.settings).dump() + "); enroll the same way or start a new one with --new");
+    g.settings = preparation(c);
+    twin::io::GalleryEntry& person = g.people[a.name];
+    if (!person.files.empty() && person.model_hash != e.hash)
+      throw twin::error("gallery " + a.gallery + ": " + a.name + " was enrolled with other recognition weights");
+    person.model = "face-api face_recognition_model";
+    person.model_hash = e.hash;
+    for (Index i = 0; i < d.dim(0); ++i) {
+      person.files.push_back(a.images[static_cast<std::size_t>(i)]);
+      person.embeddings.emplace_back(d.data() + i * d.dim(1), d.data() + (i + 1) * d.dim(1));
+    }
+    total = person.files.size();
+  });
   if (a.json)
-    std::printf("%s\n", nlohmann::json{{"enrolled", a.name}, {"images", a.images.size()},
-                                       {"total", (*person)["images"].size()}, {"gallery", a.gallery}}.dump().c_str());
+    std::printf("%s\n", nlohmann::json{{"enrolled", a.name}, {"images", a.images.size()}, {"total", total},
+                                       {"gallery", a.gallery}}.dump().c_str());
   else
-    std::printf("enrolled %zu image(s) of %s (%zu in all) in %s\n", a.images.size(), a.name.c_str(),
-                (*person)["images"].size(), a.gallery.c_str());
+    std::printf("enrolled %zu image(s) of %s (%zu in all) in %s\n", a.images.size(), a.name.c_str(), total, a.gallery.c_str());
   return 0;
 }
 
 int identify(const Config& c, const PeopleArgs& a) {
-  const nlohmann::json g = read_gallery(a.gallery, true);
-  const bool aligned = g.value("aligned", false);
-  Config cc = c;
-  cc.align = aligned;  // describe the query as the gallery was described
-  const Tensor<float, 2> d = describe(cc, a.images);
+  const twin::io::Gallery g = twin::io::read_gallery(a.gallery);
+  const Config cc = prepared_as(c, g, a.gallery);  // describe the queries as the gallery was described
+  const Embedder e = load_embedder(cc);
+  for (const auto& [name, person] : g.people)
+    if (person.model_hash != e.hash)
+      throw twin::error("gallery " + a.gallery + ": " + name + " was enrolled with other recognition weights (" +
+                        person.model_hash + ", these are " + e.hash + ")");
+  const Tensor<float, 2> d = describe(cc, e, a.images);
   nlohmann::json out = nlohmann::json::array();
   for (Index i = 0; i < d.dim(0); ++i) {
     std::string best = "unknown", best_image;
     double best_d = std::numeric_limits<double>::infinity();
-    for (const auto& p : g["people"])
-      for (std::size_t k = 0; k < p["descriptors"].size(); ++k) {
-        const double dist = distance(d, i, p["descriptors"][k].get<std::vector<float>>());
+    for (const auto& [name, person] : g.people)
+      for (std::size_t k = 0; k < person.embeddings.size(); ++k) {
+        if (person.embeddings[k].size() != static_cast<std::size_t>(d.dim(1)))
+          throw twin::io_error(a.gallery + ": " + name + "'s descriptors are not " + std::to_string(d.dim(1)) + "-d");
+        const double dist = distance(d.data() + i * d.dim(1), person.embeddings[k]);
         if (dist < best_d) {
           best_d = dist;
-          best = p["name"].get<std::string>();
-          best_image = p["images"][k].get<std::string>();
+          best = name;
+          best_image = person.files[k];
         }
       }
     const bool known = best_d < twin::face::recognition_threshold;
@@ -813,8 +846,8 @@ int identify(const Config& c, const PeopleArgs& a) {
 
 int verify(const Config& c, const PeopleArgs& a) {
   if (a.images.size() != 2) throw twin::error("verify takes two images");
-  const Tensor<float, 2> d = describe(c, a.images);
-  const double dist = distance(d, 0, std::vector<float>(d.data() + d.dim(1), d.data() + 2 * d.dim(1)));
+  const Tensor<float, 2> d = describe(c, load_embedder(c), a.images);
+  const double dist = distance(d.data(), std::vector<float>(d.data() + d.dim(1), d.data() + 2 * d.dim(1)));
   const bool same = dist < twin::face::recognition_threshold;
   if (a.json)
     std::printf("%s\n", nlohmann::json{{"a", a.images[0]}, {"b", a.images[1]}, {"distance", dist}, {"aligned", c.align},
@@ -829,6 +862,9 @@ int run(Config c) {
   if (c.embedder == "pretrained") return run_pretrained(c);
   if (c.embedder != "trained") throw twin::error("--embedder must be trained or pretrained, got '" + c.embedder + "'");
   if (c.finetune) throw twin::error("--finetune needs --embedder pretrained");
+  // The trained towers take the whole image; the pretrained pipeline's options would be ignored.
+  if (c.align) throw twin::error("--align needs --embedder pretrained");
+  if (c.detect) throw twin::error("--detect needs --embedder pretrained");
   namespace fs = std::filesystem;
   if (c.quick) {
     c.epochs = std::min(c.epochs, 15);

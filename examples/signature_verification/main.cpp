@@ -836,8 +836,8 @@ int run_verify(const VerifyOptions& o) {
   } else {
     if (o.images.size() != 1) throw twin::error("verify --against takes exactly one questioned image");
     const twin::io::Gallery store = twin::io::read_gallery(o.enrollments);
-    const auto it = store.writers.find(o.against);
-    if (it == store.writers.end())
+    const auto it = store.people.find(o.against);
+    if (it == store.people.end())
       throw twin::error("writer '" + o.against + "' is not enrolled in '" + o.enrollments + "'");
     const twin::io::GalleryEntry& e = it->second;
     const std::string hash = twin::io::weights_hash(net);
@@ -885,7 +885,7 @@ int run_enroll(const EnrollOptions& o) {
   std::size_t added = 0, again = 0, total = 0;
   bool replaced = false;
   twin::io::update_gallery(o.enrollments, [&](twin::io::Gallery& s) {
-    auto [it, fresh] = s.writers.try_emplace(o.writer);
+    auto [it, fresh] = s.people.try_emplace(o.writer);
     twin::io::GalleryEntry& e = it->second;
     if (!fresh && o.replace) {
       e = twin::io::GalleryEntry{};

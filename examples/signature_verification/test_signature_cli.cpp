@@ -179,8 +179,8 @@ TEST_CASE("enroll: concurrent enrollers on one file lose no writer, and the file
   CHECK_MESSAGE(bad_reads == 0, bad);
   MESSAGE(reads << " reads of the store while it was written");
   const twin::io::Gallery s = twin::io::read_gallery(store);
-  CHECK(s.writers.size() == writers);
-  for (const auto& [name, e] : s.writers) CHECK(e.embeddings.size() == 2);
+  CHECK(s.people.size() == writers);
+  for (const auto& [name, e] : s.people) CHECK(e.embeddings.size() == 2);
   // No temporary file is left behind.
   int files = 0;
   for (const auto& f : fs::directory_iterator(d.path)) files += has(f.path().filename().string(), ".tmp-");
@@ -199,13 +199,13 @@ TEST_CASE("enroll: a writer's references are added to, replaced only with --repl
   REQUIRE_MESSAGE(run("enroll --model " + q(m1) + e + q(d.path / "s2.png") + " " + q(d.path / "s0.png"), log) == 0, log);
   CHECK(has(log, "(3 in all)"));
   CHECK(has(log, "1 image(s) already among the references"));
-  CHECK(twin::io::read_gallery(store).writers.at("alice").embeddings.size() == 3);
+  CHECK(twin::io::read_gallery(store).people.at("alice").embeddings.size() == 3);
   // Another model's embeddings must not join these.
   CHECK(run("enroll --model " + q(m2) + e + q(d.path / "s3.png"), log) == 1);
   CHECK(has(log, "enrolled with another model"));
   CHECK(has(log, "--replace"));
   REQUIRE_MESSAGE(run("enroll --model " + q(m2) + e + "--replace " + q(d.path / "s3.png"), log) == 0, log);
-  const auto alice = twin::io::read_gallery(store).writers.at("alice");
+  const auto alice = twin::io::read_gallery(store).people.at("alice");
   CHECK(alice.embeddings.size() == 1);
   CHECK(alice.files == std::vector<std::string>{(d.path / "s3.png").string()});
 

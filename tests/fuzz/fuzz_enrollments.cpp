@@ -17,8 +17,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     return 0;
   }
   const auto back = twin::io::parse_gallery(twin::io::dump_gallery(s), "round-trip");
-  if (back.writers.size() != s.writers.size()) std::abort();
-  for (const auto& [name, e] : s.writers)
-    if (back.writers.at(name).embeddings != e.embeddings) std::abort();
+  if (back.people.size() != s.people.size()) std::abort();
+  for (const auto& [name, e] : s.people)
+    if (back.people.at(name).embeddings != e.embeddings) std::abort();
   return 0;
 }

@@ -1,19 +1,24 @@
 #pragma once
-// The enrolment store (a gallery): reference embeddings of each enrolled person, for
-// verifying a questioned image against them.
+// The enrolment store (a gallery): reference embeddings of each enrolled person (a writer of
+// signatures, a face), for verifying or identifying a questioned image against them.
 //
-//   {"format": "twin-signature-enrollments", "version": 1,
-//    "writers": {"alice": {"model": "signature_model.safetensors",
-//                          "model_hash": "fnv1a64:...",        (twin/io/weights_hash.hpp)
-//                          "files": ["a1.png", ...],
-//                          "embeddings": [[0.12, ...], ...]}}}  (one per file, same length)
+//   {"format": "twin-gallery", "version": 1,
+//    "settings": {"align": "true", ...},                  how the references were embedded
+//    "people": {"alice": {"model": "signature_model.safetensors",
+//                         "model_hash": "fnv1a64:...",     (twin/io/weights_hash.hpp)
+//                         "files": ["a1.png", ...],
+//                         "embeddings": [[0.12, ...], ...]}}}  (one per file, same length)
 //
-//   twin::io::update_gallery("enrollments.json", [&](twin::io::Gallery& g) { g.writers["alice"] = entry; });
+//   twin::io::update_gallery("enrollments.json", [&](twin::io::Gallery& g) { g.people["alice"] = entry; });
 //   const auto g = twin::io::read_gallery("enrollments.json");
 //
-// Embeddings are only comparable with the model that made them, so each entry carries the
-// weights' fingerprint and a user should refuse another model. The reader trusts nothing:
-// every error is a twin::io_error naming the file and, where it applies, the writer and key.
+// Embeddings are only comparable with the model that made them and with a query prepared the
+// same way, so each entry carries the weights' fingerprint and the store its `settings` (the
+// preprocessing a query must share: detection, alignment, ...); a user refuses another model
+// and describes the query as `settings` say. Stores of the first named layout
+// ("twin-signature-enrollments": "writers" for "people", no settings) still read, and are
+// written back in this one. The reader trusts nothing: every error is a twin::io_error naming
+// the file and, where it applies, the person and key.
 //
 // Updates are safe when several processes update one file at once: each takes an exclusive
 // lock (twin/io/file_lock.hpp) on "<file>.lock" for its read-modify-write, and writes the new
@@ -47,11 +52,13 @@ struct GalleryEntry {
 };
 
 struct Gallery {
-  std::map<std::string, GalleryEntry> writers;
+  std::map<std::string, std::string> settings;  // how the references were embedded
+  std::map<std::string, GalleryEntry> people;
 };
 
-// The format's name (files written by the signature example carry it).
-inline constexpr const char* gallery_format = "twin-signature-enrollments";
+// The format's name; the earlier layout's name, still read.
+inline constexpr const char* gallery_format = "twin-gallery";
+inline constexpr const char* gallery_format_signatures = "twin-signature-enrollments";
 
 namespace detail {
 using gallery_json = nlohmann::json;
@@ -66,9 +73,10 @@ inline void gallery_only_keys(const gallery_json& o, const std::set<std::string>
     if (!o.contains(k)) gallery_fail(name, where + "lacks \"" + k + "\"");
 }
 
-inline GalleryEntry parse_gallery_entry(const gallery_json& e, const std::string& name, const std::string& writer) {
+inline GalleryEntry parse_gallery_entry(const gallery_json& e, const std::string& name, const std::string& who,
+                                        const char* role) {
   const auto fail = [&](const std::string& why) { gallery_fail(name, why); };
-  const std::string where = "writer " + quoted_excerpt(writer) + ": ";
+  const std::string where = role + (" " + quoted_excerpt(who)) + ": ";
   if (!e.is_object()) fail(where + "entry is not an object");
   gallery_only_keys(e, {"model", "model_hash", "files", "embeddings"}, name, where);
   GalleryEntry out;
@@ -143,24 +151,38 @@ inline Gallery parse_gallery(std::string_view text, const std::string& name) {
     if (old) fail("an enrolment file of the first layout (no model fingerprints): enrol its writers again");
     fail("not an enrolment file (no \"format\" key)");
   }
-  if (j["format"] != gallery_format) fail("not an enrolment file (\"format\" is " + quoted_excerpt(j["format"].dump()) + ")");
-  detail::gallery_only_keys(j, {"format", "version", "writers"}, name, "");
+  const bool signature_layout = j["format"] == gallery_format_signatures;
+  if (j["format"] != gallery_format && !signature_layout)
+    fail("not an enrolment file (\"format\" is " + quoted_excerpt(j["format"].dump()) + ")");
+  const char* people = signature_layout ? "writers" : "people";
+  const char* role = signature_layout ? "writer" : "person";
+  if (signature_layout) detail::gallery_only_keys(j, {"format", "version", "writers"}, name, "");
+  else detail::gallery_only_keys(j, {"format", "version", "settings", "people"}, name, "");
   if (j["version"] != 1) fail("enrolment file version " + j["version"].dump().substr(0, 20) + " is not supported (this reads 1)");
-  if (!j["writers"].is_object()) fail("\"writers\" is not an object");
   Gallery g;
-  for (const auto& [writer, e] : j["writers"].items()) {
-    if (writer.empty()) fail("a writer has an empty name");
-    g.writers.emplace(writer, detail::parse_gallery_entry(e, name, writer));
+  if (!signature_layout) {
+    if (!j["settings"].is_object()) fail("\"settings\" is not an object");
+    for (const auto& [key, v] : j["settings"].items()) {
+      if (key.empty()) fail("a setting has an empty name");
+      if (!v.is_string()) fail("setting " + quoted_excerpt(key) + " is not a string");
+      g.settings.emplace(key, v.get<std::string>());
+    }
+  }
+  if (!j[people].is_object()) fail(std::string("\"") + people + "\" is not an object");
+  for (const auto& [who, e] : j[people].items()) {
+    if (who.empty()) fail(std::string("a ") + role + " has an empty name");
+    g.people.emplace(who, detail::parse_gallery_entry(e, name, who, role));
   }
   return g;
 }
 
 inline std::string dump_gallery(const Gallery& g) {
   using json = detail::gallery_json;
-  json w = json::object();
-  for (const auto& [name, e] : g.writers)
-    w[name] = {{"model", e.model}, {"model_hash", e.model_hash}, {"files", e.files}, {"embeddings", e.embeddings}};
-  const json j = {{"format", gallery_format}, {"version", 1}, {"writers", w}};
+  json p = json::object(), settings = json::object();
+  for (const auto& [name, e] : g.people)
+    p[name] = {{"model", e.model}, {"model_hash", e.model_hash}, {"files", e.files}, {"embeddings", e.embeddings}};
+  for (const auto& [key, v] : g.settings) settings[key] = v;
+  const json j = {{"format", gallery_format}, {"version", 1}, {"settings", settings}, {"people", p}};
   return j.dump(1) + "\n";
 }
 
