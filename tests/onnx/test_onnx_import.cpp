@@ -169,6 +169,22 @@ TEST_CASE("onnx: a graph of every exportable layer survives export and import") 
   CHECK(names.count("fc2.bias"));
 }
 
+TEST_CASE("onnx: MaxPool2D's pad_end (TensorFlow's 'same' pooling) survives export and import") {
+  Graph<float> g;
+  auto x = g.input("input", Shape{2, 7, 7});
+  g.output(g.add("pool", MaxPool2D{.kernel = 2, .stride = 1, .pad_end = 1}, x));
+  g.init(1);
+  const auto path = tmp("pad_end.onnx");
+  twin::onnx::export_model(g, path, Shape{2, 7, 7});
+  auto back = twin::onnx::import_model<float>(path);
+  const auto in = input(Shape{3, 2, 7, 7}, 5);
+  Workspace<float> w1, w2;
+  auto y1 = g.forward(in.view(), w1, Mode::eval);
+  auto y2 = back.forward(in.view(), w2, Mode::eval);
+  REQUIRE(y2.shape() == Shape{3, 2, 7, 7});
+  CHECK(max_abs_diff(y1, y2) == 0.0);
+}
+
 TEST_CASE("onnx: the D2 signature tower and ResNet-18 survive export and import") {
   auto tower = models::signature_tower<float>(40, 60);
   tower.init(1);

@@ -600,18 +600,21 @@ class Importer {
     if (st.size() != 2 || st[0] != st[1]) fail(n, "unsupported (strides " + dims_str(st) + "): equal strides only");
     if (attr_ints(n, "dilations", {1, 1}) != Dims{1, 1}) fail(n, "unsupported: dilations other than 1");
     if (attr_int(n, "storage_order", 0) != 0) fail(n, "unsupported: storage_order=1");
-    const Dims p = pads_of(n, x.dims, ks[0], st[0]);
-    if (!(p[0] == p[1] && p[0] == p[2] && p[0] == p[3])) fail(n, "unsupported (pads " + dims_str(p) + "): equal pads on every side only");
-    const std::int64_t k = ks[0], s = st[0], pad = p[0];
+    const Dims p = pads_of(n, x.dims, ks[0], st[0]);  // (top, left, bottom, right)
+    // MaxPool2D's pad_end: more padding after the last row and column than before the first.
+    const bool more_at_end = n.op_type() == "MaxPool" && p[0] == p[1] && p[2] == p[3] && p[2] > p[0];
+    if (!(p[0] == p[1] && p[0] == p[2] && p[0] == p[3]) && !more_at_end)
+      fail(n, "unsupported (pads " + dims_str(p) + "): equal pads on every side only (MaxPool: or more at the end)");
+    const std::int64_t k = ks[0], s = st[0], pad = p[0], pad_end = p[2] - p[0];
     if (attr_int(n, "ceil_mode", 0) != 0) {
       // Same output as floor mode when the windows fit exactly; otherwise not supported.
       for (int a = 2; a < 4; ++a) {
-        const std::int64_t span = x.dims[std::size_t(a)] + 2 * pad - k;
+        const std::int64_t span = x.dims[std::size_t(a)] + 2 * pad + pad_end - k;
         if (span % s != 0) fail(n, "unsupported (ceil_mode=1 with a partial last window): twin pools in floor mode");
       }
     }
     if (n.op_type() == "MaxPool") {
-      add(n, node_name(n), MaxPool2D{.kernel = k, .stride = s, .pad = pad}, {&x});
+      add(n, node_name(n), MaxPool2D{.kernel = k, .stride = s, .pad = pad, .pad_end = pad_end}, {&x});
     } else {
       const bool incl = attr_int(n, "count_include_pad", 0) != 0;
       add(n, node_name(n), AvgPool2D{.kernel = k, .stride = s, .pad = pad, .count_include_pad = incl}, {&x});
