@@ -5,7 +5,7 @@
 # layer-level ones add no SIMD code path that these do not already reach).
 set(_twin_native_tests test_gemm test_conv_blocks test_pool_kernels)
 if(NOT TWIN_SANITIZE)
-  list(APPEND _twin_native_tests test_conv2d test_pooling test_gradcheck_dense_activation)
+  list(APPEND _twin_native_tests test_conv2d test_pooling test_gradcheck_dense_activation test_inference_fusion)
 endif()
 # Listed plainly: a deleted or renamed file is a configure error, not a silently smaller target.
 list(TRANSFORM _twin_native_tests PREPEND ${CMAKE_CURRENT_SOURCE_DIR}/ OUTPUT_VARIABLE _twin_native_sources)

@@ -23,6 +23,7 @@
 // shape and mode and reused, so a training loop with a fixed batch allocates nothing after
 // its first step. forward(x, ws, mode) is const: several threads may run inference on one
 // trained model, each with its own Workspace.
+#include <algorithm>
 #include <cstdint>
 #include <functional>
 #include <initializer_list>
@@ -91,6 +92,15 @@ class Workspace {
   // an eval-mode forward keeps what backward needs, as a train-mode one does (gradients in
   // eval mode: BatchNorm with running statistics, gradient checks, input attributions).
   void set_forward_only(bool on) { forward_only_ = on; }
+  // Forward-only Mode::eval plans fuse by default, as ONNX Runtime does: a convolution takes
+  // the per-channel affine after it (BatchNorm on its running statistics, ChannelAffine)
+  // into a folded copy of its weights and bias, and the ReLU, or the residual Add and the
+  // ReLU, that follow into its output store (layer.hpp, INFERENCE FUSION); every convolution
+  // keeps its weights pre-packed. The folded copy lives in this workspace, is made when the
+  // plan is, and is remade when the model's ParameterStore::version() moves (an optimiser
+  // step, loading, a training forward). Results differ from the unfused forward by rounding
+  // (~1e-6 relative). Training and backward never use it. Off: every node runs on its own.
+  void set_fusion(bool on) { fusion_ = on; }
   // Called during backward after each node that has parameters, with the range
   // [offset, offset + count) of the parameter store's flat gradient buffer (grads()) that
   // the node's gradients occupy, as soon as this backward has finished writing them: data-
@@ -108,6 +118,7 @@ class Workspace {
     std::size_t b = static_cast<std::size_t>(arena_.capacity()) * sizeof(T);
     for (const auto& t : input_) b += static_cast<std::size_t>(t.capacity()) * sizeof(T);
     for (const auto& s : scratch_) b += s.capacity;
+    b += static_cast<std::size_t>(folded_.capacity()) * sizeof(T);
     return b;
   }
 
@@ -133,6 +144,21 @@ class Workspace {
   Mode planned_mode_ = Mode::eval;
   MemoryPlan plan_;
   std::vector<Shape> shapes_;  // shape of every value
+  // A fused (forward-only eval) plan runs steps, not nodes: node `node` writes value `value`
+  // (its own, or the last node fused into it), adding `residual`'s value and/or applying the
+  // ReLU, with its folded state at folded_[folded] when it is a producer (-1: forward_n).
+  struct Step {
+    int node = -1, value = -1, residual = -1, affine = -1;  // affine: the folded node, or -1
+    bool relu = false;
+    Index folded = -1, folded_size = 0;
+  };
+  bool fused_ = false;                    // the plan is fused: run steps_
+  std::vector<Step> steps_;
+  Tensor<T> folded_{Shape{0}};            // every producer's folded state
+  const void* folded_for_ = nullptr;      // the store and version folded_ was made from
+  std::uint64_t folded_version_ = 0;
+  bool folded_valid_ = false;
+  std::vector<T> affine_scale_, affine_shift_;  // fold()'s arguments, reused
 
   std::vector<Tensor<T>> input_;          // copies of the inputs (unless the caller lends them)
   std::vector<TensorView<const T>> in_;   // the inputs the nodes saw
@@ -149,7 +175,9 @@ class Workspace {
   bool check_input_ = true;
   GradientsReady grads_ready_;
   bool forward_only_ = false;
+  bool fusion_ = true;
   bool planned_backward_ = false;
+  bool planned_fusion_ = false;
   std::uint64_t step_ = 0, next_step_ = 1;
   Rng rng_;
   Context* exec_ = nullptr;            // set_context(); else own_exec_
@@ -255,6 +283,7 @@ class Graph {
   // adding a node at the end does not change the others' weights.
   void init(std::uint64_t seed) {
     store_->compact();
+    store_->touch();
     Rng base(seed);
     for (std::size_t k = 0; k < nodes_.size(); ++k) {
       Rng r = base.fork(k);
@@ -265,7 +294,10 @@ class Graph {
   }
   bool initialised() const { return initialised_; }
   // For a graph in a shared store whose values were set through another graph's assign().
-  void mark_initialised() { initialised_ = true; }
+  void mark_initialised() {
+    store_->touch();
+    initialised_ = true;
+  }
   // Sets all parameters and buffers at once (e.g. from a model file) instead of init().
   void assign(std::span<const T> params, std::span<const T> buffers) {
     store_->assign(params, buffers);
@@ -533,13 +565,26 @@ class Graph {
   }
   void plan(Workspace<T>& ws, Mode mode) const {
     const bool with_backward = mode == Mode::train || !ws.forward_only_;
+    const bool fuse = !with_backward && ws.fusion_;
     bool same = ws.planned_for_ == this && ws.planned_version_ == version_ && ws.planned_mode_ == mode &&
-                ws.planned_backward_ == with_backward && ws.planned_inputs_.size() == ws.in_.size();
+                ws.planned_backward_ == with_backward && ws.planned_fusion_ == fuse &&
+                ws.planned_inputs_.size() == ws.in_.size();
     for (std::size_t i = 0; same && i < ws.in_.size(); ++i) same = ws.planned_inputs_[i] == ws.in_[i].shape();
     if (same) return;
     ws.in_shapes_.resize(ws.in_.size());
     for (std::size_t i = 0; i < ws.in_.size(); ++i) ws.in_shapes_[i] = ws.in_[i].shape();
     value_shapes(ws.in_shapes_, ws.shapes_);
+    ws.planned_for_ = this;
+    ws.planned_version_ = version_;
+    ws.planned_mode_ = mode;
+    ws.planned_backward_ = with_backward;
+    ws.planned_fusion_ = fuse;
+    ws.planned_inputs_ = ws.in_shapes_;
+    ws.fused_ = fuse;
+    if (fuse) {
+      plan_fused(ws);
+      return;
+    }
     std::vector<PlanNode> pn(nodes_.size());
     for (std::size_t k = 0; k < nodes_.size(); ++k) {
       pn[k].inputs = nodes_[k].inputs;
@@ -551,11 +596,124 @@ class Graph {
     for (const auto& s : ws.in_shapes_) in_sizes.push_back(s.numel());
     ws.plan_ = plan_memory(in_sizes, pn, output_, with_backward,
                            static_cast<Index>(std::max<std::size_t>(1, tensor_alignment / sizeof(T))));
-    ws.planned_for_ = this;
-    ws.planned_version_ = version_;
-    ws.planned_mode_ = mode;
-    ws.planned_backward_ = with_backward;
-    ws.planned_inputs_ = ws.in_shapes_;
+  }
+  // The fused schedule of a forward-only eval plan (Workspace::set_fusion) and its memory.
+  // From each producer (Layer::folds()), a chain of nodes each of which is the only reader
+  // of the value before it: an optional channel_affine, then an optional two-input sum
+  // (the other input is the residual), then an optional ReLU. The group runs as one step,
+  // at the place of its last node (the residual may be computed after the producer), so
+  // nothing between reads the values it skips. The memory planner sees the steps as nodes.
+  void plan_fused(Workspace<T>& ws) const {
+    const int K = static_cast<int>(nodes_.size()), V = inputs_ + K;
+    std::vector<int> readers(static_cast<std::size_t>(V), 0), reader(static_cast<std::size_t>(V), -1);
+    for (int k = 0; k < K; ++k)
+      for (int u : nodes_[static_cast<std::size_t>(k)].inputs) {
+        ++readers[static_cast<std::size_t>(u)];
+        reader[static_cast<std::size_t>(u)] = k;
+      }
+    // The node that alone reads v and has kind `f` (and `arity` inputs), else -1.
+    auto follower = [&](int v, Fusion f, std::size_t arity) {
+      if (v == output_ || readers[static_cast<std::size_t>(v)] != 1) return -1;
+      const int j = reader[static_cast<std::size_t>(v)];
+      const Node& n = nodes_[static_cast<std::size_t>(j)];
+      return n.layer->fusion() == f && n.inputs.size() == arity ? j : -1;
+    };
+    std::vector<char> absorbed(static_cast<std::size_t>(K), 0);
+    std::vector<std::pair<int, typename Workspace<T>::Step>> at;  // (place, step)
+    Index folded = 0;
+    for (int k = 0; k < K; ++k) {
+      if (absorbed[static_cast<std::size_t>(k)]) continue;
+      const Node& n = nodes_[static_cast<std::size_t>(k)];
+      typename Workspace<T>::Step st;
+      st.node = k;
+      st.value = inputs_ + k;
+      int last = k;
+      if (n.layer->folds() && n.inputs.size() == 1) {
+        const Shape& out = ws.shapes_[static_cast<std::size_t>(st.value)];
+        int j = follower(st.value, Fusion::channel_affine, 1);
+        if (j >= 0 && out.rank() >= 2) {
+          st.affine = j;
+          absorbed[static_cast<std::size_t>(j)] = 1;
+          st.value = inputs_ + (last = j);
+        }
+        j = follower(st.value, Fusion::sum, 2);
+        if (j >= 0) {
+          const auto& in = nodes_[static_cast<std::size_t>(j)].inputs;
+          const int other = in[0] == st.value ? in[1] : in[0];
+          if (other != st.value && ws.shapes_[static_cast<std::size_t>(other)] == out) {
+            st.residual = other;
+            absorbed[static_cast<std::size_t>(j)] = 1;
+            st.value = inputs_ + (last = j);
+          }
+        }
+        j = follower(st.value, Fusion::relu, 1);
+        if (j >= 0) {
+          st.relu = true;
+          absorbed[static_cast<std::size_t>(j)] = 1;
+          st.value = inputs_ + (last = j);
+        }
+        st.folded = folded;
+        st.folded_size = n.layer->folded_size(ws.shapes_[static_cast<std::size_t>(n.inputs[0])]);
+        folded += (st.folded_size + 15) / 16 * 16;  // 64-byte aligned starts
+      }
+      at.push_back({last, st});
+    }
+    std::stable_sort(at.begin(), at.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
+    ws.steps_.clear();
+    for (const auto& [place, st] : at) ws.steps_.push_back(st);
+
+    // The steps as plan nodes: step s makes reduced value inputs_ + s.
+    const int S = static_cast<int>(ws.steps_.size());
+    std::vector<int> reduced(static_cast<std::size_t>(V), -1);
+    for (int i = 0; i < inputs_; ++i) reduced[static_cast<std::size_t>(i)] = i;
+    std::vector<PlanNode> pn(static_cast<std::size_t>(S));
+    for (int s = 0; s < S; ++s) {
+      const auto& st = ws.steps_[static_cast<std::size_t>(s)];
+      const Node& n = nodes_[static_cast<std::size_t>(st.node)];
+      for (int u : n.inputs) pn[static_cast<std::size_t>(s)].inputs.push_back(reduced[static_cast<std::size_t>(u)]);
+      if (st.residual >= 0) pn[static_cast<std::size_t>(s)].inputs.push_back(reduced[static_cast<std::size_t>(st.residual)]);
+      pn[static_cast<std::size_t>(s)].size = ws.shapes_[static_cast<std::size_t>(st.value)].numel();
+      pn[static_cast<std::size_t>(s)].aliasing = st.folded >= 0 ? Aliasing::none : n.layer->aliasing();
+      reduced[static_cast<std::size_t>(st.value)] = inputs_ + s;
+    }
+    std::vector<Index> in_sizes;
+    for (const auto& sh : ws.in_shapes_) in_sizes.push_back(sh.numel());
+    const MemoryPlan rp = plan_memory(in_sizes, pn, reduced[static_cast<std::size_t>(output_)], false,
+                                      static_cast<Index>(std::max<std::size_t>(1, tensor_alignment / sizeof(T))));
+    ws.plan_ = MemoryPlan{};
+    ws.plan_.arena = rp.arena;
+    ws.plan_.value.assign(static_cast<std::size_t>(V), MemoryPlan::external);
+    ws.plan_.value_source.assign(static_cast<std::size_t>(V), 0);  // values no step makes are never read
+    for (int v = 0; v < V; ++v) {
+      const int r = reduced[static_cast<std::size_t>(v)];
+      if (r < 0) continue;
+      ws.plan_.value[static_cast<std::size_t>(v)] = rp.value[static_cast<std::size_t>(r)];
+      ws.plan_.value_source[static_cast<std::size_t>(v)] = rp.value_source[static_cast<std::size_t>(r)];
+    }
+    if (ws.folded_.size() != folded) ws.folded_.resize(Shape{folded});
+    ws.folded_valid_ = false;
+  }
+  // Makes the producers' folded state from the current parameters, unless it is current.
+  void fold(Workspace<T>& ws) const {
+    if (ws.folded_valid_ && ws.folded_for_ == store_.get() && ws.folded_version_ == store_->version()) return;
+    for (const auto& st : ws.steps_) {
+      if (st.folded < 0) continue;
+      const Node& n = nodes_[static_cast<std::size_t>(st.node)];
+      std::span<const T> scale, shift;
+      if (st.affine >= 0) {
+        const auto c = static_cast<std::size_t>(ws.shapes_[static_cast<std::size_t>(inputs_ + st.affine)][1]);
+        ws.affine_scale_.resize(c);
+        ws.affine_shift_.resize(c);
+        nodes_[static_cast<std::size_t>(st.affine)].layer->eval_affine(ws.affine_scale_, ws.affine_shift_);
+        scale = ws.affine_scale_;
+        shift = ws.affine_shift_;
+      }
+      n.layer->fold(ws.shapes_[static_cast<std::size_t>(n.inputs[0])], scale, shift,
+                    std::span<T>(ws.folded_.data() + st.folded, static_cast<std::size_t>(st.folded_size)));
+    }
+    ws.folded_for_ = store_.get();
+    ws.folded_version_ = store_->version();
+    ws.folded_valid_ = true;
   }
   TensorView<const T> run_forward(Workspace<T>& ws, Mode mode) const {
     if (!initialised_) throw error("Graph::forward: call init(seed) (or load parameters) first");
@@ -571,6 +729,7 @@ class Graph {
         if (first_non_finite(in) >= 0)  // the message is built only for a bad input
           guard(ws, in, -1, ("input \"" + names_[static_cast<std::size_t>(i)] + "\"").c_str());
       }
+    if (mode == Mode::train) store_->touch();  // BatchNorm's running statistics move
     plan(ws, mode);
     ws.arena_.resize(Shape{std::max<Index>(ws.plan_.arena, 1)});
     const std::size_t K = nodes_.size();
@@ -578,6 +737,12 @@ class Graph {
     ws.node_rng_.resize(K);
     const std::uint64_t step_seed = ws.rng_.next();
     Context& exec = ws.context();
+    if (ws.fused_) {
+      fold(ws);
+      run_steps(ws, mode, step_seed, exec);
+      ws.has_forward_ = true;
+      return TensorView<const T>(value_ptr(ws, output_), ws.shapes_[static_cast<std::size_t>(output_)]);
+    }
     for (std::size_t k = 0; k < K; ++k) {
       const Node& n = nodes_[k];
       const int v = inputs_ + static_cast<int>(k);
@@ -597,6 +762,31 @@ class Graph {
     }
     ws.has_forward_ = true;
     return TensorView<const T>(value_ptr(ws, output_), ws.shapes_[static_cast<std::size_t>(output_)]);
+  }
+  void run_steps(Workspace<T>& ws, Mode mode, std::uint64_t step_seed, Context& exec) const {
+    for (const auto& st : ws.steps_) {
+      const auto k = static_cast<std::size_t>(st.node);
+      const Node& n = nodes_[k];
+      ws.xs_.resize(n.inputs.size());
+      ws.in_shapes_.resize(n.inputs.size());
+      for (std::size_t j = 0; j < n.inputs.size(); ++j) {
+        const int u = n.inputs[j];
+        ws.xs_[j] = TensorView<const T>(value_ptr(ws, u), ws.shapes_[static_cast<std::size_t>(u)]);
+        ws.in_shapes_[j] = ws.shapes_[static_cast<std::size_t>(u)];
+      }
+      const TensorView<T> y(value_ptr(ws, st.value), ws.shapes_[static_cast<std::size_t>(st.value)]);
+      ws.scratch_[k].resize(n.layer->scratch_bytes_n(ws.in_shapes_, mode));
+      ws.node_rng_[k] = Rng(step_seed).fork(k);
+      Rng r = ws.node_rng_[k];
+      const LayerContext ctx{mode, ws.scratch_[k].span(), &r, &exec};
+      if (st.folded >= 0) {
+        const Epilogue<T> e{.residual = st.residual >= 0 ? value_ptr(ws, st.residual) : nullptr, .relu = st.relu};
+        n.layer->forward_folded(ws.xs_[0], y, std::span<const T>(ws.folded_.data() + st.folded, static_cast<std::size_t>(st.folded_size)), e, ctx);
+      } else {
+        n.layer->forward_n(ws.xs_, y, ctx);
+      }
+      if (ws.check_finite_) guard(ws, y.span(), static_cast<int>(k), "forward output");
+    }
   }
   // Throws numeric_error naming the step and node k (-1: the whole model) when `v` holds a
   // NaN/Inf. The message is only built on failure.

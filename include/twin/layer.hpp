@@ -38,6 +38,17 @@
 //    dx over dy.
 //  * aliasing() == Aliasing::view: y holds exactly x's values in the same order (a reshape);
 //    forward and backward skip their copy when y.data() == x.data() / dx.data() == dy.data().
+//
+// INFERENCE FUSION (optional; used only by forward-only Mode::eval plans)
+//  * fusion() says how a node may be merged into the producer (a convolution) before it:
+//    Fusion::channel_affine, its eval forward is y[n,c,...] = scale[c] x[n,c,...] + shift[c]
+//    (BatchNorm on its running statistics, ChannelAffine), given by eval_affine();
+//    Fusion::relu, y = x > 0 ? x : 0; Fusion::sum, y = x0 + x1 (two inputs, no scales).
+//  * A producer (folds() true) takes such an affine into its weights and bias once, when the
+//    plan is made or its parameters change (fold(), into a buffer of folded_size() scalars the
+//    workspace owns), and then runs forward_folded(): its forward with those weights and an
+//    Epilogue applied to every output, + residual (a tensor shaped like y) then the ReLU.
+//    Training and backward never see the folded copy: they read the layer's own parameters.
 #include <cstddef>
 #include <cstdint>
 #include <memory>
@@ -67,6 +78,14 @@ struct ParamSpec {
   std::string name;
   Shape shape;
 };
+
+// What a fused forward does to each output after its own sum (see INFERENCE FUSION).
+template <class T>
+struct Epilogue {
+  const T* residual = nullptr;  // added when set, laid out as y
+  bool relu = false;            // then y = y > 0 ? y : 0
+};
+enum class Fusion { none, channel_affine, relu, sum };
 
 // Per-call state handed to a layer. `exec` is the execution context (twin/context.hpp) its
 // kernels run on: threads and per-worker work buffers, which, unlike `scratch`, hold nothing
@@ -132,6 +151,22 @@ class Layer {
   virtual std::size_t scratch_bytes(const Shape& /*in*/, Mode /*mode*/) const { return 0; }
   virtual BackwardReads backward_reads() const { return {}; }
   virtual Aliasing aliasing() const { return Aliasing::none; }
+
+  // Inference fusion (see INFERENCE FUSION above). A follower declares fusion() and, for
+  // Fusion::channel_affine, fills scale and shift (one per channel) with eval_affine().
+  virtual Fusion fusion() const { return Fusion::none; }
+  virtual void eval_affine(std::span<T> /*scale*/, std::span<T> /*shift*/) const {}
+  // A producer: folded_size(in) scalars of folded state for inputs shaped like `in`; fold()
+  // writes them (scale, shift: the affine to fold, empty for none); forward_folded() is
+  // forward() with them and the epilogue. The three must agree for a given `in`.
+  virtual bool folds() const { return false; }
+  virtual Index folded_size(const Shape& /*in*/) const { return 0; }
+  virtual void fold(const Shape& /*in*/, std::span<const T> /*scale*/, std::span<const T> /*shift*/,
+                    std::span<T> /*out*/) const {}
+  virtual void forward_folded(TensorView<const T> x, TensorView<T> y, std::span<const T> /*folded*/,
+                              const Epilogue<T>& /*e*/, const LayerContext& ctx) const {
+    forward(x, y, ctx);
+  }
 
   virtual void forward(TensorView<const T> x, TensorView<T> y, const LayerContext& ctx) const = 0;
   virtual void backward(TensorView<const T> x, TensorView<const T> y, TensorView<const T> dy, TensorView<T> dx,

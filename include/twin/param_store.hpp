@@ -9,6 +9,7 @@
 // and are trimmed to their exact size by compact(), which init() and assign() call, so
 // building a large model copies its weights O(1) times per element.
 #include <algorithm>
+#include <cstdint>
 #include <span>
 #include <string>
 #include <vector>
@@ -35,6 +36,7 @@ class ParameterStore {
   // Registers `layer`'s tensors under `prefix` ("layer1.0.conv1" -> "layer1.0.conv1.weight")
   // and binds it. The layer must outlive the store's use of it (the owning model keeps both).
   void add(const std::string& prefix, Layer<T>& layer) {
+    touch();
     Bound b{&layer, n_params_, n_buffers_, 0, 0};
     for (const auto& p : layer.params()) {
       const std::string name = prefix + "." + p.name;
@@ -55,11 +57,17 @@ class ParameterStore {
     else rebind(b);
   }
 
-  std::span<T> params() { return params_.span().first(static_cast<std::size_t>(n_params_)); }
+  std::span<T> params() {
+    touch();
+    return params_.span().first(static_cast<std::size_t>(n_params_));
+  }
   std::span<const T> params() const { return params_.span().first(static_cast<std::size_t>(n_params_)); }
   std::span<T> grads() { return grads_.span().first(static_cast<std::size_t>(n_params_)); }
   std::span<const T> grads() const { return grads_.span().first(static_cast<std::size_t>(n_params_)); }
-  std::span<T> buffers() { return buffers_.span().first(static_cast<std::size_t>(n_buffers_)); }
+  std::span<T> buffers() {
+    touch();
+    return buffers_.span().first(static_cast<std::size_t>(n_buffers_));
+  }
   std::span<const T> buffers() const { return buffers_.span().first(static_cast<std::size_t>(n_buffers_)); }
   Index num_params() const { return n_params_; }
   Index num_buffers() const { return n_buffers_; }
@@ -71,15 +79,25 @@ class ParameterStore {
 
   // The parameters, gradients and buffers of the i-th layer added.
   std::size_t layers() const { return layers_.size(); }
-  std::span<T> layer_params(std::size_t i) { return params().subspan(p0(i), pn(i)); }
+  std::span<T> layer_params(std::size_t i) { return params().subspan(p0(i), pn(i)); }  // touches
   std::span<const T> layer_grads(std::size_t i) const { return grads().subspan(p0(i), pn(i)); }
-  std::span<T> layer_buffers(std::size_t i) {
+  std::span<T> layer_buffers(std::size_t i) {  // touches
     return buffers().subspan(static_cast<std::size_t>(layers_[i].buffer_begin),
                              static_cast<std::size_t>(layers_[i].buffer_end - layers_[i].buffer_begin));
   }
 
+  // A count that moves whenever the values may have changed: every non-const access to the
+  // parameters or buffers (params(), buffers(), layer_params(), layer_buffers(); an
+  // optimiser step goes through params()), assign(), adding a layer, and a training-mode
+  // forward of a graph on this store (BatchNorm's running statistics). What is derived from
+  // the values (a forward-only plan's folded convolution weights) is rebuilt when it moves.
+  // Code that keeps a span and writes through it later calls touch() after writing.
+  std::uint64_t version() const { return version_; }
+  void touch() { ++version_; }
+
   // Sets all parameters and buffers at once (a model file, a broadcast).
   void assign(std::span<const T> params, std::span<const T> buffers) {
+    touch();
     if (static_cast<Index>(params.size()) != n_params_ || static_cast<Index>(buffers.size()) != n_buffers_)
       throw shape_error(detail::concat("ParameterStore::assign: model has ", n_params_, " parameters and ", n_buffers_,
                                        " buffer values, got ", params.size(), " and ", buffers.size()));
@@ -134,6 +152,7 @@ class ParameterStore {
   std::vector<Bound> layers_;
   Tensor<T> params_{Shape{0}}, grads_{Shape{0}}, buffers_{Shape{0}};
   Index n_params_ = 0, n_buffers_ = 0;
+  std::uint64_t version_ = 0;
 };
 
 }  // namespace twin

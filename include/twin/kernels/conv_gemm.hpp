@@ -48,21 +48,62 @@ inline Index conv_group_images(const ConvGeometry& g) {
 // The weights as the forward wants them: a packed copy for the AVX2 kernel (in `caller`,
 // the calling thread's buffers, Context::caller_buffers(); read by all workers), W itself
 // otherwise.
+// Scalars of that packed copy; 0 when the forward reads W itself.
 template <class T>
-const T* pack_conv_weights(WorkBuffers& caller, const ConvGeometry& g, const T* w) {
+Index packed_conv_weights_size(const ConvGeometry& g) {
+#if TWIN_GEMM_AVX2
+  if constexpr (std::is_same_v<T, float>) {
+    const Index mr = detail::gemm_mr;
+    return g.c * g.k * g.k * ((g.o + mr - 1) / mr * mr);
+  }
+#endif
+  (void)g;
+  return 0;
+}
+// out (packed_conv_weights_size(g) scalars) <- W packed, when that size is not 0.
+template <class T>
+void pack_conv_weights_into(const ConvGeometry& g, const T* w, T* out) {
 #if TWIN_GEMM_AVX2
   if constexpr (std::is_same_v<T, float>) {
     // K block by K block (gemm_k_block), each as gemm's A panels: block pc starts at pc * Mpad.
     const Index K = g.c * g.k * g.k, kb = detail::gemm_k_block(K), mr = detail::gemm_mr;
     const Index mpad = (g.o + mr - 1) / mr * mr;
-    float* out = caller.get<float>(WorkBuffers::conv_weights, K * mpad);
     for (Index pc = 0; pc < K; pc += kb) detail::pack_a(Trans::no, w, K, 0, g.o, pc, std::min(kb, K - pc), out + pc * mpad);
-    return out;
+    return;
   }
 #endif
-  (void)caller;
   (void)g;
-  return w;
+  (void)w;
+  (void)out;
+}
+template <class T>
+const T* pack_conv_weights(WorkBuffers& caller, const ConvGeometry& g, const T* w) {
+  const Index n = packed_conv_weights_size<T>(g);
+  if (n == 0) return w;
+  T* out = caller.get<T>(WorkBuffers::conv_weights, n);
+  pack_conv_weights_into(g, w, out);
+  return out;
+}
+
+// A fused forward's epilogue on `rows` rows of `cols` outputs (row stride ld; the residual
+// laid out alike): y += residual, then y = y > 0 ? y : 0.
+template <class T>
+void conv_epilogue(T* y, const T* residual, bool relu, Index rows, Index cols, Index ld) {
+  for (Index r = 0; r < rows; ++r) {
+    T* yr = y + r * ld;
+    if (residual) {
+      const T* rr = residual + r * ld;
+      if (relu)
+        for (Index j = 0; j < cols; ++j) {
+          const T v = yr[j] + rr[j];
+          yr[j] = v > T(0) ? v : T(0);
+        }
+      else
+        for (Index j = 0; j < cols; ++j) yr[j] += rr[j];
+    } else if (relu) {
+      for (Index j = 0; j < cols; ++j) yr[j] = yr[j] > T(0) ? yr[j] : T(0);
+    }
+  }
 }
 
 #if TWIN_GEMM_AVX2
@@ -183,7 +224,7 @@ inline void pack_b_im2col(const ConvGeometry& g, const PaddedImage& pi, const fl
 }
 
 inline void conv_forward_avx2(WorkBuffers& buf, const ConvGeometry& g, const float* x, const float* wp,
-                              const float* bias, float* y) {
+                              const float* bias, float* y, const float* residual, bool relu) {
   const Index M = g.o, K = g.c * g.k * g.k, N = g.out_h() * g.out_w(), kb = gemm_k_block(K);
   const Index mpad = (M + gemm_mr - 1) / gemm_mr * gemm_mr;
   const PaddedImage pi = PaddedImage::of(g);
@@ -207,21 +248,16 @@ inline void conv_forward_avx2(WorkBuffers& buf, const ConvGeometry& g, const flo
                               first && bias ? bias + ir : nullptr);
         }
     }
+    // The block's outputs (M, nc) are still in L2: the epilogue's pass costs no memory traffic.
+    if (residual || relu) conv_epilogue(y + jc, residual ? residual + jc : nullptr, relu, M, nc, N);
   }
 }
 }  // namespace detail
 #endif
 
-// y (O, Ho Wo) <- W * cols(x) + b for one image x (C, H, W); wp from pack_conv_weights();
-// buf: the running worker's buffers.
+// The portable path of conv_forward_image: im2col blocks and gemm().
 template <class T>
-void conv_forward_image(WorkBuffers& buf, const ConvGeometry& g, const T* x, const T* wp, const T* bias, T* y) {
-#if TWIN_GEMM_AVX2
-  if constexpr (std::is_same_v<T, float>) {
-    detail::conv_forward_avx2(buf, g, x, wp, bias, y);
-    return;
-  }
-#endif
+void conv_forward_image_gemm(WorkBuffers& buf, const ConvGeometry& g, const T* x, const T* wp, const T* bias, T* y) {
   const Index K = g.c * g.k * g.k, N = g.out_h() * g.out_w();
   if (bias)
     for (Index o = 0; o < g.o; ++o) std::fill(y + o * N, y + (o + 1) * N, bias[o]);
@@ -235,6 +271,23 @@ void conv_forward_image(WorkBuffers& buf, const ConvGeometry& g, const T* x, con
     im2col_range(g, x, j0, j0 + nb, cols, nb);
     gemm<T>(buf, Trans::no, Trans::no, g.o, nb, K, T(1), wp, K, cols, nb, bias ? T(1) : T(0), y + j0, N);
   }
+}
+
+
+// y (O, Ho Wo) <- W * cols(x) + b for one image x (C, H, W); wp from pack_conv_weights();
+// buf: the running worker's buffers. With a residual (O, Ho Wo) and/or relu, the epilogue
+// (conv_epilogue) follows: y = max(W cols(x) + b + residual, 0).
+template <class T>
+void conv_forward_image(WorkBuffers& buf, const ConvGeometry& g, const T* x, const T* wp, const T* bias, T* y,
+                        const T* residual = nullptr, bool relu = false) {
+#if TWIN_GEMM_AVX2
+  if constexpr (std::is_same_v<T, float>) {
+    detail::conv_forward_avx2(buf, g, x, wp, bias, y, residual, relu);
+    return;
+  }
+#endif
+  conv_forward_image_gemm(buf, g, x, wp, bias, y);
+  if (residual || relu) conv_epilogue(y, residual, relu, g.o, g.out_h() * g.out_w(), g.out_h() * g.out_w());
 }
 
 }  // namespace twin::kernels

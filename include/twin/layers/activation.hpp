@@ -35,6 +35,8 @@
 
 namespace twin {
 
+struct ReLU;
+
 template <class T, class Op>
 class ElementwiseLayer final : public Layer<T> {
   // Piecewise linear around 0: the gradient needs only the sign mask of x.
@@ -47,6 +49,7 @@ class ElementwiseLayer final : public Layer<T> {
   Shape output_shape(const Shape& in) const override { return in; }
   Aliasing aliasing() const override { return Aliasing::in_place; }
   BackwardReads backward_reads() const override { return {.input = false, .output = !sign_mask}; }
+  Fusion fusion() const override { return std::is_same_v<Op, ReLU> ? Fusion::relu : Fusion::none; }
   // The sign mask: bit i % 8 of byte i / 8 is x[i] > 0.
   std::size_t scratch_bytes(const Shape& in, Mode) const override {
     return sign_mask ? scratch_bytes_for<std::uint8_t>((in.numel() + 7) / 8) : 0;

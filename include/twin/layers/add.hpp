@@ -37,6 +37,7 @@ class AddLayer final : public MultiInputLayer<T> {
     return s;
   }
   BackwardReads backward_reads() const override { return {.input = false, .output = false}; }
+  Fusion fusion() const override { return o_.scale.empty() ? Fusion::sum : Fusion::none; }
   Shape output_shape_n(std::span<const Shape> in) const override {
     if (!o_.scale.empty() && o_.scale.size() != in.size())
       throw shape_error(detail::concat("Add: ", o_.scale.size(), " scales for ", in.size(), " inputs"));

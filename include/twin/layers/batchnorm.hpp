@@ -86,6 +86,17 @@ class BatchNormLayer final : public Layer<T> {
     std::fill(running_var_.begin(), running_var_.end(), T(1));
   }
 
+  // Eval mode is y = x scale + shift per channel (the same values forward computes), which a
+  // forward-only plan folds into the convolution before it.
+  Fusion fusion() const override { return Fusion::channel_affine; }
+  void eval_affine(std::span<T> scale, std::span<T> shift) const override {
+    for (Index c = 0; c < c_; ++c) {
+      const double mu = double(running_mean_[std::size_t(c)]), invstd = 1.0 / std::sqrt(double(running_var_[std::size_t(c)]) + eps_);
+      scale[std::size_t(c)] = T(gamma(c) * invstd);
+      shift[std::size_t(c)] = T(beta(c) - mu * gamma(c) * invstd);
+    }
+  }
+
   // Per channel: the mean and 1 / sqrt(var + eps) that forward normalised with.
   std::size_t scratch_bytes(const Shape&, Mode) const override { return 2 * scratch_bytes_for<T>(c_); }
 

@@ -44,6 +44,11 @@ class ChannelAffineLayer final : public Layer<T> {
     dw_ = g.first(std::size_t(c_));
     db_ = g.subspan(std::size_t(c_));
   }
+  Fusion fusion() const override { return Fusion::channel_affine; }
+  void eval_affine(std::span<T> scale, std::span<T> shift) const override {
+    std::copy(w_.begin(), w_.end(), scale.begin());
+    std::copy(b_.begin(), b_.end(), shift.begin());
+  }
   void init(Rng&) override {
     std::fill(w_.begin(), w_.end(), T(1));
     std::fill(b_.begin(), b_.end(), T(0));

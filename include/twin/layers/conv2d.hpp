@@ -29,6 +29,7 @@
 // than once per image; backward then adds into the gradients group by group, in order.
 #include <algorithm>
 #include <string>
+#include <vector>
 
 #include "twin/init.hpp"
 #include "twin/kernels/conv_gemm.hpp"
@@ -120,7 +121,7 @@ class Conv2DLayer final : public Layer<T> {
     if (g.n == 0) return;
     Context& exec = ctx.context();
     if (grouped(g)) {
-      forward_grouped(g, x.data(), y.data(), exec);
+      forward_grouped(g, x.data(), y.data(), exec, w_.data(), o_.bias ? b_.data() : nullptr, {});
       return;
     }
     // Packed once per call, in the caller's buffers, read by all workers.
@@ -130,6 +131,52 @@ class Conv2DLayer final : public Layer<T> {
     exec.parallel_for(0, g.n, 1, [&](Index lo, Index hi, WorkBuffers& buf) {
       for (Index n = lo; n < hi; ++n)
         kernels::conv_forward_image(buf, g, x.data() + n * x_size, wp, bias, y.data() + n * y_size);
+    });
+  }
+
+  // Inference fusion (layer.hpp, INFERENCE FUSION): a per-channel affine y = s z + t after
+  // this convolution folds into it as W'[o] = s[o] W[o], b'[o] = s[o] b[o] + t[o] (b = 0
+  // without bias). The folded state is [b' (O, rounded up to 16)] [W': packed as
+  // pack_conv_weights packs it when the forward packs, else (O, C k k)], so the eval forward
+  // neither packs per call nor makes separate passes for the affine, the ReLU and the sum.
+  bool folds() const override { return true; }
+  Index folded_size(const Shape& in) const override {
+    const auto g = geometry(in);
+    const Index packed = grouped(g) ? 0 : kernels::packed_conv_weights_size<T>(g);
+    return round16(o_.out) + round16(packed > 0 ? packed : o_.out * row_len());
+  }
+  void fold(const Shape& in, std::span<const T> scale, std::span<const T> shift, std::span<T> out) const override {
+    const auto g = geometry(in);
+    const Index k = row_len(), o = o_.out;
+    const bool affine = !scale.empty();
+    T* b = out.data();
+    T* w = b + round16(o);
+    const Index packed = grouped(g) ? 0 : kernels::packed_conv_weights_size<T>(g);
+    std::vector<T> scaled(packed > 0 ? std::size_t(o * k) : 0);  // made when planning, not per call
+    T* wf = packed > 0 ? scaled.data() : w;
+    for (Index r = 0; r < o; ++r) {
+      const T s = affine ? scale[std::size_t(r)] : T(1), bias = o_.bias ? b_[std::size_t(r)] : T(0);
+      b[r] = affine ? s * bias + shift[std::size_t(r)] : bias;
+      for (Index i = 0; i < k; ++i) wf[r * k + i] = affine ? s * w_[std::size_t(r * k + i)] : w_[std::size_t(r * k + i)];
+    }
+    if (packed > 0) kernels::pack_conv_weights_into(g, wf, w);
+  }
+  void forward_folded(TensorView<const T> x, TensorView<T> y, std::span<const T> folded, const Epilogue<T>& e,
+                      const LayerContext& ctx) const override {
+    const auto g = geometry(x.shape());
+    if (g.n == 0) return;
+    Context& exec = ctx.context();
+    const T* b = folded.data();
+    const T* w = b + round16(o_.out);
+    if (grouped(g)) {
+      forward_grouped(g, x.data(), y.data(), exec, w, b, e);
+      return;
+    }
+    const Index x_size = g.c * g.h * g.w, y_size = o_.out * g.out_h() * g.out_w();
+    exec.parallel_for(0, g.n, 1, [&](Index lo, Index hi, WorkBuffers& buf) {
+      for (Index n = lo; n < hi; ++n)
+        kernels::conv_forward_image(buf, g, x.data() + n * x_size, w, b, y.data() + n * y_size,
+                                    e.residual ? e.residual + n * y_size : nullptr, e.relu);
     });
   }
 
@@ -217,7 +264,9 @@ class Conv2DLayer final : public Layer<T> {
   // and Y's column blocks copied out to y[n]. Y starts as the bias and the GEMM adds its K
   // blocks onto it, which rounds exactly as the per-image kernel's first-block bias does, so
   // the result is bit-identical to the per-image path (and to any grouping).
-  void forward_grouped(const kernels::ConvGeometry& g, const T* x, T* y, Context& exec) const {
+  // w (O, C k k), bias (O) or null: the layer's own or the folded ones; e: the epilogue.
+  void forward_grouped(const kernels::ConvGeometry& g, const T* x, T* y, Context& exec, const T* w, const T* bias,
+                       const Epilogue<T>& e) const {
     const Index hw = g.out_h() * g.out_w(), k = row_len(), o = o_.out, x_size = g.c * g.h * g.w, y_size = o * hw;
     const Index group = kernels::conv_group_images(g), most = std::min(group, g.n) * hw;
     WorkBuffers& own = exec.caller_buffers();
@@ -229,15 +278,21 @@ class Conv2DLayer final : public Layer<T> {
         for (Index i = lo; i < hi; ++i) kernels::im2col_range(g, x + (n0 + i) * x_size, 0, hw, cols + i * hw, nc);
       });
       T* c = m == 1 ? y + n0 * y_size : out;  // one image: Y is y[n0] itself
-      if (o_.bias)
-        for (Index r = 0; r < o; ++r) std::fill(c + r * nc, c + (r + 1) * nc, b_[std::size_t(r)]);
-      kernels::gemm_parallel<T>(exec, kernels::Trans::no, kernels::Trans::no, o, nc, k, T(1), w_.data(), k, cols, nc,
-                                o_.bias ? T(1) : T(0), c, nc);
-      if (m == 1) continue;
+      if (bias)
+        for (Index r = 0; r < o; ++r) std::fill(c + r * nc, c + (r + 1) * nc, bias[r]);
+      kernels::gemm_parallel<T>(exec, kernels::Trans::no, kernels::Trans::no, o, nc, k, T(1), w, k, cols, nc,
+                                bias ? T(1) : T(0), c, nc);
+      const bool epilogue = e.residual || e.relu;
+      if (m == 1) {
+        if (epilogue) kernels::conv_epilogue(c, e.residual ? e.residual + n0 * y_size : nullptr, e.relu, o, hw, hw);
+        continue;
+      }
       exec.parallel_for(0, m, 1, [&](Index lo, Index hi) {
-        for (Index i = lo; i < hi; ++i)
-          for (Index r = 0; r < o; ++r)
-            std::copy(out + r * nc + i * hw, out + r * nc + (i + 1) * hw, y + (n0 + i) * y_size + r * hw);
+        for (Index i = lo; i < hi; ++i) {
+          T* yn = y + (n0 + i) * y_size;
+          for (Index r = 0; r < o; ++r) std::copy(out + r * nc + i * hw, out + r * nc + (i + 1) * hw, yn + r * hw);
+          if (epilogue) kernels::conv_epilogue(yn, e.residual ? e.residual + (n0 + i) * y_size : nullptr, e.relu, o, hw, hw);
+        }
       });
     }
   }
@@ -280,6 +335,7 @@ class Conv2DLayer final : public Layer<T> {
     }
   }
   Index row_len() const { return o_.in * o_.kernel * o_.kernel; }  // C k k
+  static Index round16(Index n) { return (n + 15) / 16 * 16; }  // keeps each folded part 64-byte aligned
   Index partial_size() const { return o_.out * row_len() + (o_.bias ? o_.out : 0); }
 
   Conv2D o_;
