@@ -14,7 +14,7 @@ namespace twin {
 
 struct BuildInfo {
   std::string version;      // "0.1.0"
-  std::string gemm_kernel;  // "avx2-fma packed 6x16" or "eigen"
+  std::string gemm_kernel;  // "avx512 packed 12x16", "avx2-fma packed 6x16" or "eigen"
   std::string simd;         // "avx512f", "avx2+fma", "sse2", "none"
   int threads = 1;          // default_threads() at the time of the call
   std::string str() const {

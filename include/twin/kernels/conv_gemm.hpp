@@ -243,7 +243,7 @@ inline void conv_forward_avx2(WorkBuffers& buf, const ConvGeometry& g, const flo
         for (Index jr = 0; jr < nc; jr += gemm_nr) {
           const float* bpanel = bp + (jr / gemm_nr) * kc * gemm_nr;
           for (Index ir = ic; ir < std::min(M, ic + gemm_mc); ir += gemm_mr)
-            micro_kernel_6x16(kc, ap + (ir / gemm_mr) * kc * gemm_mr, bpanel, y + ir * N + jc + jr, N,
+            micro_kernel(kc, ap + (ir / gemm_mr) * kc * gemm_mr, bpanel, y + ir * N + jc + jr, N,
                               std::min(gemm_mr, M - ir), std::min(gemm_nr, nc - jr), 1.0f, first ? 0.0f : 1.0f,
                               first && bias ? bias + ir : nullptr);
         }

@@ -14,7 +14,10 @@
 //  * float with AVX2 + FMA (-mavx2 -mfma or -march=native): a BLIS-style packed GEMM.
 //    op(A) and op(B) are copied into contiguous panels (transposes cost nothing after
 //    packing), blocked for the caches, and a 6x16 register-blocked micro-kernel keeps 12
-//    ymm accumulators live. The packing buffers are the calling worker's WorkBuffers
+//    ymm accumulators live; with AVX-512F as well (-march=native on Zen 4/5, Skylake-SP
+//    and later) the micro-kernel is 12x16, one zmm accumulator per row of the tile. Each
+//    element of C is the same chain of FMAs over k in both, so they give the same bits.
+//    The packing buffers are the calling worker's WorkBuffers
 //    (twin/context.hpp, slots gemm_a and gemm_b), which only grow, so the hot path does
 //    not allocate.
 //  * everything else (double, builds without AVX2): Eigen's GEMM.
@@ -36,8 +39,14 @@
 #if defined(__AVX2__) && defined(__FMA__) && !defined(TWIN_NO_SIMD)
 #include <immintrin.h>
 #define TWIN_GEMM_AVX2 1
+#if defined(__AVX512F__)
+#define TWIN_GEMM_AVX512 1
+#else
+#define TWIN_GEMM_AVX512 0
+#endif
 #else
 #define TWIN_GEMM_AVX2 0
+#define TWIN_GEMM_AVX512 0
 #endif
 
 namespace twin::kernels {
@@ -46,7 +55,9 @@ enum class Trans { no, yes };
 
 // Name of the kernel gemm<float> uses in this translation unit.
 inline constexpr const char* gemm_kernel_name() {
-#if TWIN_GEMM_AVX2
+#if TWIN_GEMM_AVX512
+  return "avx512 packed 12x16";
+#elif TWIN_GEMM_AVX2
   return "avx2-fma packed 6x16";
 #else
   return "eigen";
@@ -98,7 +109,8 @@ void gemm_eigen(Trans ta, Trans tb, Index M, Index N, Index K, T alpha, const T*
 // Blocking for a core with 32 KiB L1d and >= 512 KiB L2 (Zen 2/3, Skylake and later):
 // one KC x NR panel of B (16 KiB) stays in L1, the MC x KC block of A (144 KiB) in L2,
 // the KC x NC panel of B in L3.
-inline constexpr Index gemm_mr = 6, gemm_nr = 16;
+// MR rows x NR columns of C per micro-kernel call: 12 x 16 with AVX-512 (12 zmm), else 6 x 16 (12 ymm).
+inline constexpr Index gemm_mr = TWIN_GEMM_AVX512 ? 12 : 6, gemm_nr = 16;
 inline constexpr Index gemm_kc = 256, gemm_mc = 144, gemm_nc = 3072, gemm_nc_small = 256;
 // Up to this many columns of C, an untransposed A is read in place instead of packed.
 inline constexpr Index gemm_n_unpacked_a = 64;
@@ -186,6 +198,45 @@ inline void pack_b(Trans tb, const float* B, Index ldb, Index p0, Index kc, Inde
   }
 }
 
+#if TWIN_GEMM_AVX512
+template <bool PackedA>
+inline void micro_kernel_impl(Index kc, const float* a, Index lda, const float* b, float* C, Index ldc, Index mr,
+                              Index nr, float alpha, float beta, const float* bias) {
+  __m512 acc[gemm_mr];
+#pragma GCC unroll 12
+  for (Index r = 0; r < gemm_mr; ++r) acc[r] = _mm512_setzero_ps();
+  for (Index r = 0; r < mr; ++r) {  // C is touched only after the loop: start fetching its lines now
+    _mm_prefetch(reinterpret_cast<const char*>(C + r * ldc), _MM_HINT_T0);
+    _mm_prefetch(reinterpret_cast<const char*>(C + r * ldc + nr - 1), _MM_HINT_T0);
+  }
+  const float* ar[gemm_mr];  // unpacked A: as in the AVX2 kernel below
+  for (Index r = 0; r < gemm_mr; ++r) ar[r] = a + (PackedA || r >= mr ? 0 : r * lda);
+#pragma GCC unroll 2
+  for (Index k = 0; k < kc; ++k) {
+    const __m512 b0 = _mm512_loadu_ps(b);
+#pragma GCC unroll 12
+    for (Index r = 0; r < gemm_mr; ++r)
+      acc[r] = _mm512_fmadd_ps(_mm512_set1_ps(PackedA ? a[r] : ar[r][k]), b0, acc[r]);
+    if constexpr (PackedA) a += gemm_mr;
+    b += gemm_nr;
+  }
+  // alpha * acc + bias, then + beta * C, as the AVX2 kernel does; edge tiles through a mask.
+  const __m512 va = _mm512_set1_ps(alpha), vb = _mm512_set1_ps(beta);
+  const __mmask16 m = nr >= gemm_nr ? __mmask16(0xffff) : __mmask16((1u << nr) - 1u);
+  auto store_rows = [&](Index rows) {
+#pragma GCC unroll 12
+    for (Index r = 0; r < rows; ++r) {
+      float* c = C + r * ldc;
+      __m512 v = _mm512_mul_ps(va, acc[r]);
+      if (bias) v = _mm512_add_ps(v, _mm512_set1_ps(bias[r]));
+      if (beta != 0.0f) v = _mm512_fmadd_ps(vb, _mm512_maskz_loadu_ps(m, c), v);
+      _mm512_mask_storeu_ps(c, m, v);
+    }
+  };
+  if (mr == gemm_mr) store_rows(gemm_mr);  // a constant trip count: the accumulators stay in registers
+  else store_rows(mr);
+}
+#else
 // C[0:mr, 0:nr] = alpha * (a_panel * b_panel) + bias + beta * C, the panels packed as above;
 // bias (mr values, one per row, or null) is added in the same write, so a convolution's bias
 // costs no pass over its output. Tiles with all NR columns store straight to C; narrower
@@ -194,7 +245,7 @@ inline void pack_b(Trans tb, const float* B, Index ldb, Index p0, Index kc, Inde
 // unpacked row-major A with row stride lda (rows >= mr are not read), which saves packing A
 // when only a panel or two of B reuse it. Both sum every element in the same order.
 template <bool PackedA>
-inline void micro_kernel_6x16_impl(Index kc, const float* a, Index lda, const float* b, float* C, Index ldc, Index mr,
+inline void micro_kernel_impl(Index kc, const float* a, Index lda, const float* b, float* C, Index ldc, Index mr,
                                    Index nr, float alpha, float beta, const float* bias) {
   __m256 c00 = _mm256_setzero_ps(), c01 = _mm256_setzero_ps(), c10 = _mm256_setzero_ps(),
          c11 = _mm256_setzero_ps(), c20 = _mm256_setzero_ps(), c21 = _mm256_setzero_ps(),
@@ -268,9 +319,11 @@ inline void micro_kernel_6x16_impl(Index kc, const float* a, Index lda, const fl
     }
 }
 
-inline void micro_kernel_6x16(Index kc, const float* a, const float* b, float* C, Index ldc, Index mr, Index nr,
+#endif
+
+inline void micro_kernel(Index kc, const float* a, const float* b, float* C, Index ldc, Index mr, Index nr,
                               float alpha, float beta, const float* bias = nullptr) {
-  micro_kernel_6x16_impl<true>(kc, a, 0, b, C, ldc, mr, nr, alpha, beta, bias);
+  micro_kernel_impl<true>(kc, a, 0, b, C, ldc, mr, nr, alpha, beta, bias);
 }
 
 // K is cut into equal blocks of at most gemm_kc (up to 5/4 gemm_kc in one block): a short
@@ -295,7 +348,7 @@ inline void gemm_avx2(WorkBuffers& buf, Trans ta, Trans tb, Index M, Index N, In
       pack_b(tb, B, ldb, pc, kc, 0, N, bp);
       for (Index ir = 0; ir < M; ir += gemm_mr)
         for (Index jr = 0; jr < N; jr += gemm_nr)
-          micro_kernel_6x16_impl<false>(kc, A + ir * lda + pc, lda, bp + (jr / gemm_nr) * kc * gemm_nr, C + ir * ldc + jr,
+          micro_kernel_impl<false>(kc, A + ir * lda + pc, lda, bp + (jr / gemm_nr) * kc * gemm_nr, C + ir * ldc + jr,
                                         ldc, std::min(gemm_mr, M - ir), std::min(gemm_nr, N - jr), alpha, beta_k,
                                         nullptr);
     }
@@ -320,7 +373,7 @@ inline void gemm_avx2(WorkBuffers& buf, Trans ta, Trans tb, Index M, Index N, In
           const Index nr = std::min(gemm_nr, nc - jr);
           const float* bpanel = bp + (jr / gemm_nr) * kc * gemm_nr;
           for (Index ir = 0; ir < M; ir += gemm_mr)
-            micro_kernel_6x16(kc, ap + (ir / gemm_mr) * kc * gemm_mr, bpanel, C + ir * ldc + jc + jr, ldc,
+            micro_kernel(kc, ap + (ir / gemm_mr) * kc * gemm_mr, bpanel, C + ir * ldc + jc + jr, ldc,
                               std::min(gemm_mr, M - ir), nr, alpha, beta_k);
         }
       }
@@ -342,7 +395,7 @@ inline void gemm_avx2(WorkBuffers& buf, Trans ta, Trans tb, Index M, Index N, In
           const Index nr = std::min(gemm_nr, nc - jr);
           const float* bpanel = bp + (jr / gemm_nr) * kc * gemm_nr;
           for (Index ir = 0; ir < mc; ir += gemm_mr)
-            micro_kernel_6x16(kc, ap + (ir / gemm_mr) * kc * gemm_mr, bpanel, C + (ic + ir) * ldc + jc + jr, ldc,
+            micro_kernel(kc, ap + (ir / gemm_mr) * kc * gemm_mr, bpanel, C + (ic + ir) * ldc + jc + jr, ldc,
                               std::min(gemm_mr, mc - ir), nr, alpha, beta_k);
         }
       }
