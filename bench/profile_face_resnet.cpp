@@ -193,6 +193,7 @@ int run(const Args& a) {
 
   // The same through Graph::forward (its planned arena), for comparison.
   Workspace<float> ws;
+  ws.set_context(&exec);  // the table's threads (a workspace's own context would use every core)
   std::vector<double> t_graph;
   for (int rep = 0; rep <= a.reps; ++rep) {
     const double t0 = now_ms();
@@ -207,6 +208,8 @@ int run(const Args& a) {
   // Inference in forward-only workspaces, unfused and fused (Workspace::set_fusion), the
   // two alternated: what folding BatchNorm and fusing ReLU / Add into the convolutions buys.
   Workspace<float> plain, fused;
+  plain.set_context(&exec);
+  fused.set_context(&exec);
   plain.set_forward_only(true);
   plain.set_fusion(false);
   fused.set_forward_only(true);
