@@ -9,6 +9,7 @@
 
 #include <twin/face/detection.hpp>
 #include <twin/face/square_resize.hpp>
+#include <twin/face/tiny_face_detector.hpp>
 
 namespace test_face_detect {  // file-local: the test files are compiled as unity batches
 
@@ -119,4 +120,41 @@ TEST_CASE("square_resize with SquarePad::end pads at the bottom or right, as fac
   }
 }
 
+}  // namespace test_face_detect
+
+namespace test_face_detect {
+TEST_CASE("detect_faces: a FaceDetectorWorkspace gives the per-call overload's boxes and keeps its buffers") {
+  auto net = twin::face::tiny_face_detector<float>();
+  net.init(3);
+  const twin::Index h = 50, w = 70;
+  std::vector<std::uint8_t> img(static_cast<std::size_t>(h * w));
+  for (std::size_t i = 0; i < img.size(); ++i) img[i] = static_cast<std::uint8_t>((i * 37) % 251);
+  const TinyFaceDetectorOptions o{.input_size = 64, .score_threshold = 0.3};
+  twin::Workspace<float> plain;
+  const auto want = detect_faces(net, plain, img.data(), h, w, 1, o);
+  REQUIRE(!want.empty());
+  FaceDetectorWorkspace<float> ws;
+  const auto& got = detect_faces(net, ws, img.data(), h, w, 1, o);
+  REQUIRE(got.size() == want.size());
+  for (std::size_t i = 0; i < got.size(); ++i) {
+    CHECK(got[i].x == want[i].x);
+    CHECK(got[i].y == want[i].y);
+    CHECK(got[i].w == want[i].w);
+    CHECK(got[i].h == want[i].h);
+    CHECK(got[i].score == want[i].score);
+  }
+  // A second image of the same size: the same buffers, nothing grown.
+  const float* input = ws.input.data();
+  const float* rgb = ws.rgb.data();
+  const std::size_t bytes = ws.net.bytes(), faces = ws.faces.capacity(), candidates = ws.candidates.capacity();
+  for (auto& p : img) p = static_cast<std::uint8_t>(255 - p);
+  const auto& again = detect_faces(net, ws, img.data(), h, w, 1, o);
+  CHECK(&again == &ws.faces);
+  CHECK(ws.input.data() == input);
+  CHECK(ws.rgb.data() == rgb);
+  CHECK(ws.net.bytes() == bytes);
+  CHECK(ws.faces.capacity() == faces);
+  CHECK(ws.candidates.capacity() >= candidates);
+  CHECK(again.size() == detect_faces(net, plain, img.data(), h, w, 1, o).size());
+}
 }  // namespace test_face_detect

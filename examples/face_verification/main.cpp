@@ -268,9 +268,9 @@ struct Detector {
 
 // The best-scoring face box of an image, in whole pixels; an error naming the file when
 // the detector finds none.
-twin::face::PixelRect find_face(const Detector& d, twin::Workspace<float>& ws, const std::string& path,
+twin::face::PixelRect find_face(const Detector& d, twin::face::FaceDetectorWorkspace<float>& ws, const std::string& path,
                                 const Tensor<std::uint8_t, 2>& img) {
-  const auto faces = twin::face::detect_faces(*d.net, ws, img.data(), img.dim(0), img.dim(1), 1, d.options);
+  const auto& faces = twin::face::detect_faces(*d.net, ws, img.data(), img.dim(0), img.dim(1), 1, d.options);
   const auto r = faces.empty() ? twin::face::PixelRect{} : twin::face::pixel_rect(faces[0], img.dim(0), img.dim(1));
   if (r.empty())
     throw twin::error(twin::detail::concat("no face found in ", path, " (tiny face detector, input ", d.options.input_size,
@@ -298,9 +298,9 @@ Tensor<float> pretrained_inputs(const std::vector<std::string>& paths, bool mirr
   std::vector<twin::face::SimilarityTransform> chip(paths.size());
   std::vector<twin::face::PixelRect> box(paths.size());
   if (landmarks || detector.net) {
-    twin::Workspace<float> ws, dws;
+    twin::Workspace<float> ws;
+    twin::face::FaceDetectorWorkspace<float> dws;  // forward-only, reused for every image
     ws.set_forward_only(true);
-    dws.set_forward_only(true);
     for (std::size_t i = 0; i < paths.size(); ++i) {
       const auto img = twin::io::load_image(paths[i]);
       box[i] = detector.net ? find_face(detector, dws, paths[i], img) : twin::face::PixelRect{0, 0, img.dim(1), img.dim(0)};

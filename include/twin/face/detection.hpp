@@ -17,6 +17,7 @@
 #include <cstdint>
 #include <numeric>
 #include <span>
+#include <utility>
 #include <vector>
 
 #include "twin/error.hpp"
@@ -39,29 +40,47 @@ inline double iou(const Box& a, const Box& b) {
   return uni > 0 ? inter / uni : 0.0;
 }
 
-// The indices of the boxes kept, highest score first.
-inline std::vector<std::size_t> nms_indices(std::span<const Box> boxes, double iou_threshold) {
+// nms's working lists, kept by a caller that suppresses often (detect_faces'
+// FaceDetectorWorkspace), so that a call allocates nothing once they have grown.
+struct NmsScratch {
+  std::vector<std::size_t> order, keep;
+  std::vector<char> gone;
+};
+
+// The indices of the boxes kept, highest score first, into s.keep.
+inline void nms_indices_into(std::span<const Box> boxes, double iou_threshold, NmsScratch& s) {
   if (!(iou_threshold >= 0 && iou_threshold <= 1))
     throw error(twin::detail::concat("nms: the IoU threshold must be in [0, 1], got ", iou_threshold));
-  std::vector<std::size_t> order(boxes.size());
-  std::iota(order.begin(), order.end(), std::size_t{0});
-  std::stable_sort(order.begin(), order.end(), [&](std::size_t a, std::size_t b) {
+  s.order.resize(boxes.size());
+  std::iota(s.order.begin(), s.order.end(), std::size_t{0});
+  std::stable_sort(s.order.begin(), s.order.end(), [&](std::size_t a, std::size_t b) {
     return boxes[a].score > boxes[b].score || (boxes[a].score == boxes[b].score && a > b);
   });
-  std::vector<std::size_t> keep;
-  std::vector<bool> gone(boxes.size(), false);
-  for (std::size_t i = 0; i < order.size(); ++i) {
-    if (gone[i]) continue;
-    keep.push_back(order[i]);
-    for (std::size_t j = i + 1; j < order.size(); ++j)
-      if (!gone[j] && iou(boxes[order[i]], boxes[order[j]]) > iou_threshold) gone[j] = true;
+  s.keep.clear();
+  s.gone.assign(boxes.size(), 0);
+  for (std::size_t i = 0; i < s.order.size(); ++i) {
+    if (s.gone[i]) continue;
+    s.keep.push_back(s.order[i]);
+    for (std::size_t j = i + 1; j < s.order.size(); ++j)
+      if (!s.gone[j] && iou(boxes[s.order[i]], boxes[s.order[j]]) > iou_threshold) s.gone[j] = 1;
   }
-  return keep;
+}
+inline std::vector<std::size_t> nms_indices(std::span<const Box> boxes, double iou_threshold) {
+  NmsScratch s;
+  nms_indices_into(boxes, iou_threshold, s);
+  return std::move(s.keep);
 }
 
+// The boxes kept, highest score first, into `out`.
+inline void nms_into(std::span<const Box> boxes, double iou_threshold, NmsScratch& s, std::vector<Box>& out) {
+  nms_indices_into(boxes, iou_threshold, s);
+  out.clear();
+  for (std::size_t i : s.keep) out.push_back(boxes[i]);
+}
 inline std::vector<Box> nms(std::span<const Box> boxes, double iou_threshold) {
+  NmsScratch s;
   std::vector<Box> out;
-  for (std::size_t i : nms_indices(boxes, iou_threshold)) out.push_back(boxes[i]);
+  nms_into(boxes, iou_threshold, s, out);
   return out;
 }
 

@@ -21,9 +21,10 @@ namespace twin::face {
 
 enum class SquarePad { centre, end };
 
-// pixels: h x w x channels (1: grey, replicated to RGB; 3: RGB), row-major.
-inline std::vector<float> square_resize(const std::uint8_t* pixels, Index h, Index w, Index channels, Index side,
-                                        SquarePad pad = SquarePad::centre) {
+// pixels: h x w x channels (1: grey, replicated to RGB; 3: RGB), row-major; into `out`
+// (side x side x 3), whose capacity is kept, so a caller reusing it allocates once.
+inline void square_resize_into(const std::uint8_t* pixels, Index h, Index w, Index channels, Index side, SquarePad pad,
+                               std::vector<float>& out) {
   if (h <= 0 || w <= 0 || side <= 0 || (channels != 1 && channels != 3))
     throw shape_error(twin::detail::concat("square_resize: expected an H x W x 1 or 3 image and side > 0, got ", h, " x ", w, " x ",
                                      channels, " and side ", side));
@@ -38,7 +39,7 @@ inline std::vector<float> square_resize(const std::uint8_t* pixels, Index h, Ind
     if (y < 0 || y >= h || x < 0 || x >= w) return 0.f;
     return static_cast<float>(pixels[(y * w + x) * channels + (channels == 3 ? c : 0)]);
   };
-  std::vector<float> out(static_cast<std::size_t>(side * side * 3));
+  out.resize(static_cast<std::size_t>(side * side * 3));
   const float scale = static_cast<float>(n) / static_cast<float>(side);
   for (Index oy = 0; oy < side; ++oy) {
     const float sy = static_cast<float>(oy) * scale;
@@ -57,6 +58,11 @@ inline std::vector<float> square_resize(const std::uint8_t* pixels, Index h, Ind
       }
     }
   }
+}
+inline std::vector<float> square_resize(const std::uint8_t* pixels, Index h, Index w, Index channels, Index side,
+                                        SquarePad pad = SquarePad::centre) {
+  std::vector<float> out;
+  square_resize_into(pixels, h, w, channels, side, pad, out);
   return out;
 }
 

@@ -28,8 +28,8 @@
 //   conv8/filters (1, 1, 512, 25), bias      -> conv8.weight, conv8.bias
 //
 //   auto net = twin::face::load_tiny_face_detector();
-//   twin::Workspace<float> ws;
-//   auto faces = twin::face::detect_faces(net, ws, pixels, h, w, 1);  // boxes in pixels
+//   twin::face::FaceDetectorWorkspace<float> ws;                      // reused from call to call
+//   const auto& faces = twin::face::detect_faces(net, ws, pixels, h, w, 1);  // boxes in pixels
 #include <array>
 #include <cmath>
 #include <cstdint>
@@ -115,26 +115,35 @@ inline void check_detector_options(const TinyFaceDetectorOptions& o) {
     throw error(twin::detail::concat("tiny face detector: the IoU threshold must be in [0, 1], got ", o.iou_threshold));
 }
 
-// An h x w x channels image (1: grey, 3: RGB) -> sample n of x (N, 3, S, S).
+// An h x w x channels image (1: grey, 3: RGB) -> sample n of x (N, 3, S, S); `rgb` holds
+// the resized image on the way (its capacity is kept).
 template <class T>
-void tiny_detector_input(const std::uint8_t* pixels, Index h, Index w, Index channels, TensorView<T> x, Index n) {
+void tiny_detector_input(const std::uint8_t* pixels, Index h, Index w, Index channels, TensorView<T> x, Index n,
+                         std::vector<float>& rgb) {
   const Index s = x.dim(2);
-  const auto rgb = square_resize(pixels, h, w, channels, s, SquarePad::end);
+  square_resize_into(pixels, h, w, channels, s, SquarePad::end, rgb);
   T* out = x.data() + n * 3 * s * s;
   for (Index c = 0; c < 3; ++c)
     for (Index i = 0; i < s * s; ++i)
       out[c * s * s + i] = (T(rgb[std::size_t(i * 3 + c)]) - T(tiny_detector_mean_rgb[c])) / T(255);
 }
 
-// Every box above the score threshold, before suppression, from one sample's raw output
-// y (25, G, G), in the pixels of the h x w image the input was made from.
 template <class T>
-std::vector<Box> decode_tiny_detections(const T* y, Index grid, Index h, Index w, const TinyFaceDetectorOptions& o) {
+void tiny_detector_input(const std::uint8_t* pixels, Index h, Index w, Index channels, TensorView<T> x, Index n) {
+  std::vector<float> rgb;
+  tiny_detector_input(pixels, h, w, channels, x, n, rgb);
+}
+
+// Every box above the score threshold, before suppression, from one sample's raw output
+// y (25, G, G), in the pixels of the h x w image the input was made from, into `boxes`.
+template <class T>
+void decode_tiny_detections_into(const T* y, Index grid, Index h, Index w, const TinyFaceDetectorOptions& o,
+                                 std::vector<Box>& boxes) {
   const double s = double(o.input_size), scale = s / double(std::max(h, w));
   const double fx = s / std::round(double(w) * scale), fy = s / std::round(double(h) * scale);
   auto sigmoid = [](double v) { return 1 / (1 + std::exp(-v)); };
   auto at = [&](Index a, Index k, Index row, Index col) { return double(y[((a * 5 + k) * grid + row) * grid + col]); };
-  std::vector<Box> boxes;
+  boxes.clear();
   for (Index row = 0; row < grid; ++row)
     for (Index col = 0; col < grid; ++col)
       for (Index a = 0; a < 5; ++a) {
@@ -147,11 +156,47 @@ std::vector<Box> decode_tiny_detections(const T* y, Index grid, Index h, Index w
         const double bh = std::exp(at(a, 3, row, col)) * anchor[1] / double(grid) * fy;
         boxes.push_back({(cx - bw / 2) * double(w), (cy - bh / 2) * double(h), bw * double(w), bh * double(h), score});
       }
+}
+template <class T>
+std::vector<Box> decode_tiny_detections(const T* y, Index grid, Index h, Index w, const TinyFaceDetectorOptions& o) {
+  std::vector<Box> boxes;
+  decode_tiny_detections_into(y, grid, h, w, o, boxes);
   return boxes;
 }
 
+// What detect_faces needs from call to call, owned by the caller: the network's workspace
+// (forward-only: its plan, activations and pre-packed weights), the resized image, the
+// network's input and the box lists. Every buffer keeps its capacity, so after the first
+// call of a given input size a call allocates nothing. One per thread.
+template <class T>
+struct FaceDetectorWorkspace {
+  FaceDetectorWorkspace() { net.set_forward_only(true); }
+  Workspace<T> net;              // set_context() on it to run on the caller's context
+  std::vector<float> rgb;        // S x S x 3, the image padded and resized
+  Tensor<T> input{Shape{0}};     // (1, 3, S, S)
+  std::vector<Box> candidates;   // above the score threshold, before suppression
+  NmsScratch nms;
+  std::vector<Box> faces;        // the result of the last call
+};
+
 // The faces in an h x w x channels image, best first, in its pixel coordinates (a box may
-// reach past the image's border; clamp() or pixel_rect() it).
+// reach past the image's border; clamp() or pixel_rect() it). The result is ws.faces,
+// valid until the next call with ws.
+template <class T>
+const std::vector<Box>& detect_faces(const Graph<T>& net, FaceDetectorWorkspace<T>& ws, const std::uint8_t* pixels,
+                                     Index h, Index w, Index channels, const TinyFaceDetectorOptions& o = {}) {
+  check_detector_options(o);
+  const Shape in{1, 3, o.input_size, o.input_size};
+  if (!(ws.input.shape() == in)) ws.input.resize(in);
+  tiny_detector_input(pixels, h, w, channels, ws.input.view(), 0, ws.rgb);
+  const auto y = net.forward_borrowing_input(ws.input.view(), ws.net, Mode::eval);  // (1, 25, G, G)
+  if (y.rank() != 4 || y.dim(1) != 25 || y.dim(2) != y.dim(3))
+    throw shape_error("tiny face detector: expected an output (1, 25, G, G), got " + y.shape().str());
+  decode_tiny_detections_into(y.data(), y.dim(2), h, w, o, ws.candidates);
+  nms_into(ws.candidates, o.iou_threshold, ws.nms, ws.faces);
+  return ws.faces;
+}
+// The same with a Workspace of the caller's and every other buffer made per call.
 template <class T>
 std::vector<Box> detect_faces(const Graph<T>& net, Workspace<T>& ws, const std::uint8_t* pixels, Index h, Index w,
                               Index channels, const TinyFaceDetectorOptions& o = {}) {
