@@ -99,6 +99,34 @@ TEST_CASE("fusion: small graphs in double (residual from the graph input, a conv
   CHECK(fused.bytes() < plain.bytes() + 4096);
 }
 
+TEST_CASE("fusion: a sum of two convolution branches (a ResNet's projection shortcut), both orders") {
+  for (const bool shortcut_first : {false, true}) {
+    CAPTURE(shortcut_first);
+    Graph<double> g;
+    auto x = g.input("x", Shape{3, 8, 8});
+    Value s, h;
+    auto shortcut = [&] {
+      s = g.add("ds", Conv2D{.in = 3, .out = 6, .kernel = 1, .stride = 2, .bias = false}, x);
+      s = g.add("ds.bn", BatchNorm2d{.features = 6}, s);
+    };
+    if (shortcut_first) shortcut();
+    h = g.add("c1", Conv2D{.in = 3, .out = 6, .kernel = 3, .stride = 2, .pad = 1}, x);
+    h = g.add("bn1", BatchNorm2d{.features = 6}, h);
+    h = g.add("relu1", ReLU{}, h);
+    h = g.add("c2", Conv2D{.in = 6, .out = 6, .kernel = 3, .pad = 1}, h);
+    h = g.add("bn2", BatchNorm2d{.features = 6}, h);
+    if (!shortcut_first) shortcut();
+    g.output(g.add("relu", ReLU{}, g.add("add", Add{}, {h, s})));
+    g.init(7);
+    perturb(g, 8);
+    const auto in = random_tensor<double>(Shape{2, 3, 8, 8}, 9);
+    Workspace<double> plain, fused;
+    fused.set_forward_only(true);
+    const auto ref = copy_of(g.forward(in.view(), plain, Mode::eval));
+    CHECK(rel_diff<double>(g.forward(in.view(), fused, Mode::eval), ref.view()) <= 1e-13);
+  }
+}
+
 TEST_CASE("fusion: the folded weights are remade when the parameters change") {
   auto net = models::dlib_face_resnet<float>({.embedding = 8, .width = 0.125});
   net.init(1);

@@ -611,14 +611,16 @@ class Graph {
         ++readers[static_cast<std::size_t>(u)];
         reader[static_cast<std::size_t>(u)] = k;
       }
-    // The node that alone reads v and has kind `f` (and `arity` inputs), else -1.
+    // The node that alone reads v, has kind `f` (and `arity` inputs) and is in no group yet,
+    // else -1. A sum's other input is then never a value inside a group (its only reader
+    // would be this sum, already taken): it is a graph input or the last value of a step.
+    std::vector<char> absorbed(static_cast<std::size_t>(K), 0);
     auto follower = [&](int v, Fusion f, std::size_t arity) {
       if (v == output_ || readers[static_cast<std::size_t>(v)] != 1) return -1;
       const int j = reader[static_cast<std::size_t>(v)];
       const Node& n = nodes_[static_cast<std::size_t>(j)];
-      return n.layer->fusion() == f && n.inputs.size() == arity ? j : -1;
+      return !absorbed[static_cast<std::size_t>(j)] && n.layer->fusion() == f && n.inputs.size() == arity ? j : -1;
     };
-    std::vector<char> absorbed(static_cast<std::size_t>(K), 0);
     std::vector<std::pair<int, typename Workspace<T>::Step>> at;  // (place, step)
     Index folded = 0;
     for (int k = 0; k < K; ++k) {
