@@ -78,6 +78,21 @@ struct SplitOptions {
   std::uint64_t split_seed = 1;
 };
 
+// The default recipe's tower and canvas (docs/signature-verification.md, "Ablation"): six
+// convolutions with BatchNorm, global average pooling, a 96 x 192 canvas. Model files keep
+// their own; these are only what train builds when not told otherwise.
+inline Canvas default_canvas() {
+  Canvas c;
+  c.height = 96, c.width = 192;
+  return c;
+}
+inline TowerConfig default_tower() {
+  TowerConfig t;
+  t.canvas = default_canvas();
+  t.arch = "deep", t.pool = "gap", t.batchnorm = true;
+  return t;
+}
+
 struct TrainOptions {
   std::string data;
   std::string model = "signature_model.safetensors";
@@ -87,7 +102,7 @@ struct TrainOptions {
   SplitOptions split;
   int max_train_writers = 0;  // use only the first N training writers (0 = all)
   std::uint64_t seed = 1;
-  TowerConfig tower;
+  TowerConfig tower = default_tower();
   int epochs = 6;
   int steps_per_epoch = 100;
   int batch_pairs = 32;
@@ -150,7 +165,7 @@ struct AuditOptions {
   std::string data;
   std::string json;
   SplitOptions split;
-  Canvas canvas;
+  Canvas canvas = default_canvas();
   std::uint64_t seed = 1;
 };
 
@@ -1267,7 +1282,8 @@ int main(int argc, char** argv) {
                     "stages doubled, 8x channels at the end)")->capture_default_str()->check(CLI::IsMember(sigver::tower_archs));
   train->add_option("--pool", tr.tower.pool, "before the embedding layer: flatten the last map or gap (global "
                     "average per channel)")->capture_default_str()->check(CLI::IsMember(sigver::tower_pools));
-  train->add_flag("--batchnorm", tr.tower.batchnorm, "BatchNorm after each convolution");
+  train->add_flag("--batchnorm,!--no-batchnorm", tr.tower.batchnorm, "BatchNorm after each convolution (default; "
+                  "--no-batchnorm: none)");
   train->add_flag("--l2norm", tr.tower.l2norm, "L2-normalise the embeddings (then a margin below 2)");
   train->add_option("--skilled-fraction", tr.skilled_fraction, "share of negative training pairs that are skilled "
                     "forgeries (the rest: other writers)")->capture_default_str()->check(in_range(0, 1));
