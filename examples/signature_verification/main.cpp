@@ -114,7 +114,7 @@ struct TrainOptions {
   double hard_share = 0.5;      // share of random forgeries drawn from the nearest writers
   int hard_writers = 5;         // how many nearest writers (by mean embedding, each epoch)
   double augment_strength = 1.0;  // multiplies rotation, scale range and shift
-  std::string batch = "pairs";  // or "writers": batch-hard triplets over writer batches
+  std::string batch = "pairs";  // or "writers": P writers x K genuine + their forgeries per step
   int batch_writers = 8, batch_genuine = 4, batch_forged = 4;
   double triplet_margin = 0.5;  // 0: soft margin
   std::string miner = "semihard";  // or "hard" (batch-hard, Hermans et al.)
@@ -465,8 +465,8 @@ int train(const TrainOptions& o, Ranks& ranks) {
   }
 
   twin::data::SignaturePairSampler sampler(train, o.skilled_fraction);
-  // --batch writers: batches of writers with their forgeries, batch-hard triplet loss on all
-  // of it (the miner needs the whole batch, so one process).
+  // --batch writers: batches of writers with their forgeries, the loss over every pair (or
+  // mined triplet) of the whole batch, so one process.
   const bool writer_batches = o.batch == "writers";
   if (writer_batches && ranks.distributed()) throw twin::error("--batch writers runs on one process only");
   const twin::TripletMarginLoss triplet_fn{.margin = o.triplet_margin, .soft_margin = o.triplet_margin == 0};
