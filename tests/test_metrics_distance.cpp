@@ -5,6 +5,7 @@
 
 #include <twin/metrics.hpp>
 
+#include <cmath>
 #include <set>
 #include <vector>
 
@@ -113,3 +114,51 @@ TEST_CASE("one-shot accuracy on distances: class distance gives 1, a constant gi
 }
 
 }  // namespace test_metrics_distance
+
+namespace test_cohort_norm {
+
+using namespace twin;
+using namespace twin::metrics;
+
+TEST_CASE("cohort normalisation: mean and sample std of the distances to the cohort, z- and s-norm") {
+  // Cohort rows on a line at 1, 2, 3, 6 from the origin; the embedding at the origin.
+  Tensor<double, 2> cohort(Shape{4, 2}, 0.0);
+  const double at[] = {1, 2, 3, 6};
+  for (Index i = 0; i < 4; ++i) cohort(i, 0) = at[i];
+  const double e[2] = {0, 0};
+  const LpDistance l2{.eps = 0};
+  const CohortStats s = cohort_stats(l2, e, TensorView<const double>(cohort.view()));
+  CHECK(s.mean == doctest::Approx(3.0));
+  CHECK(s.std == doctest::Approx(std::sqrt((4.0 + 1.0 + 0.0 + 9.0) / 3.0)));
+  // Only the 2 closest rows (1 and 2); a top_k of 1 still takes 2 (a std needs two values);
+  // a top_k of the cohort's size or more takes all.
+  const CohortStats s2 = cohort_stats(l2, e, TensorView<const double>(cohort.view()), 2);
+  CHECK(s2.mean == doctest::Approx(1.5));
+  CHECK(s2.std == doctest::Approx(std::sqrt(0.5)));
+  CHECK(cohort_stats(l2, e, TensorView<const double>(cohort.view()), 1).mean == doctest::Approx(1.5));
+  CHECK(cohort_stats(l2, e, TensorView<const double>(cohort.view()), 9).mean == doctest::Approx(3.0));
+  CHECK(z_norm(5.0, {3.0, 2.0}) == doctest::Approx(1.0));
+  CHECK(s_norm(5.0, {3.0, 2.0}, {1.0, 1.0}) == doctest::Approx(2.5));
+  CHECK(s_norm(5.0, {1.0, 1.0}, {3.0, 2.0}) == s_norm(5.0, {3.0, 2.0}, {1.0, 1.0}));  // symmetric
+  // A cohort at one point: a finite, floored std.
+  Tensor<double, 2> same(Shape{3, 2}, 1.0);
+  const CohortStats p = cohort_stats(l2, e, TensorView<const double>(same.view()));
+  CHECK(p.std == 1e-12);
+  CHECK(std::isfinite(z_norm(0.0, p)));
+  // Too small a cohort, a bad top_k.
+  Tensor<double, 2> one(Shape{1, 2}, 0.0);
+  CHECK_THROWS_AS(cohort_stats(l2, e, TensorView<const double>(one.view())), shape_error);
+  CHECK_THROWS_AS(cohort_stats(l2, e, TensorView<const double>(cohort.view()), -1), error);
+}
+
+TEST_CASE("cohort normalisation makes one threshold serve two people of different spread") {
+  // Person A's distances are small, person B's twice as large; the cohort sees the same.
+  // Raw: no threshold separates both people's genuine (A 1, B 2) from their impostors
+  // (A 1.5, B 3). Z-normalised by each reference's cohort statistics: one does.
+  const CohortStats a{2.0, 0.5}, b{4.0, 1.0};
+  CHECK(z_norm(1.0, a) < z_norm(1.5, a));
+  CHECK(z_norm(2.0, b) < z_norm(1.5, a));  // B's genuine below A's impostor
+  CHECK(z_norm(1.0, a) < z_norm(3.0, b));
+}
+
+}  // namespace test_cohort_norm

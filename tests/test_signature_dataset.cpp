@@ -4,6 +4,8 @@
 #include <doctest/doctest.h>
 
 #include <algorithm>
+#include <map>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -112,3 +114,62 @@ TEST_CASE("data-set errors name the folder or file at fault") {
 }
 
 }  // namespace test_signature_dataset
+
+namespace test_writer_batch {
+using namespace twin::data;
+using test_signature_dataset::write_signature;
+using twin::testing::TempDir;
+
+TEST_CASE("writer batches: distinct writers, distinct signatures, forgeries never positives, seeded") {
+  const TempDir d("sigdata_writer_batch");
+  for (const char* w : {"1", "2", "3", "4"}) {
+    for (int i = 0; i < 5; ++i) write_signature(d.path / w / "genuine" / twin::detail::concat("g", i, ".png"), i);
+    if (std::string(w) != "4")  // writer 4 has no forgeries
+      for (int i = 0; i < 3; ++i) write_signature(d.path / w / "forged" / twin::detail::concat("f", i, ".png"), i);
+  }
+  const SignatureDataset ds = discover_signatures(d.path);
+  for (std::uint64_t seed = 0; seed < 50; ++seed) {
+    twin::Rng rng(seed);
+    const WriterBatch b = draw_writer_batch(ds, 3, 4, 2, rng);
+    REQUIRE(b.files.size() == b.labels.size());
+    std::set<int> files(b.files.begin(), b.files.end());
+    CHECK(files.size() == b.files.size());  // no signature twice
+    std::map<int, std::set<std::string>> writer_of;  // batch label -> dataset writer
+    std::set<int> forgery_labels;
+    int genuine = 0;
+    for (std::size_t i = 0; i < b.files.size(); ++i) {
+      const auto& f = ds.files[static_cast<std::size_t>(b.files[i])];
+      if (f.genuine) {
+        ++genuine;
+        CHECK(b.labels[i] >= 0);
+        CHECK(b.labels[i] < 3);
+        writer_of[b.labels[i]].insert(f.writer);
+      } else {
+        CHECK(b.labels[i] < 0);
+        CHECK(forgery_labels.insert(b.labels[i]).second);  // every forgery its own label
+        // A forgery follows its writer's genuine signatures.
+        CHECK(ds.files[static_cast<std::size_t>(b.files[i - 1])].writer == f.writer);
+      }
+    }
+    CHECK(genuine == 12);  // 3 writers x 4
+    CHECK(writer_of.size() == 3);
+    std::set<std::string> writers;
+    for (const auto& [l, ws] : writer_of) {
+      CHECK(ws.size() == 1);  // one label, one writer
+      writers.insert(*ws.begin());
+    }
+    CHECK(writers.size() == 3);  // three distinct writers
+    // 2 forgeries per writer with forgeries (writer 4 has none).
+    CHECK(forgery_labels.size() == 2 * (3 - writers.count("4")));
+    twin::Rng again(seed);
+    const WriterBatch c = draw_writer_batch(ds, 3, 4, 2, again);
+    CHECK(c.files == b.files);
+  }
+  // More genuine asked than a writer has: all of them.
+  twin::Rng rng(1);
+  CHECK(draw_writer_batch(ds, 2, 9, 0, rng).files.size() == 10);
+  CHECK(twin::testing::contains(twin::testing::error_message([&] { draw_writer_batch(ds, 5, 2, 0, rng); }), "hold 4"));
+  CHECK_THROWS(draw_writer_batch(ds, 1, 2, 0, rng));
+  CHECK_THROWS(draw_writer_batch(ds, 2, 1, 0, rng));
+}
+}  // namespace test_writer_batch

@@ -57,6 +57,8 @@
 #include <twin/report/html_report.hpp>
 #include <twin/siamese/contrastive_loss.hpp>
 #include <twin/siamese/embed.hpp>
+#include <twin/siamese/mining.hpp>
+#include <twin/siamese/triplet_margin_loss.hpp>
 #include <twin/siamese/siamese_module.hpp>
 
 #include "signature_model.hpp"
@@ -76,6 +78,21 @@ struct SplitOptions {
   std::uint64_t split_seed = 1;
 };
 
+// The default recipe's tower and canvas (docs/signature-verification.md, "Ablation"): six
+// convolutions with BatchNorm, global average pooling, a 96 x 192 canvas. Model files keep
+// their own; these are only what train builds when not told otherwise.
+inline Canvas default_canvas() {
+  Canvas c;
+  c.height = 96, c.width = 192;
+  return c;
+}
+inline TowerConfig default_tower() {
+  TowerConfig t;
+  t.canvas = default_canvas();
+  t.arch = "deep", t.pool = "gap", t.batchnorm = true;
+  return t;
+}
+
 struct TrainOptions {
   std::string data;
   std::string model = "signature_model.safetensors";
@@ -85,7 +102,7 @@ struct TrainOptions {
   SplitOptions split;
   int max_train_writers = 0;  // use only the first N training writers (0 = all)
   std::uint64_t seed = 1;
-  TowerConfig tower;
+  TowerConfig tower = default_tower();
   int epochs = 6;
   int steps_per_epoch = 100;
   int batch_pairs = 32;
@@ -97,6 +114,14 @@ struct TrainOptions {
   double hard_share = 0.5;      // share of random forgeries drawn from the nearest writers
   int hard_writers = 5;         // how many nearest writers (by mean embedding, each epoch)
   double augment_strength = 1.0;  // multiplies rotation, scale range and shift
+  std::string batch = "pairs";  // or "writers": P writers x K genuine + their forgeries per step
+  int batch_writers = 8, batch_genuine = 4, batch_forged = 4;
+  double triplet_margin = 0.5;  // 0: soft margin
+  std::string miner = "semihard";  // or "hard" (batch-hard, Hermans et al.)
+  std::string writer_loss = "contrastive";  // or "triplet", on writer batches
+  std::string score_norm = "none";  // the decision score (signature_model.hpp's ScoreNorm)
+  int cohort_per_writer = 4;        // genuine signatures of each training writer in the cohort
+  int cohort_top = 0;               // closest cohort rows that count (0: all)
   bool quiet = false;
   int stop_after_epochs = 0;  // testing aid: exit after this many epochs, as if interrupted
 };
@@ -110,6 +135,7 @@ struct EvalOptions {
   SplitOptions split;  // default: the split stored in the model
   int references = 5;
   int examples = 24;
+  std::string score_norm;  // another score than the model's (analysis; test writers only)
   std::uint64_t seed = 1;
 };
 
@@ -139,7 +165,7 @@ struct AuditOptions {
   std::string data;
   std::string json;
   SplitOptions split;
-  Canvas canvas;
+  Canvas canvas = default_canvas();
   std::uint64_t seed = 1;
 };
 
@@ -274,6 +300,16 @@ std::vector<double> pair_distances(const twin::Tensor<float, 2>& emb, const std:
   return d;
 }
 
+// Scores of all pairs: the distances, normalised when `norm` is on.
+std::vector<double> pair_scores(const twin::Tensor<float, 2>& emb, const std::vector<PairRef>& pairs, const ScoreNorm& norm) {
+  std::vector<double> d = pair_distances(emb, pairs);
+  if (!norm.on()) return d;
+  const auto st = norm.stats_all(emb);
+  for (std::size_t i = 0; i < pairs.size(); ++i)
+    d[i] = norm.score(d[i], st[static_cast<std::size_t>(pairs[i].a)], st[static_cast<std::size_t>(pairs[i].b)]);
+  return d;
+}
+
 // For each training writer, the `k` other writers whose mean embedding (of their genuine
 // signatures, un-augmented, current weights) is closest: the writers most easily confused.
 std::vector<std::vector<int>> nearest_writers(const twin::Graph<float>& net, const twin::Tensor<float>& images,
@@ -383,6 +419,24 @@ int train(const TrainOptions& o, Ranks& ranks) {
   std::printf("preprocessed %zu + %zu images to %tdx%td in %.1f s\n", train.files.size(), val.files.size(),
               cfg.canvas.height, cfg.canvas.width, std::chrono::duration<double>(Clock::now() - t0).count());
   const std::vector<PairRef> val_pairs = twin::data::evaluation_pairs(val, 100, o.seed + 7);
+  ScoreNorm norm;
+  norm.mode = o.score_norm;
+  norm.top_k = o.cohort_top;
+  twin::Tensor<float> cohort_images;  // the first --cohort-per-writer genuine signatures of each training writer
+  if (norm.on()) {
+    std::vector<int> pick;
+    for (const auto& w : train.writers) {
+      const auto& g = train.genuine.at(w);
+      pick.insert(pick.end(), g.begin(), g.begin() + std::min<std::ptrdiff_t>(o.cohort_per_writer, std::ssize(g)));
+    }
+    if (pick.size() < 2) throw twin::error("--score-norm needs a cohort of 2 or more training signatures");
+    cohort_images = twin::Tensor<float>(twin::Shape{std::ssize(pick), 1, cfg.canvas.height, cfg.canvas.width});
+    const twin::Index pl = cfg.canvas.height * cfg.canvas.width;
+    for (std::size_t i = 0; i < pick.size(); ++i)
+      std::copy_n(train_images.data() + pick[i] * pl, pl, cohort_images.data() + static_cast<twin::Index>(i) * pl);
+    std::printf("score normalisation '%s' against a cohort of %zu training signatures%s\n", norm.mode.c_str(), pick.size(),
+                norm.top_k ? twin::detail::concat(" (closest ", norm.top_k, ")").c_str() : "");
+  }
 
   twin::Sequential<float> tower = make_tower(cfg);
   tower.init(o.seed);
@@ -396,7 +450,11 @@ int train(const TrainOptions& o, Ranks& ranks) {
       o.steps_per_epoch, "x", o.batch_pairs, "; lr ", o.lr, "; margin ", o.margin, "; wd ", o.weight_decay,
       "; augment ", o.augment, "; skilled ", o.skilled_fraction,
       o.hard_share > 0 ? twin::detail::concat("; hard ", o.hard_share, "x", o.hard_writers) : std::string(),
-      o.augment_strength != 1.0 ? twin::detail::concat("; augment strength ", o.augment_strength) : std::string());
+      o.augment_strength != 1.0 ? twin::detail::concat("; augment strength ", o.augment_strength) : std::string(),
+      o.batch != "pairs" ? twin::detail::concat("; batch ", o.batch, " ", o.batch_writers, "x", o.batch_genuine, "+",
+                                                o.batch_forged, " ", o.writer_loss, " triplet margin ", o.triplet_margin, " ", o.miner) : std::string(),
+      o.score_norm != "none" ? twin::detail::concat("; score norm ", o.score_norm, " cohort ", o.cohort_per_writer, " top ",
+                                                    o.cohort_top) : std::string());
 
   TrainState st;
   if (o.resume) {
@@ -407,7 +465,39 @@ int train(const TrainOptions& o, Ranks& ranks) {
   }
 
   twin::data::SignaturePairSampler sampler(train, o.skilled_fraction);
-  const twin::Index P = o.batch_pairs, H = cfg.canvas.height, W = cfg.canvas.width, plane = H * W;
+  // --batch writers: batches of writers with their forgeries, the loss over every pair (or
+  // mined triplet) of the whole batch, so one process.
+  const bool writer_batches = o.batch == "writers";
+  if (writer_batches && ranks.distributed()) throw twin::error("--batch writers runs on one process only");
+  const twin::TripletMarginLoss triplet_fn{.margin = o.triplet_margin, .soft_margin = o.triplet_margin == 0};
+  twin::MinerWorkspace<float> miner_ws;
+  twin::LossWorkspace<float> triplet_ws;
+  std::vector<int> batch_labels;
+  std::vector<std::pair<twin::Index, twin::Index>> pos_pairs, neg_pairs;
+  twin::Tensor<float, 2> pa(twin::Shape{0, 0}), pb(twin::Shape{0, 0}), dpa(twin::Shape{0, 0}), dpb(twin::Shape{0, 0});
+  std::vector<twin::PairLabel> pair_labels;
+  // The contrastive loss (mean) of the listed pairs of rows of emb, its gradient ADDED to dE.
+  auto all_pairs_loss = [&](twin::TensorView<const float> emb, twin::TensorView<float> dE,
+                            const std::vector<std::pair<twin::Index, twin::Index>>& pairs, twin::PairLabel label) {
+    if (pairs.empty()) return 0.0;
+    const twin::Index np = std::ssize(pairs), D = emb.dim(1);
+    for (auto* t : {&pa, &pb, &dpa, &dpb}) t->resize(twin::Shape{np, D});
+    for (twin::Index k = 0; k < np; ++k) {
+      std::copy_n(emb.data() + pairs[static_cast<std::size_t>(k)].first * D, D, pa.data() + k * D);
+      std::copy_n(emb.data() + pairs[static_cast<std::size_t>(k)].second * D, D, pb.data() + k * D);
+    }
+    pair_labels.assign(static_cast<std::size_t>(np), label);
+    const auto r = loss_fn(twin::PairBatch<float>{.first = pa.view(), .second = pb.view(), .labels = pair_labels},
+                           {.first = dpa.view(), .second = dpb.view()});
+    for (twin::Index k = 0; k < np; ++k)
+      for (twin::Index c = 0; c < D; ++c) {
+        dE.data()[pairs[static_cast<std::size_t>(k)].first * D + c] += dpa.data()[k * D + c];
+        dE.data()[pairs[static_cast<std::size_t>(k)].second * D + c] += dpb.data()[k * D + c];
+      }
+    return static_cast<double>(r.value);
+  };
+  const twin::Index P = writer_batches ? (o.batch_writers * (o.batch_genuine + o.batch_forged) + 1) / 2 : o.batch_pairs;
+  const twin::Index H = cfg.canvas.height, W = cfg.canvas.width, plane = H * W;
   if (P < ranks.size())
     throw twin::error(twin::detail::concat("--batch-pairs ", P, " is fewer than the ", ranks.size(), " ranks"));
   // This rank's pairs of each step: [lo, lo + n) of the P drawn (all of them on one rank).
@@ -436,32 +526,79 @@ int train(const TrainOptions& o, Ranks& ranks) {
   };
   std::vector<Job> jobs(static_cast<std::size_t>(2 * P));
   const twin::data::Image shape_only(twin::Shape{H, W});  // draw_affine reads only its size
-  auto warp_all = [&] {
-    exec.parallel_for(2 * lo, 2 * (lo + n), 4, [&](twin::Index from, twin::Index to) {
-      twin::data::Image img(twin::Shape{H, W});
-      for (twin::Index j = from; j < to; ++j) {
-        const Job& job = jobs[static_cast<std::size_t>(j)];
-        const float* src = train_images.data() + job.file * plane;
-        if (!o.augment) {
-          std::copy(src, src + plane, job.dst);
-          continue;
-        }
-        std::copy(src, src + plane, img.data());
-        const auto a = twin::data::affine(img, job.affine, aug.fill);
-        std::copy(a.begin(), a.end(), job.dst);
+  auto warp_range = [&](twin::Index from, twin::Index to) {
+    twin::data::Image img(twin::Shape{H, W});
+    for (twin::Index j = from; j < to; ++j) {
+      const Job& job = jobs[static_cast<std::size_t>(j)];
+      const float* src = train_images.data() + job.file * plane;
+      if (!o.augment) {
+        std::copy(src, src + plane, job.dst);
+        continue;
       }
-    });
+      std::copy(src, src + plane, img.data());
+      const auto a = twin::data::affine(img, job.affine, aug.fill);
+      std::copy(a.begin(), a.end(), job.dst);
+    }
   };
+  auto warp_all = [&] { exec.parallel_for(2 * lo, 2 * (lo + n), 4, warp_range); };
 
   int epochs_this_run = 0;
   for (int epoch = st.epoch; epoch < o.epochs; ++epoch) {
     const auto te = Clock::now();
-    if (o.hard_share > 0) sampler.set_nearest(nearest_writers(model.tower(), train_images, train, o.hard_writers, eval_ws), o.hard_share);
+    if (o.hard_share > 0 && !writer_batches) sampler.set_nearest(nearest_writers(model.tower(), train_images, train, o.hard_writers, eval_ws), o.hard_share);
     double loss_avg = 0;
     for (int step = 0; step < o.steps_per_epoch; ++step) {
       const long global = static_cast<long>(epoch) * o.steps_per_epoch + step;
       // Every random draw of a step comes from (seed, step): a resumed run draws the same.
       twin::Rng rng = twin::Rng(o.seed).fork(static_cast<std::uint64_t>(global) + 1);
+      if (writer_batches) {
+        // One batch of writers (genuine + their forgeries), split in two halves only to run
+        // through the Siamese module's two branches: e.all is the whole batch in order.
+        const auto wb = twin::data::draw_writer_batch(train, o.batch_writers, o.batch_genuine, o.batch_forged, rng);
+        const twin::Index m = std::ssize(wb.files) / 2 * 2, half = m / 2;
+        batch_labels.assign(wb.labels.begin(), wb.labels.begin() + m);
+        for (twin::Index j = 0; j < m; ++j) {
+          Job& job = jobs[static_cast<std::size_t>(j)];
+          job.file = wb.files[static_cast<std::size_t>(j)];
+          job.dst = (j < half ? xa.data() + j * plane : xb.data() + (j - half) * plane);
+          if (o.augment) job.affine = twin::data::draw_affine(shape_only, rng, aug);
+        }
+        exec.parallel_for(0, m, 4, [&](twin::Index from, twin::Index to) { warp_range(from, to); });
+        opt.set_lr(schedule(o.lr, global));
+        model.zero_grad();
+        const auto e = model.forward({xa.view().slice(0, half), xb.view().slice(0, half)}, ws, twin::Mode::train);
+        auto dE = ws.d_embeddings();
+        double value = 0;
+        if (o.writer_loss == "triplet") {
+          const auto triplets = o.miner == "hard" ? twin::BatchHardMiner{}(e.all, batch_labels, miner_ws)
+                                                  : twin::SemiHardMiner{.margin = o.triplet_margin}(e.all, batch_labels, miner_ws);
+          value = triplet_fn(e.all, triplets, dE, triplet_ws).value;
+        } else {
+          // Every pair of the batch with a genuine signature in it: the same writer's genuine
+          // pairs pulled together, all others (its forgeries, other writers) pushed past the
+          // margin; the mean over each kind, so the many negatives do not drown the positives.
+          std::fill(dE.begin(), dE.end(), 0.0f);
+          pos_pairs.clear(), neg_pairs.clear();
+          for (twin::Index i = 0; i < m; ++i)
+            for (twin::Index j = i + 1; j < m; ++j) {
+              const int li = batch_labels[static_cast<std::size_t>(i)], lj = batch_labels[static_cast<std::size_t>(j)];
+              if (li < 0 && lj < 0) continue;
+              (li == lj ? pos_pairs : neg_pairs).emplace_back(i, j);
+            }
+          value = all_pairs_loss(e.all, dE, pos_pairs, twin::PairLabel::same) +
+                  all_pairs_loss(e.all, dE, neg_pairs, twin::PairLabel::different);
+        }
+        if (!std::isfinite(value)) throw twin::numeric_error(twin::detail::concat("loss is ", value, " at step ", global));
+        model.backward(dE, ws);
+        opt.step(model.params(), model.grads());
+        loss_avg = step == 0 ? value : 0.95 * loss_avg + 0.05 * value;
+        const double secs = std::chrono::duration<double>(Clock::now() - te).count();
+        const double rate = (step + 1) * half / std::max(secs, 1e-9);
+        char label[32];
+        std::snprintf(label, sizeof label, "epoch %d/%d", epoch + 1, o.epochs);
+        bar.update(global + 1, label, loss_avg, rate, (total_steps - global - 1) * half / std::max(rate, 1e-9));
+        continue;
+      }
       for (twin::Index i = 0; i < P; ++i) {
         const PairRef p = sampler.draw(rng);
         labels[static_cast<std::size_t>(i)] = twin::pair_label(p.same());
@@ -497,11 +634,27 @@ int train(const TrainOptions& o, Ranks& ranks) {
     bar.newline();
     // Validation: EER over genuine pairs vs all forgeries (skilled and random) of the
     // validation writers; the best epoch's weights and EER threshold are kept.
-    const auto d = pair_distances(twin::embed_all(model.tower(), val_images.view(), embed_batch, eval_ws), val_pairs);
+    // With a score normalisation the cohort is embedded with the current weights too, and
+    // the scores (not the raw distances) choose the epoch and the threshold.
+    const auto val_emb = twin::embed_all(model.tower(), val_images.view(), embed_batch, eval_ws);
+    const auto raw = pair_distances(val_emb, val_pairs);
+    if (norm.on()) norm.cohort = twin::embed_all(model.tower(), cohort_images.view(), embed_batch, eval_ws);
+    const auto d = pair_scores(val_emb, val_pairs, norm);
     std::vector<twin::PairLabel> val_labels(val_pairs.size());
     for (std::size_t i = 0; i < d.size(); ++i) val_labels[i] = twin::pair_label(val_pairs[i].same());
     const auto eer = twin::metrics::eer_distance(d, val_labels);
     const double auc = twin::metrics::auc_distance(d, val_labels);
+    const double raw_eer = twin::metrics::eer_distance(raw, val_labels).eer;
+    // The two kinds of forgery apart (printed; the epoch is chosen on all of them).
+    auto kind_eer = [&](const std::vector<double>& x, PairKind k) {
+      std::vector<double> dk;
+      std::vector<twin::PairLabel> lk;
+      for (std::size_t i = 0; i < x.size(); ++i)
+        if (val_pairs[i].kind == PairKind::genuine || val_pairs[i].kind == k) dk.push_back(x[i]), lk.push_back(val_labels[i]);
+      if (std::count(lk.begin(), lk.end(), twin::PairLabel::different) == 0) return std::nan("");  // e.g. one writer: no random pairs
+      return twin::metrics::eer_distance(dk, lk).eer;
+    };
+    const double val_skilled = kind_eer(d, PairKind::skilled), val_random = kind_eer(d, PairKind::random);
     st.epoch = epoch + 1;
     st.seconds += std::chrono::duration<double>(Clock::now() - te).count();
     const bool best = eer.eer < st.best_val_eer;
@@ -512,6 +665,7 @@ int train(const TrainOptions& o, Ranks& ranks) {
       // The model file always holds the best epoch so far (atomic write).
       ModelInfo info;
       info.tower = cfg;
+      info.norm = norm;
       info.threshold = st.best_threshold;
       info.train_writers = train_writers;
       info.val_writers = split.val;
@@ -522,8 +676,12 @@ int train(const TrainOptions& o, Ranks& ranks) {
       info.train_seconds = st.seconds;
       if (ranks.root()) save_model(o.model, model.tower(), info);
     }
-    std::printf("epoch %d: loss %.4f, validation EER %.2f%% (AUC %.3f)%s, %.0f s\n", epoch + 1, loss_avg, 100 * eer.eer,
-                auc, best ? " *best*" : "", st.seconds);
+    std::printf("epoch %d: loss %.4f, validation EER %.2f%% (skilled %.2f%%, random %.2f%%; AUC %.3f%s)%s, %.0f s\n",
+                epoch + 1, loss_avg, 100 * eer.eer, 100 * val_skilled, 100 * val_random, auc,
+                norm.on() ? twin::detail::concat("; raw distance EER ", std::round(10000 * raw_eer) / 100, "%, skilled ",
+                                                 std::round(10000 * kind_eer(raw, PairKind::skilled)) / 100, "%, random ",
+                                                 std::round(10000 * kind_eer(raw, PairKind::random)) / 100, "%").c_str() : "",
+                best ? " *best*" : "", st.seconds);
     std::fflush(stdout);
     if (ranks.root()) save_checkpoint(ckpt, model.tower(), opt, st, fingerprint);
     ++epochs_this_run;
@@ -678,9 +836,12 @@ int run_eval(const EvalOptions& o) {
     images = twin::data::load_documents(paths, info.tower.canvas, nullptr, where);
     const auto emb = twin::embed_all(net, images.view(), embed_batch, ws);
     const twin::Index D = emb.dim(1);
+    const auto cst = info.norm.stats_all(emb);
     for (const auto& l : lines) {
       const int a = index[l.a], b = index[l.b];
-      scored.push_back({euclidean.row(emb.data() + a * D, emb.data() + b * D, D), l.same ? PairKind::genuine : PairKind::random, a, b});
+      const double d = euclidean.row(emb.data() + a * D, emb.data() + b * D, D);
+      scored.push_back({info.norm.score(d, cst[static_cast<std::size_t>(a)], cst[static_cast<std::size_t>(b)]),
+                        l.same ? PairKind::genuine : PairKind::random, a, b});
     }
     require_both_classes(scored, "pairs file '" + o.pairs + "'");
     for (const auto& p : paths) captions.push_back(p.filename().string());
@@ -704,6 +865,23 @@ int run_eval(const EvalOptions& o) {
                         std::to_string(test.size()) + " test writers: " + join(missing) +
                         " (another data set? choose writers with --test-writers)");
     const Dataset ds = twin::data::subset(all, test);
+    if (!o.score_norm.empty() && o.score_norm != info.norm.mode) {
+      // Another score on the same weights (a comparison of the normalisations): a cohort of
+      // the model's training writers, as train would store it. The model's threshold belongs
+      // to its own score: only the EER and AUC compare.
+      info.norm.mode = o.score_norm;
+      if (info.norm.on()) {
+        std::vector<fs::path> paths;
+        for (const auto& w : info.train_writers) {
+          if (!all.genuine.count(w)) throw twin::error("--score-norm: training writer " + w + " is not in the data");
+          const auto& g = all.genuine.at(w);
+          for (std::size_t i = 0; i < std::min<std::size_t>(g.size(), 4); ++i) paths.push_back(all.files[static_cast<std::size_t>(g[i])].path);
+        }
+        info.norm.cohort = twin::embed_all(net, twin::data::load_documents(paths, info.tower.canvas).view(), embed_batch, ws);
+      }
+      std::printf("score: %s on the model's weights (its threshold is for its own score; compare EER and AUC)\n",
+                  o.score_norm.c_str());
+    }
     std::printf("test writers (%zu): %s\n", test.size(), join(test).c_str());
     images = load_all(ds, info.tower.canvas);
     const auto t0 = std::chrono::steady_clock::now();
@@ -711,7 +889,11 @@ int run_eval(const EvalOptions& o) {
     const double embed_ms = 1000 * std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count() /
                             static_cast<double>(ds.files.size());
     const twin::Index D = emb.dim(1);
-    auto dist = [&](int a, int b) { return double(euclidean.row(emb.data() + a * D, emb.data() + b * D, D)); };
+    const auto cst = info.norm.stats_all(emb);
+    auto dist = [&](int a, int b) {
+      return info.norm.score(euclidean.row(emb.data() + a * D, emb.data() + b * D, D), cst[static_cast<std::size_t>(a)],
+                             cst[static_cast<std::size_t>(b)]);
+    };
     for (const auto& p : twin::data::evaluation_pairs(ds, 276, o.seed)) scored.push_back({dist(p.a, p.b), p.kind, p.a, p.b});
     require_both_classes(scored, "test writers " + join(test));
     for (const auto& f : ds.files) captions.push_back(f.path.filename().string());
@@ -818,12 +1000,14 @@ int run_verify(const VerifyOptions& o) {
       twin::embed_all(net, twin::data::load_documents(paths, info.tower.canvas).view(), embed_batch, ws, emb);
       ms.push_back(1000 * std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
     }
-    d = euclidean.row(emb.data(), emb.data() + emb.dim(1), emb.dim(1));
+    const float raw = euclidean.row(emb.data(), emb.data() + emb.dim(1), emb.dim(1));
+    d = static_cast<float>(info.norm.score(raw, info.norm.stats(emb.data()), info.norm.stats(emb.data() + emb.dim(1))));
     out["images"] = o.images;
     out["distance"] = d;
+    if (info.norm.on()) out["raw_distance"] = raw;
     out["ms"] = ms[0];
     if (!o.json)
-      std::printf("distance %.4f, threshold %.4f: %s (%.2f ms)\n", d, info.threshold,
+      std::printf("distance %.4f%s, threshold %.4f: %s (%.2f ms)\n", d, info.norm.on() ? " (cohort-normalised)" : "", info.threshold,
                   d <= info.threshold ? "SAME WRITER (genuine)" : "DIFFERENT (forgery or another writer)", ms[0]);
     if (ms.size() > 1) {
       std::vector<double> warm(ms.begin() + 1, ms.end());
@@ -851,7 +1035,8 @@ int run_verify(const VerifyOptions& o) {
       if (static_cast<twin::Index>(r.size()) != emb.dim(1))
         throw twin::error(twin::detail::concat("'", o.enrollments, "': writer '", o.against, "': a reference has ",
                                                r.size(), " values, the model's embedding ", emb.dim(1)));
-      each.push_back(euclidean.row(emb.data(), r.data(), emb.dim(1)));
+      const auto q = info.norm.stats(emb.data());
+      each.push_back(static_cast<float>(info.norm.score(euclidean.row(emb.data(), r.data(), emb.dim(1)), info.norm.stats(r.data()), q)));
       d += each.back() / static_cast<float>(e.embeddings.size());
     }
     out["against"] = o.against;
@@ -860,8 +1045,8 @@ int run_verify(const VerifyOptions& o) {
     out["distance"] = d;
     if (!o.json) {
       for (float r : each) std::printf("  reference distance %.4f\n", r);
-      std::printf("mean distance to %zu references of '%s': %.4f, threshold %.4f: %s\n", each.size(), o.against.c_str(),
-                  d, info.threshold, d <= info.threshold ? "GENUINE" : "FORGERY (or another writer)");
+      std::printf("mean distance%s to %zu references of '%s': %.4f, threshold %.4f: %s\n",
+                  info.norm.on() ? " (cohort-normalised)" : "", each.size(), o.against.c_str(), d, info.threshold, d <= info.threshold ? "GENUINE" : "FORGERY (or another writer)");
     }
   }
   const bool same = d <= info.threshold;
@@ -1093,7 +1278,12 @@ int main(int argc, char** argv) {
       ->check(in_range(1, limits::max_channels));
   train->add_option("--embed", tr.tower.embed, "embedding size")->capture_default_str()
       ->check(in_range(1, static_cast<double>(limits::max_embed)));
-  train->add_flag("--batchnorm", tr.tower.batchnorm, "BatchNorm after each convolution");
+  train->add_option("--arch", tr.tower.arch, "tower: signet (4 strided convolutions) or deep (6, the last two "
+                    "stages doubled, 8x channels at the end)")->capture_default_str()->check(CLI::IsMember(sigver::tower_archs));
+  train->add_option("--pool", tr.tower.pool, "before the embedding layer: flatten the last map or gap (global "
+                    "average per channel)")->capture_default_str()->check(CLI::IsMember(sigver::tower_pools));
+  train->add_flag("--batchnorm,!--no-batchnorm", tr.tower.batchnorm, "BatchNorm after each convolution (default; "
+                  "--no-batchnorm: none)");
   train->add_flag("--l2norm", tr.tower.l2norm, "L2-normalise the embeddings (then a margin below 2)");
   train->add_option("--skilled-fraction", tr.skilled_fraction, "share of negative training pairs that are skilled "
                     "forgeries (the rest: other writers)")->capture_default_str()->check(in_range(0, 1));
@@ -1103,6 +1293,31 @@ int main(int argc, char** argv) {
   train->add_option("--hard-writers", tr.hard_writers, "nearest writers for --hard-share")->capture_default_str()->check(in_range(1, 1e6));
   train->add_option("--augment-strength", tr.augment_strength, "multiplies the augmentation's rotation (4 deg), "
                     "scale range (0.92-1.04) and shift (4%)")->capture_default_str()->check(in_range(0, 5));
+  train->add_option("--score-norm", tr.score_norm, "decision score: none (the distance), s (symmetric "
+                    "normalisation against a cohort of training signatures, stored in the model) or z (the reference's "
+                    "side only: the first image of a pair, the enrolled one)")->capture_default_str()
+      ->check(CLI::IsMember(sigver::score_norms));
+  train->add_option("--cohort-per-writer", tr.cohort_per_writer, "genuine signatures of each training writer in the "
+                    "cohort")->capture_default_str()->check(in_range(1, 1000));
+  train->add_option("--cohort-top", tr.cohort_top, "normalise with the closest N cohort rows only (0: all)")
+      ->capture_default_str()->check(in_range(0, static_cast<double>(limits::max_cohort)));
+  train->add_option("--batch", tr.batch, "pairs (drawn pairs, contrastive loss) or writers (batches of "
+                    "--batch-writers writers x --batch-genuine genuine + --batch-forged of their forgeries, batch-hard "
+                    "triplet loss)")->capture_default_str()->check(CLI::IsMember({"pairs", "writers"}));
+  train->add_option("--batch-writers", tr.batch_writers, "writers per batch (--batch writers)")->capture_default_str()
+      ->check(in_range(2, 1e4));
+  train->add_option("--batch-genuine", tr.batch_genuine, "genuine signatures per writer (--batch writers)")
+      ->capture_default_str()->check(in_range(2, 1e4));
+  train->add_option("--batch-forged", tr.batch_forged, "forgeries per writer (--batch writers)")->capture_default_str()
+      ->check(in_range(0, 1e4));
+  train->add_option("--writer-loss", tr.writer_loss, "loss on writer batches: contrastive (every pair of the batch, "
+                    "positives and negatives averaged apart) or triplet (mined)")->capture_default_str()
+      ->check(CLI::IsMember({"contrastive", "triplet"}));
+  train->add_option("--miner", tr.miner, "triplets of a writer batch: semihard (FaceNet) or hard (the farthest "
+                    "positive and closest negative of each anchor)")->capture_default_str()
+      ->check(CLI::IsMember({"semihard", "hard"}));
+  train->add_option("--triplet-margin", tr.triplet_margin, "triplet margin (--batch writers; 0: soft margin)")
+      ->capture_default_str()->check(in_range(0, 1e3));
   bool no_augment = false;
   train->add_flag("--no-augment", no_augment, "no random affine augmentation");
   train->add_flag("--quick", quick, "tiny budget (2 epochs of 5 steps): a smoke test");
@@ -1123,6 +1338,9 @@ int main(int argc, char** argv) {
   eval->add_option("--references", ev.references, "enrolled references per writer for the multi-reference metrics")
       ->capture_default_str()->check(in_range(1, 1000));
   eval->add_option("--seed", ev.seed, "seed of the random-forgery pairs")->capture_default_str();
+  eval->add_option("--score-norm", ev.score_norm, "score the test writers' pairs with none, s or z on the model's "
+                   "weights (a comparison: the cohort is 4 genuine signatures of each training writer; the threshold "
+                   "figures then do not apply)")->check(CLI::IsMember(sigver::score_norms));
 
   sigver::VerifyOptions ve;
   auto* verify = app.add_subcommand("verify", "verify A.png B.png (same writer?), or --against WRITER Q.png against "

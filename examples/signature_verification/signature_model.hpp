@@ -8,6 +8,7 @@
 // The model file is safetensors (tower weights) with, in its metadata, everything needed to
 // use them: canvas, architecture, threshold, the writer split it was trained on. main.cpp
 // writes and reads it; the tests make small models with it.
+#include <algorithm>
 #include <bit>
 #include <cmath>
 #include <filesystem>
@@ -24,7 +25,9 @@
 #include <twin/layers/conv2d.hpp>
 #include <twin/layers/dense.hpp>
 #include <twin/layers/flatten.hpp>
+#include <twin/layers/global_avg_pool.hpp>
 #include <twin/layers/l2_normalize.hpp>
+#include <twin/metrics/cohort_norm.hpp>
 #include <twin/sequential.hpp>
 #include <twin/siamese/distance.hpp>
 
@@ -33,14 +36,33 @@ namespace sigver {
 namespace fs = std::filesystem;
 using Canvas = twin::data::DocumentCanvas;
 
+// The towers: "signet", four strided convolutions (w, 2w, 4w, 6w channels); "deep", the
+// same four with 8w channels at the last and a stride-1 3x3 convolution after the third and
+// the fourth (six convolutions, w, 2w, 4w, 4w, 8w, 8w). Then either a dense layer over the
+// flattened map ("flatten") or the global average of each channel ("gap") before it.
+inline const std::vector<std::string> tower_archs = {"signet", "deep"}, tower_pools = {"flatten", "gap"};
+
+struct ConvSpec {
+  twin::Index in, out, kernel, stride;
+};
+
 struct TowerConfig {
   Canvas canvas;
-  int width = 16;           // channels of the first convolution; later ones 2x, 4x, 6x
+  int width = 16;           // channels of the first convolution
   twin::Index embed = 128;  // embedding size
   bool batchnorm = false;   // BatchNorm2d after each convolution (slower to converge here)
   bool l2norm = false;      // unit-length embeddings
+  std::string arch = "signet";
+  std::string pool = "flatten";
+  std::vector<ConvSpec> convs() const {
+    const twin::Index w = width;
+    if (arch == "deep") return {{1, w, 5, 2}, {w, 2 * w, 3, 2}, {2 * w, 4 * w, 3, 2}, {4 * w, 4 * w, 3, 1},
+                                {4 * w, 8 * w, 3, 2}, {8 * w, 8 * w, 3, 1}};
+    return {{1, w, 5, 2}, {w, 2 * w, 3, 2}, {2 * w, 4 * w, 3, 2}, {4 * w, 6 * w, 3, 2}};
+  }
   std::string describe() const {
-    return twin::detail::concat("conv tower width ", width, batchnorm ? " with BatchNorm" : "", ", embedding ", embed,
+    return twin::detail::concat(arch == "signet" ? "conv" : arch, " tower width ", width, batchnorm ? " with BatchNorm" : "",
+                                pool == "gap" ? ", global average pool" : "", ", embedding ", embed,
                                 l2norm ? " (L2-normalised)" : "", ", input ", canvas.height, "x", canvas.width,
                                 canvas.speck_share > 0 ? twin::detail::concat(", specks < ", canvas.speck_share, " removed") : "",
                                 canvas.stroke_radius >= 0 ? twin::detail::concat(", strokes redrawn r=", canvas.stroke_radius) : "");
@@ -62,30 +84,28 @@ inline constexpr double max_threshold = 1e4;  // a distance; unit embeddings are
 // Parameters the tower of `c` holds at least (its convolutions and dense weights), computed
 // without building it.
 inline double tower_weight_count(const TowerConfig& c) {
-  // Each stride-2 convolution with padding k/2 (k odd) maps n pixels to (n - 1) / 2 + 1.
-  auto after = [](double n) { return std::floor((n - 1) / 2) + 1; };
-  double h = static_cast<double>(c.canvas.height), w = static_cast<double>(c.canvas.width);
-  for (int i = 0; i < 4; ++i) h = after(h), w = after(w);
-  const double ch = c.width;
-  const double conv = ch * 25 + 2 * ch * ch * 9 + 8 * ch * ch * 9 + 24 * ch * ch * 9;
-  return conv + 6 * ch * h * w * static_cast<double>(c.embed);
+  // A convolution of stride s with padding k/2 (k odd) maps n pixels to (n - 1) / s + 1.
+  double h = static_cast<double>(c.canvas.height), w = static_cast<double>(c.canvas.width), conv = 0, last = 0;
+  for (const ConvSpec& k : c.convs()) {
+    const double s = static_cast<double>(k.stride);
+    h = std::floor((h - 1) / s) + 1, w = std::floor((w - 1) / s) + 1;
+    conv += static_cast<double>(k.in * k.out * k.kernel * k.kernel);
+    last = static_cast<double>(k.out);
+  }
+  return conv + (c.pool == "gap" ? last : last * h * w) * static_cast<double>(c.embed);
 }
 
 inline twin::Sequential<float> make_tower(const TowerConfig& c) {
   using namespace twin;
-  const Index w = c.width;
   Sequential<float> net;
-  auto block = [&](Index in, Index out, Index k) {
-    net.add(Conv2D{.in = in, .out = out, .kernel = k, .stride = 2, .pad = k / 2, .bias = !c.batchnorm,
-                   .init = Init::he_uniform});
-    if (c.batchnorm) net.add(BatchNorm2d{.features = out});
+  for (const ConvSpec& k : c.convs()) {
+    net.add(Conv2D{.in = k.in, .out = k.out, .kernel = k.kernel, .stride = k.stride, .pad = k.kernel / 2,
+                   .bias = !c.batchnorm, .init = Init::he_uniform});
+    if (c.batchnorm) net.add(BatchNorm2d{.features = k.out});
     net.add(ReLU{});
-  };
-  block(1, w, 5);
-  block(w, 2 * w, 3);
-  block(2 * w, 4 * w, 3);
-  block(4 * w, 6 * w, 3);
-  net.add(Flatten{});
+  }
+  if (c.pool == "gap") net.add(GlobalAvgPool{});
+  else net.add(Flatten{});
   const Shape s = net.output_shape(Shape{1, 1, c.canvas.height, c.canvas.width});
   net.add(Dense{.in = s[1], .out = c.embed});
   if (c.l2norm) net.add(L2Normalize{});
@@ -99,9 +119,44 @@ inline twin::Sequential<float> make_tower(const TowerConfig& c) {
 inline constexpr twin::LpDistance euclidean{.p = 2.0, .squared = false, .eps = 0.0};
 inline constexpr twin::Index embed_batch = 128;  // images per forward pass when embedding a set
 
+// The decision score: the Euclidean distance ("none"), or its symmetric normalisation
+// against a cohort of training writers' genuine signatures ("s": twin/metrics/cohort_norm.hpp,
+// the mean of (d - mean) / std of each side's distances to the cohort; "z": the reference's
+// side alone), which lets one
+// threshold serve writers whose signatures vary more or less. Uses no label of the pair:
+// only the two embeddings and the cohort, which the model file stores.
+// "z": only the reference's side (the first image of a pair, the enrolled signature), so the
+// ranking of the questioned signatures against one reference is the distance's own.
+inline const std::vector<std::string> score_norms = {"none", "s", "z"};
+
+struct ScoreNorm {
+  std::string mode = "none";
+  twin::Tensor<float, 2> cohort{twin::Shape{0, 0}};  // (C, embed), when mode != "none"
+  twin::Index top_k = 0;          // only the k closest cohort rows count (0: all)
+  bool on() const { return mode != "none"; }
+  twin::metrics::CohortStats stats(const float* e) const {
+    if (!on()) return {};
+    return twin::metrics::cohort_stats(euclidean, e, twin::TensorView<const float>(cohort.view()), top_k);
+  }
+  // The stats of every row of emb (N, D).
+  std::vector<twin::metrics::CohortStats> stats_all(const twin::Tensor<float, 2>& emb) const {
+    std::vector<twin::metrics::CohortStats> out(static_cast<std::size_t>(emb.dim(0)));
+    for (twin::Index i = 0; i < emb.dim(0); ++i) out[static_cast<std::size_t>(i)] = stats(emb.data() + i * emb.dim(1));
+    return out;
+  }
+  double score(double d, const twin::metrics::CohortStats& a, const twin::metrics::CohortStats& b) const {
+    if (mode == "z") return twin::metrics::z_norm(d, a);
+    return on() ? twin::metrics::s_norm(d, a, b) : d;
+  }
+};
+namespace limits {
+inline constexpr twin::Index max_cohort = 100000;  // cohort rows in a model file
+}
+
 struct ModelInfo {
   TowerConfig tower;
-  float threshold = 0;  // distance <= threshold: same writer
+  ScoreNorm norm;
+  float threshold = 0;  // score <= threshold: same writer
   std::vector<std::string> train_writers, val_writers, test_writers;
   std::string data_layout;
   double val_eer = 0;
@@ -111,7 +166,7 @@ struct ModelInfo {
 
 inline void save_model(const fs::path& file, const twin::Graph<float>& net, const ModelInfo& info) {
   using json = nlohmann::json;
-  const json j = {{"height", info.tower.canvas.height},
+  json j = {{"height", info.tower.canvas.height},
                   {"width", info.tower.canvas.width},
                   {"speck_share", info.tower.canvas.speck_share},
                   {"stroke_radius", info.tower.canvas.stroke_radius},
@@ -119,6 +174,8 @@ inline void save_model(const fs::path& file, const twin::Graph<float>& net, cons
                   {"embed", info.tower.embed},
                   {"batchnorm", info.tower.batchnorm},
                   {"l2norm", info.tower.l2norm},
+                  {"arch", info.tower.arch},
+                  {"pool", info.tower.pool},
                   {"threshold", info.threshold},
                   {"train_writers", info.train_writers},
                   {"val_writers", info.val_writers},
@@ -126,7 +183,16 @@ inline void save_model(const fs::path& file, const twin::Graph<float>& net, cons
                   {"data_layout", info.data_layout},
                   {"val_eer", info.val_eer},
                   {"epochs", info.epochs},
-                  {"train_seconds", info.train_seconds}};
+                  {"train_seconds", info.train_seconds},
+                  {"score_norm", info.norm.mode}};
+  if (info.norm.on()) {
+    j["cohort_top"] = info.norm.top_k;
+    json rows = json::array();
+    const twin::Index C = info.norm.cohort.dim(0), D = info.norm.cohort.dim(1);
+    for (twin::Index c = 0; c < C; ++c)
+      rows.push_back(std::vector<float>(info.norm.cohort.data() + c * D, info.norm.cohort.data() + (c + 1) * D));
+    j["cohort"] = std::move(rows);
+  }
   twin::io::save_model(net, file, {{"signature_verification", j.dump()}});
 }
 
@@ -161,6 +227,18 @@ inline bool flag(const json& j, const std::string& key, const fs::path& file) {
   if (!j.contains(key)) return false;  // absent in the first model files
   if (!j[key].is_boolean()) bad_meta(file, key, j[key], "is not true or false");
   return j[key].get<bool>();
+}
+// A string field that must be one of `allowed`; absent (the first model files): allowed[0].
+inline std::string one_of(const json& j, const std::string& key, const std::vector<std::string>& allowed,
+                          const fs::path& file) {
+  if (!j.contains(key)) return allowed.front();
+  const json& v = j[key];
+  if (!v.is_string() || std::find(allowed.begin(), allowed.end(), v.get<std::string>()) == allowed.end()) {
+    std::string names;
+    for (const auto& a : allowed) names += (names.empty() ? "" : ", ") + a;
+    bad_meta(file, key, v, "is not one of " + names);
+  }
+  return v.get<std::string>();
 }
 inline std::vector<std::string> strings(const json& j, const std::string& key, const fs::path& file) {
   const json& v = field(j, key, file);
@@ -201,10 +279,32 @@ inline twin::Sequential<float> load_model(const fs::path& file, ModelInfo& info)
   t.embed = static_cast<twin::Index>(number_in(j, "embed", 1, max_embed, true, file));
   t.batchnorm = flag(j, "batchnorm", file);
   t.l2norm = flag(j, "l2norm", file);
-  // A threshold of 0 rejects every pair and a huge one accepts every pair; unit-length
-  // embeddings are never more than 2 apart.
-  info.threshold = static_cast<float>(number_in(j, "threshold", 0, t.l2norm ? 2.0 : max_threshold, false, file));
-  if (!(info.threshold > 0)) bad_meta(file, "threshold", j["threshold"], "must be above 0");
+  t.arch = one_of(j, "arch", tower_archs, file);
+  t.pool = one_of(j, "pool", tower_pools, file);
+  info.norm.mode = one_of(j, "score_norm", score_norms, file);
+  if (info.norm.on()) {
+    info.norm.top_k = static_cast<twin::Index>(number_in(j, "cohort_top", 0, max_cohort, true, file));
+    const json& rows = field(j, "cohort", file);
+    if (!rows.is_array() || rows.size() < 2 || rows.size() > static_cast<std::size_t>(max_cohort))
+      bad_meta(file, "cohort", rows, twin::detail::concat("is not a list of 2 to ", max_cohort, " embeddings"));
+    info.norm.cohort = twin::Tensor<float, 2>(twin::Shape{static_cast<twin::Index>(rows.size()), t.embed});
+    float* out = info.norm.cohort.data();
+    for (const auto& r : rows) {
+      if (!r.is_array() || r.size() != static_cast<std::size_t>(t.embed))
+        bad_meta(file, "cohort", r, twin::detail::concat("holds a row that is not ", t.embed, " numbers (the embedding)"));
+      for (const auto& v : r) {
+        if (!v.is_number() || !std::isfinite(v.get<double>())) bad_meta(file, "cohort", r, "holds a value that is not a finite number");
+        *out++ = v.get<float>();
+      }
+    }
+    // Normalised scores are in units of the cohort's std, negative for close pairs.
+    info.threshold = static_cast<float>(number_in(j, "threshold", -max_threshold, max_threshold, false, file));
+  } else {
+    // A threshold of 0 rejects every pair and a huge one accepts every pair; unit-length
+    // embeddings are never more than 2 apart.
+    info.threshold = static_cast<float>(number_in(j, "threshold", 0, t.l2norm ? 2.0 : max_threshold, false, file));
+    if (!(info.threshold > 0)) bad_meta(file, "threshold", j["threshold"], "must be above 0");
+  }
   info.train_writers = strings(j, "train_writers", file);
   info.val_writers = strings(j, "val_writers", file);
   info.test_writers = strings(j, "test_writers", file);

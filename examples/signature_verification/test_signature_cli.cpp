@@ -365,12 +365,44 @@ TEST_CASE("model metadata out of range is refused, naming the file, the key and 
                      {"speck_share", 2, "2"},        {"stroke_radius", 1000000, "1000000"},
                      {"embed", 1e12, "1000000000000.0"},       {"channels", 0, "0"},           {"height", -80, "-80"},
                      {"width", "wide", "\"wide\""},   {"val_eer", 3, "3"},            {"batchnorm", 1, "1"},
-                     {"test_writers", "1 2", "\"1 2\""}};
+                     {"test_writers", "1 2", "\"1 2\""}, {"arch", "resnet", "\"resnet\""}, {"pool", 2, "2"},
+                     {"score_norm", "t", "\"t\""}};
   for (const auto& b : bad) {
     CAPTURE(b.key);
     const std::string e = with(b.key, b.value);
     CHECK(has(e, "bad_" + std::string(b.key) + ".safetensors"));
     CHECK_MESSAGE(has(e, "\"" + std::string(b.key) + "\" = " + b.shown), e);
+  }
+  // A cohort-normalised model: its cohort must be 2 or more finite rows of the embedding's
+  // size; its threshold may be negative (in units of the cohort's std).
+  {
+    json m = meta;
+    m["score_norm"] = "s";
+    m["cohort_top"] = 0;
+    m["threshold"] = -1.5;
+    auto cohort_error = [&](const json& rows) {
+      m["cohort"] = rows;
+      const fs::path p = d.path / "bad_cohort.safetensors";
+      twin::io::save_model(net, p, {{"signature_verification", m.dump()}});
+      return error_message([&] {
+        ModelInfo i;
+        (void)load_model(p, i);
+      });
+    };
+    const std::string fine = cohort_error(json::array({{0, 0, 0, 0}, {1, 1, 1, 1}}));
+    CHECK_MESSAGE(fine == "(no error)", fine);
+    CHECK(has(cohort_error(json::array({{0, 0, 0, 0}})), "is not a list of 2 to"));
+    CHECK(has(cohort_error(json::array({{0, 0, 0}, {1, 1, 1}})), "not 4 numbers"));
+    CHECK(has(cohort_error(json::array({{0, 0, 0, "x"}, {1, 1, 1, 1}})), "not a finite number"));
+    CHECK(has(cohort_error(7), "\"cohort\" = 7"));
+    m.erase("cohort");
+    const fs::path p = d.path / "no_cohort.safetensors";
+    twin::io::save_model(net, p, {{"signature_verification", m.dump()}});
+    CHECK(has(error_message([&] {
+                ModelInfo i;
+                (void)load_model(p, i);
+              }),
+              "lacks \"cohort\""));
   }
   // In range but inconsistent with the weights: the tower would not fit the file.
   CHECK(has(with("embed", 4096), "the file holds"));
@@ -407,7 +439,9 @@ TEST_CASE("eval exits non-zero when there is nothing to measure; numeric options
   const std::string tr = "train --data " + q(d.path / "data") + " --quiet --model " + q(d.path / "t.safetensors");
   for (const char* opt : {"--steps 0", "--batch-pairs 0", "--epochs 0", "--margin -1", "--lr nan", "--lr 0", "--channels 0",
                           "--embed 1000000000000", "--height -80", "--speck-share 2", "--stroke-radius 1000000",
-                          "--skilled-fraction 1.5", "--weight-decay -1", "--hard-writers 0"}) {
+                          "--skilled-fraction 1.5", "--weight-decay -1", "--hard-writers 0",
+                          "--arch resnet", "--pool max", "--score-norm t", "--cohort-per-writer 0", "--batch triplets",
+                          "--batch-writers 1", "--batch-genuine 1", "--triplet-margin -1"}) {
     CAPTURE(opt);
     CHECK(run(tr + " " + opt, log) == 1);
     CHECK(has(log, std::string(opt).substr(0, std::string(opt).find(' '))));

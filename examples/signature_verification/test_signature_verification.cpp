@@ -146,6 +146,29 @@ TEST_CASE("end to end on CEDAR: train, eval, verify, enroll, audit; resume = uni
   CHECK(run("verify --model \"" + full.string() + "\"" + enr + " --against 99 \"" + f1.string() + "\"", log) == 1);
   CHECK(log.find("'99' is not enrolled") != std::string::npos);
 
+  // The other tower, a cohort-normalised score, writer batches: the model file keeps what
+  // verify and verify --against need (the cohort), and the same image scores below a forgery.
+  const fs::path normed = d.path / "normed.safetensors";
+  REQUIRE_MESSAGE(run("train" + tiny + " --arch signet --pool flatten --score-norm s --cohort-per-writer 3 --batch writers"
+                      " --batch-writers 3 --batch-genuine 3 --batch-forged 2 --model \"" + normed.string() + "\"", log) == 0, log);
+  CHECK(log.find("cohort of 12 training signatures") != std::string::npos);
+  {
+    ModelInfo info;
+    (void)load_model(normed, info);
+    CHECK(info.norm.mode == "s");
+    CHECK(info.norm.cohort.dim(0) == 12);
+    CHECK(info.tower.arch == "signet");
+  }
+  const int normed_rc = run("verify --json --model \"" + normed.string() + "\" \"" + g1.string() + "\" \"" + f1.string() + "\"", log);
+  REQUIRE_MESSAGE((normed_rc == 0 || normed_rc == 2), log);
+  CHECK(log.find("\"raw_distance\"") != std::string::npos);
+  REQUIRE_MESSAGE(run("enroll --replace --model \"" + normed.string() + "\"" + enr + " --writer 1 \"" + g1.string() + "\"", log) == 0, log);
+  const int normed_against = run("verify --model \"" + normed.string() + "\"" + enr + " --against 1 \"" + f1.string() + "\"", log);
+  REQUIRE_MESSAGE((normed_against == 0 || normed_against == 2), log);
+  CHECK(log.find("(cohort-normalised)") != std::string::npos);
+  REQUIRE_MESSAGE(run("eval" + data + " --report '' --model \"" + full.string() + "\" --score-norm z", log) == 0, log);
+  CHECK(log.find("score: z on the model's weights") != std::string::npos);
+
   // Errors from the command line: one line, non-zero exit.
   CHECK(run("train --data \"" + (d.path / "nowhere").string() + "\" --quiet", log) == 1);
   CHECK(log.find("nowhere' (from --data) does not exist") != std::string::npos);

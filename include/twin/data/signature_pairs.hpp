@@ -9,6 +9,7 @@
 //   const auto test_pairs = twin::data::evaluation_pairs(test, 276, /*seed=*/1);
 //   twin::data::SignaturePairSampler sampler(train, /*skilled_fraction=*/0.5);
 //   const auto p = sampler.draw(rng);   // p.a, p.b index train.files
+#include <algorithm>
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -113,5 +114,51 @@ class SignaturePairSampler {
   std::vector<std::vector<int>> nearest_;
   double hard_share_ = 0;
 };
+
+// A batch for online mining (Hermans et al. 2017's P x K, with each writer's skilled
+// forgeries as in-batch hard negatives): `writers` distinct writers, and of each `genuine`
+// distinct genuine signatures and up to `forged` distinct forgeries (fewer when the writer
+// has fewer). files index SignatureDataset::files; labels[i] is the writer's position in the
+// batch (0 .. writers-1) for a genuine signature and -1 - i for a forgery, so a forgery is
+// never anyone's positive, and the genuine signatures of one writer are each other's.
+// Writer-major: writer 0's genuine, then its forgeries, then writer 1's, ...
+struct WriterBatch {
+  std::vector<int> files;
+  std::vector<int> labels;
+};
+
+namespace detail {
+// k distinct items of v (all of them when k >= v.size()), in a random order.
+inline std::vector<int> draw_distinct(const std::vector<int>& v, std::size_t k, Rng& rng) {
+  std::vector<int> pool = v;
+  k = std::min(k, pool.size());
+  for (std::size_t i = 0; i < k; ++i) std::swap(pool[i], pool[i + rng.below(pool.size() - i)]);
+  pool.resize(k);
+  return pool;
+}
+}  // namespace detail
+
+inline WriterBatch draw_writer_batch(const SignatureDataset& d, int writers, int genuine, int forged, Rng& rng) {
+  if (writers < 2 || genuine < 2 || forged < 0)
+    throw error(twin::detail::concat("draw_writer_batch: need 2 or more writers and genuine signatures per writer, got ",
+                               writers, " writers x ", genuine, " genuine (", forged, " forged)"));
+  if (static_cast<std::size_t>(writers) > d.writers.size())
+    throw error(twin::detail::concat("draw_writer_batch: ", writers, " writers per batch but the data hold ", d.writers.size()));
+  std::vector<int> all(d.writers.size());
+  for (std::size_t i = 0; i < all.size(); ++i) all[i] = static_cast<int>(i);
+  WriterBatch b;
+  const auto chosen = detail::draw_distinct(all, static_cast<std::size_t>(writers), rng);
+  for (std::size_t k = 0; k < chosen.size(); ++k) {
+    const std::string& w = d.writers[static_cast<std::size_t>(chosen[k])];
+    const auto& g = d.genuine.at(w);
+    if (g.size() < 2) throw error("draw_writer_batch: writer '" + w + "' has fewer than 2 genuine signatures");
+    for (int f : detail::draw_distinct(g, static_cast<std::size_t>(genuine), rng))
+      b.files.push_back(f), b.labels.push_back(static_cast<int>(k));
+    if (auto f = d.forged.find(w); f != d.forged.end() && forged > 0)
+      for (int x : detail::draw_distinct(f->second, static_cast<std::size_t>(forged), rng))
+        b.files.push_back(x), b.labels.push_back(-1 - static_cast<int>(b.labels.size()));
+  }
+  return b;
+}
 
 }  // namespace twin::data
