@@ -65,7 +65,8 @@ std::string html_escape(const std::string& s) {
 }
 }  // namespace
 
-std::vector<RunResult> evaluate_runs(const Model& m, const std::vector<Run>& runs, Index tta, double* seconds) {
+std::vector<RunResult> evaluate_runs(const Model& m, const std::vector<Run>& runs, Index tta, double* seconds,
+                                     Metric metric) {
   const auto t0 = std::chrono::steady_clock::now();
   twin::Workspace<float> ws;
   twin::PairHeadWorkspace<float> hws;
@@ -81,8 +82,20 @@ std::vector<RunResult> evaluate_runs(const Model& m, const std::vector<Run>& run
         throw twin::io_error(labels.string() + ":" + std::to_string(run.lines[q]) + ": query image: " + e.what());
       }
     }
-    const auto e = embed(m, imgs, tta, ws);  // (K + Q, D): candidates, then queries
+    auto e = embed(m, imgs, tta, ws);  // (K + Q, D): candidates, then queries
     const Index K = static_cast<Index>(run.candidates.size()), Q = static_cast<Index>(run.queries.size()), D = e.dim(1);
+    if (!m.head && metric == Metric::cl2n) {
+      // Centre on the candidates' mean (support only: no query is looked at), then unit length.
+      std::vector<double> mean(static_cast<std::size_t>(D), 0.0);
+      for (Index k = 0; k < K; ++k)
+        for (Index j = 0; j < D; ++j) mean[static_cast<std::size_t>(j)] += double(e(k, j)) / double(K);
+      for (Index i = 0; i < K + Q; ++i) {
+        double sq = 0;
+        for (Index j = 0; j < D; ++j) sq += std::pow(double(e(i, j)) - mean[static_cast<std::size_t>(j)], 2);
+        const double inv = 1.0 / std::max(std::sqrt(sq), 1e-12);
+        for (Index j = 0; j < D; ++j) e(i, j) = float((double(e(i, j)) - mean[static_cast<std::size_t>(j)]) * inv);
+      }
+    }
     RunResult r;
     r.name = run.name;
     std::vector<twin::metrics::OneShotTrial> trials;
@@ -195,7 +208,8 @@ int run_eval(const EvalOptions& o) {
   const Model m = load_model(o.model);
   const auto runs = read_runs(o.runs);
   double seconds = 0;
-  const auto res = evaluate_runs(m, runs, o.tta, &seconds);
+  const Metric metric = o.metric.empty() ? model_metric(m) : parse_metric(o.metric);
+  const auto res = evaluate_runs(m, runs, o.tta, &seconds, metric);
   double correct = 0, queries = 0;
   for (std::size_t i = 0; i < res.size(); ++i) {
     const double q = double(runs[i].queries.size());
@@ -206,14 +220,16 @@ int run_eval(const EvalOptions& o) {
   }
   const double acc = correct / queries;
   const std::string design = m.meta.count("omniglot.design") ? m.meta.at("omniglot.design") : "?";
-  std::printf("%s: %.2f%% over %zu runs (%.0f queries), tta %td; %.1f ms per run (load, embed, score)\n", design.c_str(),
-              100 * acc, runs.size(), queries, o.tta, 1000 * seconds / double(runs.size()));
+  std::printf("%s: %.2f%% over %zu runs (%.0f queries), tta %td, metric %s; %.1f ms per run (load, embed, score)\n",
+              design.c_str(), 100 * acc, runs.size(), queries, o.tta, m.head ? "pair head" : metric_name(metric),
+              1000 * seconds / double(runs.size()));
   if (!o.json.empty()) {
     nlohmann::json j;
     j["model"] = o.model;
     j["design"] = design;
     j["runs_dir"] = o.runs;
     j["tta"] = o.tta;
+    j["metric"] = m.head ? "pair head" : metric_name(metric);
     j["accuracy"] = acc;
     j["seconds_per_run"] = seconds / double(runs.size());
     if (auto it = m.meta.find("omniglot.train_alphabets"); it != m.meta.end()) j["train_alphabets"] = it->second;

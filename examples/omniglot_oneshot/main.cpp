@@ -66,6 +66,11 @@ int main(int argc, char** argv) {
   train->add_option("--size", tr.tower.size, "input size (size x size)")->capture_default_str();
   train->add_option("--channels", tr.tower.channels, "channels of every conv block")->capture_default_str();
   train->add_option("--blocks", tr.tower.blocks, "conv blocks")->capture_default_str();
+  train->add_option("--norm-scale", tr.tower.norm_scale, "proto: L2-normalise the embedding and multiply by this "
+                    "(cosine prototypes with a temperature); 0: raw embedding")->capture_default_str();
+  std::string train_metric = omniglot::metric_name(tr.metric);
+  train->add_option("--metric", train_metric, "proto: how eval compares embeddings, stored in the model: l2 or cl2n "
+                    "(centred on the run's candidates, then L2-normalised)")->capture_default_str();
   train->add_option("--val-runs", tr.val_runs, "evaluate on these runs after training");
   train->add_option("--tta", tr.tta, "with --val-runs: augmented views per image")->capture_default_str();
   train->add_option("--max-characters", tr.max_characters, "use only the first N characters of each training "
@@ -80,6 +85,7 @@ int main(int argc, char** argv) {
   eval->add_option("--json", ev.json, "write the results as JSON here");
   eval->add_option("--report", ev.report, "write an HTML report here");
   eval->add_option("--report-examples", ev.report_examples, "queries shown in the report")->capture_default_str();
+  eval->add_option("--metric", ev.metric, "proto: l2 or cl2n (default: the one stored in the model)");
   eval->add_option("--tta", ev.tta, "augmented views averaged per image (test-time augmentation)")->capture_default_str();
 
   try {
@@ -93,6 +99,7 @@ int main(int argc, char** argv) {
     if (*train) {
       tr.design = omniglot::parse_design(design);
       tr.rotate_classes = !no_rotate;
+      tr.metric = omniglot::parse_metric(train_metric);
       if (quick) tr.steps = 20, tr.ways = 10, tr.batch_pairs = 16;
       return omniglot::run_train(tr);
     }

@@ -21,11 +21,22 @@ Design parse_design(const std::string& s) {
   throw twin::error("design must be 'proto' or 'koch', got '" + s + "'");
 }
 
+const char* metric_name(Metric m) { return m == Metric::l2 ? "l2" : "cl2n"; }
+Metric parse_metric(const std::string& s) {
+  if (s == "l2") return Metric::l2;
+  if (s == "cl2n") return Metric::cl2n;
+  throw twin::error("metric must be 'l2' or 'cl2n', got '" + s + "'");
+}
+Metric model_metric(const Model& m) {
+  const auto it = m.meta.find("omniglot.metric");
+  return it == m.meta.end() ? Metric::l2 : parse_metric(it->second);
+}
+
 Model make_model(Design design, const TowerOptions& t, std::uint64_t seed) {
   using namespace twin;
-  if (t.size < 8 || t.blocks < 1 || t.channels < 1)
-    throw error(detail::concat("tower: size ", t.size, ", blocks ", t.blocks, ", channels ", t.channels,
-                               " (size >= 8 and at least one block of one channel)"));
+  if (t.size < 8 || t.blocks < 1 || t.channels < 1 || !(t.norm_scale >= 0))
+    throw error(detail::concat("tower: size ", t.size, ", blocks ", t.blocks, ", channels ", t.channels, ", norm scale ",
+                               t.norm_scale, " (size >= 8, at least one block of one channel, norm scale >= 0)"));
   Model m;
   m.design = design;
   m.tower = t;
@@ -41,6 +52,9 @@ Model make_model(Design design, const TowerOptions& t, std::uint64_t seed) {
   }
   m.net.add(Flatten{});
   const Shape s = m.net.output_shape(Shape{1, 1, t.size, t.size});
+  // Cosine prototypes with a temperature: on unit vectors ||a - b||^2 = 2 - 2 cos(a, b), so
+  // the loss's logits become 2 s^2 (cos - 1) and s sets how peaked the softmax can get.
+  if (design == Design::proto && t.norm_scale > 0) m.net.add(L2Normalize{}).add(Scale{.factor = t.norm_scale});
   if (design == Design::koch) {
     m.net.add(Dense{.in = s[1], .out = koch_embed}).add(Sigmoid{});
     m.head.emplace(make_similarity_head<float>(koch_embed, seed + 1));
@@ -49,7 +63,8 @@ Model make_model(Design design, const TowerOptions& t, std::uint64_t seed) {
   m.meta = {{"omniglot.design", design_name(design)},
             {"omniglot.size", std::to_string(t.size)},
             {"omniglot.channels", std::to_string(t.channels)},
-            {"omniglot.blocks", std::to_string(t.blocks)}};
+            {"omniglot.blocks", std::to_string(t.blocks)},
+            {"omniglot.norm_scale", detail::concat(t.norm_scale)}};
   return m;
 }
 
@@ -69,6 +84,7 @@ Model load_model(const fs::path& path) {
   };
   TowerOptions t{.size = std::stoll(get("omniglot.size")), .channels = std::stoll(get("omniglot.channels")),
                  .blocks = std::stoll(get("omniglot.blocks"))};
+  if (auto it = meta.find("omniglot.norm_scale"); it != meta.end()) t.norm_scale = std::stod(it->second);
   Model m = make_model(parse_design(get("omniglot.design")), t, 0);
   m.meta = twin::io::load_model(m.net, path);
   if (m.head) twin::io::load_model(m.head->net(), fs::path(path.string() + ".head"));

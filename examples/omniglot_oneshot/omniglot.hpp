@@ -95,7 +95,14 @@ struct TowerOptions {
   Index size = 28;      // input size x size
   Index channels = 64;  // of every conv block
   Index blocks = 4;     // conv3x3-BN-ReLU-maxpool2
+  double norm_scale = 0;  // proto: > 0 ends the tower in L2Normalize and Scale(norm_scale); 0: raw
 };
+// How eval compares a query with the candidates of a run (proto): "l2", squared Euclidean
+// on the embeddings; "cl2n", the same after centring every embedding on the mean of the
+// run's candidates (the one-shot support set only) and L2-normalising (SimpleShot's CL2N).
+enum class Metric { l2, cl2n };
+const char* metric_name(Metric m);
+Metric parse_metric(const std::string& s);
 struct Model {
   Design design = Design::proto;
   TowerOptions tower;
@@ -128,6 +135,7 @@ struct TrainOptions {
   Index batch_pairs = 64;     // koch: pairs per step
   double lr = 2e-3;           // Adam; this and augment chosen on the validation runs (docs/omniglot.md)
   double augment = 0.5;       // multiplies the affine ranges; 0: none
+  Metric metric = Metric::l2;  // stored in the model: eval's default for it
   std::string val_runs;       // evaluate on these runs after training
   Index tta = 4;
   Index max_characters = 0;   // use only the first N characters of each training alphabet (tests)
@@ -141,6 +149,7 @@ struct EvalOptions {
   std::string json;
   std::string report;         // HTML report to write ("" none)
   Index tta = 4;              // extra augmented views averaged per image (pays: see docs/omniglot.md)
+  std::string metric;         // "l2" or "cl2n"; "": the model's (omniglot.metric, else l2)
   Index report_examples = 6;  // queries shown with their candidates
 };
 int run_eval(const EvalOptions& o);
@@ -153,7 +162,10 @@ struct RunResult {
 };
 // Scores every run with `m`; `seconds` receives the wall time of all runs (load + embed +
 // score).
-std::vector<RunResult> evaluate_runs(const Model& m, const std::vector<Run>& runs, Index tta, double* seconds);
+std::vector<RunResult> evaluate_runs(const Model& m, const std::vector<Run>& runs, Index tta, double* seconds,
+                                     Metric metric = Metric::l2);
+// The model's metric (omniglot.metric in its metadata; l2 for models saved without one).
+Metric model_metric(const Model& m);
 
 // HTML report: per-run accuracy bars and a few queries with their candidates.
 void write_report(const fs::path& path, const std::string& title, const std::vector<Run>& runs,

@@ -3,6 +3,7 @@
 // reader's errors on bad input, each naming the file (and line).
 #include <doctest/doctest.h>
 
+#include <cmath>
 #include <cstdint>
 #include <fstream>
 #include <string>
@@ -10,6 +11,7 @@
 #include <nlohmann/json.hpp>
 
 #include <twin/testing/error_message.hpp>
+#include <twin/testing/random.hpp>
 
 #include "omniglot.hpp"
 
@@ -110,6 +112,43 @@ TEST_CASE("omniglot: make-runs, train and eval end to end on a tiny synthetic se
     const auto a = omniglot::evaluate_runs(m, rr, 0, nullptr), b = omniglot::evaluate_runs(m, rr, 0, nullptr);
     CHECK(a[0].scores == b[0].scores);
   }
+  fs::remove_all(root);
+}
+
+TEST_CASE("omniglot: --norm-scale and the cl2n metric round-trip through the model file") {
+  const fs::path root = make_background(fs::temp_directory_path() / "twin_omniglot_norm", 3, 5, 6);
+  const auto all = omniglot::scan_background(root / "omniglot" / "images_background");
+  const fs::path runs = root / "runs";
+  omniglot::write_runs(all, runs, 2, 4, 1);
+  const auto rr = omniglot::read_runs(runs);
+  omniglot::TrainOptions tr;
+  tr.data = root.string();
+  tr.model = (root / "norm.safetensors").string();
+  tr.n_val = 1;
+  tr.steps = 3;
+  tr.ways = 4;
+  tr.queries = 2;
+  tr.tower = {.size = 28, .channels = 4, .blocks = 2, .norm_scale = 2.5};
+  tr.metric = omniglot::Metric::cl2n;
+  tr.quiet = true;
+  REQUIRE(omniglot::run_train(tr) == 0);
+  const auto m = omniglot::load_model(tr.model);
+  CHECK(m.tower.norm_scale == doctest::Approx(2.5));
+  CHECK(omniglot::model_metric(m) == omniglot::Metric::cl2n);
+  // Every embedding has length norm_scale.
+  twin::Workspace<float> ws;
+  const twin::Tensor<float> x = twin::testing::random_tensor(twin::Shape{3, 1, 28, 28}, 5);
+  const auto e = m.net.forward(x.view(), ws, twin::Mode::eval);  // (3, D)
+  for (Index i = 0; i < 3; ++i) {
+    double sq = 0;
+    for (Index j = 0; j < e.dim(1); ++j) sq += double(e(i, j)) * double(e(i, j));
+    CHECK(std::sqrt(sq) == doctest::Approx(2.5).epsilon(1e-4));
+  }
+  // cl2n scores are squared distances between unit vectors: in [-4, 0].
+  const auto r = omniglot::evaluate_runs(m, rr, 0, nullptr, omniglot::Metric::cl2n);
+  for (const auto& q : r[0].scores)
+    for (double v : q) CHECK((v <= 1e-6 && v >= -4 - 1e-6));
+  CHECK(error_message([] { omniglot::parse_metric("cosine"); }).find("'cosine'") != std::string::npos);
   fs::remove_all(root);
 }
 

@@ -324,9 +324,10 @@ int train(const TrainOptions& o, Ranks& ranks) {
                 twin::default_threads());
   if (ranks.root() && o.design == Design::proto)
     std::printf("design proto: %td episodes of %td-way %td-shot %td-query, %.0f%% within one alphabet, rotations as "
-                "classes %s, Adam lr %.1e (cosine), augment x%.2f, %d threads, seed %llu\n",
+                "classes %s, Adam lr %.1e (cosine), augment x%.2f, norm scale %g, eval metric %s, %d threads, seed %llu\n",
                 o.steps, o.ways, o.shots, o.queries, 100 * o.within_alphabet, o.rotate_classes ? "on" : "off", o.lr,
-                o.augment, twin::default_threads(), static_cast<unsigned long long>(o.seed));
+                o.augment, o.tower.norm_scale, metric_name(o.metric), twin::default_threads(),
+                static_cast<unsigned long long>(o.seed));
   else if (ranks.root())
     std::printf("design koch: %td steps of %td pairs (half same), different pairs %.0f%% within one alphabet, "
                 "rotations as classes %s, |e1-e2| -> Dense -> logit, BCE, Adam lr %.1e (cosine), augment x%.2f, %d "
@@ -349,6 +350,8 @@ int train(const TrainOptions& o, Ranks& ranks) {
   m.meta["omniglot.steps"] = std::to_string(st.steps);
   m.meta["omniglot.images_per_s"] = std::to_string(double(st.images) / st.seconds);
   m.meta["omniglot.seed"] = std::to_string(o.seed);
+  m.meta["omniglot.metric"] = metric_name(o.metric);
+  m.meta["omniglot.ways"] = std::to_string(o.ways);
   m.meta["omniglot.ranks"] = std::to_string(ranks.size());
   m.meta["omniglot.train_seconds"] = std::to_string(st.seconds);
   save_model(m, o.model);
