@@ -369,6 +369,9 @@ int train(const TrainOptions& o, Ranks& ranks) {
 }  // namespace
 
 int run_train(const TrainOptions& o) {
+  // Missing data is found before MPI starts, so that every rank reports it (and a test can
+  // skip) instead of one rank aborting the job.
+  (void)find_background(o.data);
   return twin_examples::run_on_ranks([&](Ranks& ranks) { return train(o, ranks); });
 }
 
