@@ -64,7 +64,7 @@ Model make_model(Design design, const TowerOptions& t, std::uint64_t seed) {
             {"omniglot.size", std::to_string(t.size)},
             {"omniglot.channels", std::to_string(t.channels)},
             {"omniglot.blocks", std::to_string(t.blocks)},
-            {"omniglot.norm_scale", detail::concat(t.norm_scale)}};
+            {"omniglot.norm_scale", detail::concat(design == Design::proto ? t.norm_scale : 0.0)}};
   return m;
 }
 
@@ -84,6 +84,7 @@ Model load_model(const fs::path& path) {
   };
   TowerOptions t{.size = std::stoll(get("omniglot.size")), .channels = std::stoll(get("omniglot.channels")),
                  .blocks = std::stoll(get("omniglot.blocks"))};
+  // Models saved before the option have a raw embedding.
   if (auto it = meta.find("omniglot.norm_scale"); it != meta.end()) t.norm_scale = std::stod(it->second);
   Model m = make_model(parse_design(get("omniglot.design")), t, 0);
   m.meta = twin::io::load_model(m.net, path);

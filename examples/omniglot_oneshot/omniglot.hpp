@@ -120,12 +120,12 @@ Model load_model(const fs::path& path);
 struct TrainOptions {
   std::string data, model = "omniglot.safetensors";
   Design design = Design::proto;
-  TowerOptions tower;
+  TowerOptions tower{.norm_scale = 3};  // the norm scale, steps and metric chosen on the validation runs
   std::vector<std::string> val_alphabets;
   Index n_val = 5;
   std::uint64_t split_seed = 2015;
   std::uint64_t seed = 1;
-  Index steps = 2000;         // episodes (proto) or pair batches (koch)
+  Index steps = 3000;         // episodes (proto) or pair batches (koch)
   double max_minutes = 15;    // stop (with the learning rate annealed) after this long; 0: never
   Index ways = 30;            // proto: classes per episode
   Index shots = 1;            // proto: support images per class
@@ -135,7 +135,7 @@ struct TrainOptions {
   Index batch_pairs = 64;     // koch: pairs per step
   double lr = 2e-3;           // Adam; this and augment chosen on the validation runs (docs/omniglot.md)
   double augment = 0.5;       // multiplies the affine ranges; 0: none
-  Metric metric = Metric::l2;  // stored in the model: eval's default for it
+  Metric metric = Metric::l2;  // stored in the model: eval's default for it (l2 won, see docs)
   std::string val_runs;       // evaluate on these runs after training
   Index tta = 4;
   Index max_characters = 0;   // use only the first N characters of each training alphabet (tests)
