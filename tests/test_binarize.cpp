@@ -1,5 +1,8 @@
 #include <doctest/doctest.h>
 
+#include <algorithm>
+#include <cmath>
+
 #include <twin/data/binarize.hpp>
 #include <twin/twin.hpp>
 
@@ -117,6 +120,48 @@ TEST_CASE("normalise_document: a threshold passed in is used instead of Otsu's")
   CHECK(ink_bbox(core.view()).height < 30);
   const auto framed = normalise_document(img.view(), 20, 40, {.threshold = 150});
   CHECK(!std::equal(otsu.begin(), otsu.end(), framed.begin()));
+}
+
+TEST_CASE("fit_into_canvas with a scale limit: fixed size where it fits, shrunk where it does not") {
+  // A 10 x 40 block at scale limit 0.5 into 32 x 64: 5 x 20, centred (rows 13..17, columns 22..41).
+  Tensor<float, 2> block(Shape{10, 40}, 1.0f);
+  auto f = fit_into_canvas(block.view(), 32, 64, 0.5);
+  CHECK(ink_bbox(f.view()) == Box{13, 22, 5, 20});
+  for (Index y = 0; y < 32; ++y)
+    for (Index x = 0; x < 64; ++x) CHECK(f(y, x) == doctest::Approx((y >= 13 && y < 18 && x >= 22 && x < 42) ? 1.0f : 0.0f));
+  // A block twice as large in both directions keeps twice the size: relative size survives.
+  Tensor<float, 2> big(Shape{20, 80}, 1.0f);
+  CHECK(ink_bbox(fit_into_canvas(big.view(), 32, 64, 0.5).view()) == Box{11, 12, 10, 40});
+  // Too wide at 0.5 (200 -> 100 > 64): shrunk to fit as without a limit.
+  Tensor<float, 2> wide(Shape{10, 200}, 1.0f);
+  const auto w = fit_into_canvas(wide.view(), 32, 64, 0.5), w0 = fit_into_canvas(wide.view(), 32, 64);
+  CHECK(std::equal(w.begin(), w.end(), w0.begin()));
+  CHECK(ink_bbox(w.view()).width == 64);
+  // A limit above the fitting scale, or 0, changes nothing.
+  const auto f0 = fit_into_canvas(block.view(), 32, 64), f9 = fit_into_canvas(block.view(), 32, 64, 9.0);
+  CHECK(std::equal(f0.begin(), f0.end(), f9.begin()));
+  CHECK_THROWS_AS(fit_into_canvas(block.view(), 32, 64, std::nan("")), shape_error);
+  CHECK_THROWS_AS(fit_into_canvas(block.view(), 32, 64, HUGE_VAL), shape_error);
+}
+
+TEST_CASE("normalise_document with a fixed scale: a larger signature stays larger, strokes stay 0/1") {
+  // The same shape written at two sizes: filled, both take the canvas width; at a fixed
+  // scale the larger one is twice as wide, and both keep the redrawn strokes' 0/1 values.
+  auto small = scan(60, 120, 240, 40, 20, 30, 20, 60, 21);   // ink 10 x 40
+  auto large = scan(80, 160, 240, 40, 20, 40, 40, 120, 22);  // ink 20 x 80
+  const DocumentOptions fill{.speck_share = 0.0, .stroke_radius = 1};
+  DocumentOptions fixed = fill;
+  fixed.fixed_scale = 0.5;
+  const Index fill_small = ink_bbox(normalise_document(small.view(), 32, 96, fill).view()).width;
+  const Index fill_large = ink_bbox(normalise_document(large.view(), 32, 96, fill).view()).width;
+  CHECK(std::abs(fill_small - fill_large) <= 1);  // the skeletons' ends differ by a pixel
+  const auto a = normalise_document(small.view(), 32, 96, fixed), b = normalise_document(large.view(), 32, 96, fixed);
+  // (Thinning shortens a bar by about its height, so the widths are near 17 and 32, not 20 and 40.)
+  const Box ba = ink_bbox(a.view()), bb = ink_bbox(b.view());
+  CHECK(ba.width < 25);
+  CHECK(static_cast<double>(bb.width) / static_cast<double>(ba.width) == doctest::Approx(2.0).epsilon(0.15));
+  for (const auto* t : {&a, &b})
+    for (float v : t->span()) CHECK((v == 0.0f || v == 1.0f));
 }
 
 }  // namespace test_binarize

@@ -120,6 +120,7 @@ struct TrainOptions {
   std::string miner = "semihard";  // or "hard" (batch-hard, Hermans et al.)
   std::string writer_loss = "contrastive";  // or "triplet", on writer batches
   std::string score_norm = "none";  // the decision score (signature_model.hpp's ScoreNorm)
+  std::string select = "pooled";    // epoch selection: EER over all forgeries, or "mean" of the skilled and random EERs
   int cohort_per_writer = 4;        // genuine signatures of each training writer in the cohort
   int cohort_top = 0;               // closest cohort rows that count (0: all)
   bool quiet = false;
@@ -448,7 +449,7 @@ int train(const TrainOptions& o, Ranks& ranks) {
   const std::string fingerprint = twin::detail::concat(
       cfg.describe(), "; train ", join(train_writers, ","), "; seed ", o.seed, "; epochs ", o.epochs, "x",
       o.steps_per_epoch, "x", o.batch_pairs, "; lr ", o.lr, "; margin ", o.margin, "; wd ", o.weight_decay,
-      "; augment ", o.augment, "; skilled ", o.skilled_fraction,
+      "; augment ", o.augment, "; skilled ", o.skilled_fraction, o.select == "pooled" ? "" : "; select " + o.select,
       o.hard_share > 0 ? twin::detail::concat("; hard ", o.hard_share, "x", o.hard_writers) : std::string(),
       o.augment_strength != 1.0 ? twin::detail::concat("; augment strength ", o.augment_strength) : std::string(),
       o.batch != "pairs" ? twin::detail::concat("; batch ", o.batch, " ", o.batch_writers, "x", o.batch_genuine, "+",
@@ -657,9 +658,13 @@ int train(const TrainOptions& o, Ranks& ranks) {
     const double val_skilled = kind_eer(d, PairKind::skilled), val_random = kind_eer(d, PairKind::random);
     st.epoch = epoch + 1;
     st.seconds += std::chrono::duration<double>(Clock::now() - te).count();
-    const bool best = eer.eer < st.best_val_eer;
+    // --select mean: the mean of the two kinds' EERs (the pooled list is mostly skilled
+    // forgeries: 576 of 676 negative pairs per writer); pooled where a kind is missing.
+    const double criterion = o.select == "mean" && std::isfinite(val_random) && std::isfinite(val_skilled)
+                                 ? 0.5 * (val_skilled + val_random) : eer.eer;
+    const bool best = criterion < st.best_val_eer;
     if (best) {
-      st.best_val_eer = eer.eer;
+      st.best_val_eer = criterion;
       st.best_threshold = static_cast<float>(eer.threshold);
       st.best_epoch = epoch + 1;
       // The model file always holds the best epoch so far (atomic write).
@@ -671,13 +676,14 @@ int train(const TrainOptions& o, Ranks& ranks) {
       info.val_writers = split.val;
       info.test_writers = split.test;
       info.data_layout = all.layout;
-      info.val_eer = st.best_val_eer;
+      info.val_eer = eer.eer;
       info.epochs = st.best_epoch;
       info.train_seconds = st.seconds;
       if (ranks.root()) save_model(o.model, model.tower(), info);
     }
-    std::printf("epoch %d: loss %.4f, validation EER %.2f%% (skilled %.2f%%, random %.2f%%; AUC %.3f%s)%s, %.0f s\n",
-                epoch + 1, loss_avg, 100 * eer.eer, 100 * val_skilled, 100 * val_random, auc,
+    std::printf("epoch %d: loss %.4f, validation EER %.2f%% (skilled %.2f%%, random %.2f%%%s; AUC %.3f%s)%s, %.0f s\n",
+                epoch + 1, loss_avg, 100 * eer.eer, 100 * val_skilled, 100 * val_random,
+                o.select == "mean" ? twin::detail::concat(", mean ", std::round(10000 * criterion) / 100, "%").c_str() : "", auc,
                 norm.on() ? twin::detail::concat("; raw distance EER ", std::round(10000 * raw_eer) / 100, "%, skilled ",
                                                  std::round(10000 * kind_eer(raw, PairKind::skilled)) / 100, "%, random ",
                                                  std::round(10000 * kind_eer(raw, PairKind::random)) / 100, "%").c_str() : "",
@@ -692,8 +698,8 @@ int train(const TrainOptions& o, Ranks& ranks) {
   }
   if (st.best_epoch == 0) throw twin::error("no epoch was trained (is --epochs 0?)");
   ranks.check_replicas();  // every rank ends with the same bits
-  std::printf("model '%s': epoch %d, validation EER %.2f%%, threshold %.4f; training took %s (%.0f s, whole run %.0f s)\n",
-              o.model.c_str(), st.best_epoch, 100 * st.best_val_eer, st.best_threshold, hms(st.seconds).c_str(),
+  std::printf("model '%s': epoch %d, validation %s %.2f%%, threshold %.4f; training took %s (%.0f s, whole run %.0f s)\n",
+              o.model.c_str(), st.best_epoch, o.select == "mean" ? "mean of skilled and random EER" : "EER", 100 * st.best_val_eer, st.best_threshold, hms(st.seconds).c_str(),
               st.seconds, std::chrono::duration<double>(Clock::now() - t_start).count());
   return 0;
 }
@@ -1124,7 +1130,8 @@ int run_audit(const AuditOptions& o) {
   const auto stats = twin::data::prepare_all(static_cast<twin::Index>(all.files.size()), [&](twin::Index i) {
     const auto img = twin::io::load_image(all.files[static_cast<std::size_t>(i)].path);
     const auto x = twin::data::normalise_document(img.view(), o.canvas.height, o.canvas.width,
-                                                  {.speck_share = o.canvas.speck_share, .stroke_radius = o.canvas.stroke_radius});
+                                                  {.speck_share = o.canvas.speck_share, .stroke_radius = o.canvas.stroke_radius,
+                                                   .fixed_scale = o.canvas.fixed_scale});
     return Stats{twin::data::scan_statistics(img.view()), twin::data::canvas_statistics(x.view())};
   });
   json out;
@@ -1244,7 +1251,7 @@ int main(int argc, char** argv) {
   using sigver::limits::max_canvas, sigver::limits::min_canvas;
   namespace limits = sigver::limits;
   const CLI::Validator canvas = in_range(min_canvas, max_canvas), speck = in_range(0, limits::max_speck_share),
-                       stroke = in_range(-1, limits::max_stroke_radius);
+                       stroke = in_range(-1, limits::max_stroke_radius), fixed = in_range(0, limits::max_fixed_scale);
   sigver::TrainOptions tr;
   std::vector<std::string> tr_val, tr_test;
   bool quick = false;
@@ -1274,6 +1281,12 @@ int main(int argc, char** argv) {
                     "ink before cropping (0: none)")->capture_default_str()->check(speck);
   train->add_option("--stroke-radius", tr.tower.canvas.stroke_radius, "thin the strokes and redraw them with this "
                     "radius (1: 3 px wide; -1: keep the pen's width)")->capture_default_str()->check(stroke);
+  train->add_option("--fixed-scale", tr.tower.canvas.fixed_scale, "every scan at this scale (canvas pixels per scan "
+                    "pixel), only larger ones shrunk to fit, so relative size survives (0: each fills the canvas)")
+      ->capture_default_str()->check(fixed);
+  train->add_option("--select", tr.select, "epoch selection on the validation writers: pooled (EER over all "
+                    "forgeries) or mean (of the skilled and the random EER)")->capture_default_str()
+      ->check(CLI::IsMember({"pooled", "mean"}));
   train->add_option("--channels", tr.tower.width, "channels of the first convolution")->capture_default_str()
       ->check(in_range(1, limits::max_channels));
   train->add_option("--embed", tr.tower.embed, "embedding size")->capture_default_str()
@@ -1375,6 +1388,7 @@ int main(int argc, char** argv) {
   audit->add_option("--width", au.canvas.width, "canvas width")->capture_default_str()->check(canvas);
   audit->add_option("--speck-share", au.canvas.speck_share, "as for train")->capture_default_str()->check(speck);
   audit->add_option("--stroke-radius", au.canvas.stroke_radius, "as for train")->capture_default_str()->check(stroke);
+  audit->add_option("--fixed-scale", au.canvas.fixed_scale, "as for train")->capture_default_str()->check(fixed);
 
   try {
     app.parse(argc, argv);

@@ -65,7 +65,8 @@ struct TowerConfig {
                                 pool == "gap" ? ", global average pool" : "", ", embedding ", embed,
                                 l2norm ? " (L2-normalised)" : "", ", input ", canvas.height, "x", canvas.width,
                                 canvas.speck_share > 0 ? twin::detail::concat(", specks < ", canvas.speck_share, " removed") : "",
-                                canvas.stroke_radius >= 0 ? twin::detail::concat(", strokes redrawn r=", canvas.stroke_radius) : "");
+                                canvas.stroke_radius >= 0 ? twin::detail::concat(", strokes redrawn r=", canvas.stroke_radius) : "",
+                                canvas.fixed_scale > 0 ? twin::detail::concat(", fixed scale ", canvas.fixed_scale) : "");
   }
 };
 // The allowed range of every tower and canvas setting. The command line's options and a
@@ -76,6 +77,7 @@ namespace limits {
 inline constexpr twin::Index min_canvas = 8, max_canvas = 2048;  // height and width, pixels
 inline constexpr double max_speck_share = 0.1;                    // 0.1: specks below 10% of the ink
 inline constexpr twin::Index max_stroke_radius = 16;              // -1 (keep the pen) to this
+inline constexpr double max_fixed_scale = 16;                     // canvas pixels per scan pixel (0: fill the canvas)
 inline constexpr int max_channels = 256;
 inline constexpr twin::Index max_embed = 4096;
 inline constexpr double max_threshold = 1e4;  // a distance; unit embeddings are at most 2 apart
@@ -170,6 +172,7 @@ inline void save_model(const fs::path& file, const twin::Graph<float>& net, cons
                   {"width", info.tower.canvas.width},
                   {"speck_share", info.tower.canvas.speck_share},
                   {"stroke_radius", info.tower.canvas.stroke_radius},
+                  {"fixed_scale", info.tower.canvas.fixed_scale},
                   {"channels", info.tower.width},
                   {"embed", info.tower.embed},
                   {"batchnorm", info.tower.batchnorm},
@@ -268,13 +271,14 @@ inline twin::Sequential<float> load_model(const fs::path& file, ModelInfo& info)
   }
   if (!j.is_object()) throw twin::io_error("'" + file.string() + "': signature_verification metadata is not an object");
   using namespace limits;
-  const json no_specks = 0.0, pen_width = -1;  // absent in older model files
+  const json no_specks = 0.0, pen_width = -1, fill = 0.0;  // absent in older model files
   TowerConfig& t = info.tower;
   t.canvas.height = static_cast<twin::Index>(number_in(j, "height", min_canvas, max_canvas, true, file));
   t.canvas.width = static_cast<twin::Index>(number_in(j, "width", min_canvas, max_canvas, true, file));
   t.canvas.speck_share = number_in(j, "speck_share", 0, max_speck_share, false, file, &no_specks);
   t.canvas.stroke_radius =
       static_cast<twin::Index>(number_in(j, "stroke_radius", -1, max_stroke_radius, true, file, &pen_width));
+  t.canvas.fixed_scale = number_in(j, "fixed_scale", 0, max_fixed_scale, false, file, &fill);
   t.width = static_cast<int>(number_in(j, "channels", 1, max_channels, true, file));
   t.embed = static_cast<twin::Index>(number_in(j, "embed", 1, max_embed, true, file));
   t.batchnorm = flag(j, "batchnorm", file);

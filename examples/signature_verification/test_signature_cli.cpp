@@ -346,6 +346,7 @@ TEST_CASE("model metadata out of range is refused, naming the file, the key and 
   const json meta = json::parse(st.meta("signature_verification"));
   ModelInfo info;
   auto net = load_model(good, info);
+  CHECK(info.tower.canvas.fixed_scale == 0.0);
   auto with = [&](const std::string& key, const json& value) {
     json m = meta;
     m[key] = value;
@@ -362,11 +363,24 @@ TEST_CASE("model metadata out of range is refused, naming the file, the key and 
     const char* shown;
   };
   const Bad bad[] = {{"threshold", 1e308, "1e+308"}, {"threshold", 0, "0"},         {"threshold", -1, "-1"},
-                     {"speck_share", 2, "2"},        {"stroke_radius", 1000000, "1000000"},
+                     {"speck_share", 2, "2"},        {"stroke_radius", 1000000, "1000000"}, {"fixed_scale", -0.5, "-0.5"},
                      {"embed", 1e12, "1000000000000.0"},       {"channels", 0, "0"},           {"height", -80, "-80"},
                      {"width", "wide", "\"wide\""},   {"val_eer", 3, "3"},            {"batchnorm", 1, "1"},
                      {"test_writers", "1 2", "\"1 2\""}, {"arch", "resnet", "\"resnet\""}, {"pool", 2, "2"},
                      {"score_norm", "t", "\"t\""}};
+  // The fixed scale is kept (eval and verify preprocess as train did); a file without it fills the canvas.
+  {
+    json m = meta;
+    m["fixed_scale"] = 0.5;
+    twin::io::save_model(net, d.path / "fixed.safetensors", {{"signature_verification", m.dump()}});
+    ModelInfo i;
+    (void)load_model(d.path / "fixed.safetensors", i);
+    CHECK(i.tower.canvas.fixed_scale == 0.5);
+    m.erase("fixed_scale");
+    twin::io::save_model(net, d.path / "old.safetensors", {{"signature_verification", m.dump()}});
+    (void)load_model(d.path / "old.safetensors", i);
+    CHECK(i.tower.canvas.fixed_scale == 0.0);
+  }
   for (const auto& b : bad) {
     CAPTURE(b.key);
     const std::string e = with(b.key, b.value);
@@ -439,6 +453,7 @@ TEST_CASE("eval exits non-zero when there is nothing to measure; numeric options
   const std::string tr = "train --data " + q(d.path / "data") + " --quiet --model " + q(d.path / "t.safetensors");
   for (const char* opt : {"--steps 0", "--batch-pairs 0", "--epochs 0", "--margin -1", "--lr nan", "--lr 0", "--channels 0",
                           "--embed 1000000000000", "--height -80", "--speck-share 2", "--stroke-radius 1000000",
+                          "--fixed-scale -0.5", "--fixed-scale 100", "--select best",
                           "--skilled-fraction 1.5", "--weight-decay -1", "--hard-writers 0",
                           "--arch resnet", "--pool max", "--score-norm t", "--cohort-per-writer 0", "--batch triplets",
                           "--batch-writers 1", "--batch-genuine 1", "--triplet-margin -1"}) {

@@ -9,7 +9,8 @@
 //   binarize(img, t)             ink (<= t) -> 1, paper -> exactly 0, as Tensor<float, 2>
 //   ink_bbox(ink) / crop(...)    the bounding box of the ink, and the image cut to it
 //   fit_into_canvas(ink, h, w)   scaled (aspect ratio kept) to fill an h x w canvas, centred;
-//                                area-averaged, so the result stays in [0, 1] with paper 0
+//                                area-averaged, so the result stays in [0, 1] with paper 0;
+//                                with a scale limit, at that fixed scale unless it does not fit
 //   normalise_document(img,h,w)  all of the above in order; optionally (DocumentOptions)
 //                                dropping specks before the crop and normalising the
 //                                stroke width (twin/data/morphology.hpp)
@@ -110,14 +111,19 @@ inline std::vector<std::vector<std::pair<Index, float>>> area_weights(Index n, I
 }  // namespace detail
 
 // Scales `img` by the largest factor that fits it into (height, width), keeping its aspect
-// ratio, and centres it on a zero canvas. Area averaging keeps values in [0, 1] and the
-// paper exactly 0. An all-zero (or empty) image gives an all-zero canvas.
-inline Tensor<float, 2> fit_into_canvas(TensorView<const float, 2> img, Index height, Index width) {
+// ratio, and centres it on a zero canvas. With max_scale > 0 the factor is at most
+// max_scale: every image that fits at that scale keeps it, so sizes stay comparable between
+// images (the fixed canvas of Hafemann et al.), and only larger ones shrink to fit; 0 (or
+// below): no limit, every image fills the canvas. Area averaging keeps values in [0, 1] and
+// the paper exactly 0. An all-zero (or empty) image gives an all-zero canvas.
+inline Tensor<float, 2> fit_into_canvas(TensorView<const float, 2> img, Index height, Index width, double max_scale = 0) {
   if (height <= 0 || width <= 0) throw shape_error(twin::detail::concat("fit_into_canvas: bad canvas ", height, " x ", width));
+  if (!std::isfinite(max_scale)) throw shape_error(twin::detail::concat("fit_into_canvas: scale limit ", max_scale, " is not finite"));
   Tensor<float, 2> out(Shape{height, width}, 0.0f);
   const Index h = img.dim(0), w = img.dim(1);
   if (h == 0 || w == 0) return out;
-  const double s = std::min(static_cast<double>(height) / static_cast<double>(h), static_cast<double>(width) / static_cast<double>(w));
+  double s = std::min(static_cast<double>(height) / static_cast<double>(h), static_cast<double>(width) / static_cast<double>(w));
+  if (max_scale > 0) s = std::min(s, max_scale);
   const Index oh = std::clamp<Index>(static_cast<Index>(std::lround(h * s)), 1, height);
   const Index ow = std::clamp<Index>(static_cast<Index>(std::lround(w * s)), 1, width);
   const auto wy = detail::area_weights(h, oh), wx = detail::area_weights(w, ow);
@@ -150,6 +156,10 @@ struct DocumentOptions {
   // The grey level at or below which a pixel is ink, when the caller has it already (a
   // validity check that computed Otsu's threshold); -1: otsu_threshold(img).
   int threshold = -1;
+  // > 0: the scale (canvas pixels per scan pixel) of every scan, so that a
+  // signature's size relative to others survives; only scans too large for the canvas at
+  // this scale shrink to fit. 0: each cropped scan is scaled to fill the canvas.
+  double fixed_scale = 0.0;
 };
 
 // Otsu threshold, binarise (ink 1, paper 0), [remove specks], crop to the ink, fit into
@@ -161,11 +171,11 @@ inline Tensor<float, 2> normalise_document(TensorView<const std::uint8_t, 2> img
   if (opt.speck_share > 0) remove_small_components(ink, opt.speck_share);
   const Box b = ink_bbox(ink.view());
   if (b.empty()) return Tensor<float, 2>(Shape{height, width}, 0.0f);
-  if (opt.stroke_radius < 0) return fit_into_canvas(crop(ink.view(), b).view(), height, width);
+  if (opt.stroke_radius < 0) return fit_into_canvas(crop(ink.view(), b).view(), height, width, opt.fixed_scale);
   // Thinned at the scan's resolution first, so that resampling cannot merge close strokes;
   // any skeleton pixel marks its canvas cell, which keeps the skeleton connected; thinned
   // again in the canvas (the marked cells can be 2 wide on diagonals), then redrawn.
-  Tensor<float, 2> skel = fit_into_canvas(thin(crop(ink.view(), b).view()).view(), height, width);
+  Tensor<float, 2> skel = fit_into_canvas(thin(crop(ink.view(), b).view()).view(), height, width, opt.fixed_scale);
   for (float& v : skel.span()) v = v > 0.0f ? 1.0f : 0.0f;
   return dilate(thin(skel.view()).view(), opt.stroke_radius);
 }

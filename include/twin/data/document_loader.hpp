@@ -28,6 +28,7 @@ struct DocumentCanvas {
   Index width = 160;
   double speck_share = 0.002;  // drop ink components below this share of all ink before the crop (0: none)
   Index stroke_radius = 1;     // >= 0: thin, then redraw strokes around the skeleton (1: 3 px); < 0: pen width
+  double fixed_scale = 0.0;    // > 0: every scan at this scale, larger ones shrunk to fit; 0: fill the canvas
 };
 
 // One file, loaded and preprocessed: (height, width) in [0, 1], paper exactly 0. An image
@@ -38,7 +39,7 @@ inline Tensor<float, 2> load_document(const std::filesystem::path& path, const D
   if (const std::string why = ink_problem(raw.view(), {}, t); !why.empty())
     throw no_ink_error(path.string() + ": no signature: " + why);
   return normalise_document(raw.view(), c.height, c.width,
-                            {.speck_share = c.speck_share, .stroke_radius = c.stroke_radius, .threshold = t});
+                            {.speck_share = c.speck_share, .stroke_radius = c.stroke_radius, .threshold = t, .fixed_scale = c.fixed_scale});
 }
 
 // Every file (N, 1, height, width), loaded on all threads. Errors name the file, prefixed
