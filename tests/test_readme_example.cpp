@@ -1,4 +1,5 @@
-// The README's example, compiled and run: if this file changes, update README.md too.
+// The README's example, compiled and run. The ctest readme_example_in_sync checks that the
+// lines between the README markers below are the README's code block (tests/readme/check_sync.cmake).
 #include <doctest/doctest.h>
 
 #include <twin/twin.hpp>
@@ -13,11 +14,8 @@ TEST_CASE("README example: a Siamese tower trained with the contrastive loss") {
   // --- README begin ---
   using namespace twin;
   Sequential<float> tower;  // one tower, shared by both branches
-  tower.add(Conv2D{.in = 1, .out = 8, .kernel = 3, .pad = 1})
-      .add(ReLU{})
-      .add(MaxPool2D{.kernel = 2})
-      .add(Flatten{})
-      .add(Dense{.in = 8 * 8 * 8, .out = 16});
+  tower.add(Conv2D{.in = 1, .out = 8, .kernel = 3, .pad = 1}).add(ReLU{}).add(MaxPool2D{.kernel = 2});
+  tower.add(Flatten{}).add(Dense{.in = 8 * 8 * 8, .out = 16});
   SiameseModule<float> model(std::move(tower));
   model.init(/*seed=*/42);
   Adam<float> opt({.lr = 1e-3});
@@ -36,11 +34,10 @@ TEST_CASE("README example: a Siamese tower trained with the contrastive loss") {
     model.zero_grad();
     auto e = model.forward({a.view(), b.view()}, ws, Mode::train);  // (8, 16): both branches
     auto g = ws.d_embeddings();
-    const auto& l = loss(PairBatch<float>{.first = e.branch(0), .second = e.branch(1), .labels = y},
-                         {.first = g.slice(0, 4), .second = g.slice(4, 4)}, lws);
+    loss(PairBatch<float>{.first = e.branch(0), .second = e.branch(1), .labels = y},
+         {.first = g.slice(0, 4), .second = g.slice(4, 4)}, lws);  // writes g, returns the loss
     model.backward(g, ws);  // gradients of both branches add into one buffer
     opt.step(model.params(), model.grads());
-    if (step % 20 == 0) std::printf("step %d  loss %.4f\n", step, double(l.value));
   }
   // --- README end ---
   CHECK(model.num_params() == (8 * 9 + 8) + (8 * 64 * 16 + 16));
