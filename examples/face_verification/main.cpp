@@ -364,6 +364,53 @@ Tensor<float, 2> rows(const Tensor<float, 2>& m, const std::vector<Index>& which
   return out;
 }
 
+// The triplet fine-tuning loop both --finetune variants share: P x K batches of the training
+// subjects, semi-hard mining, Adam. fill(i, item, flip) writes batch row i from image `item`
+// (mirrored when flip) into the batch tensor x; the model is a Sequential or a Graph.
+template <class Model, class Fill>
+void finetune_triplets(Model& model, const Config& c, std::uint64_t aug_stream, Tensor<float>& x, const std::vector<int>& labels,
+                       const std::vector<Index>& train_items, const char* progress_format, int report_every, Fill fill) {
+  using namespace twin;
+  std::vector<int> train_labels;
+  for (Index i : train_items) train_labels.push_back(labels[static_cast<std::size_t>(i)]);
+  data::PKSampler sampler(train_labels, {.p = c.p, .k = c.k, .seed = c.seed});
+  const Index B = sampler.batch_size();
+  x.resize(x.shape().with_batch(B));
+  Adam<float> opt({.lr = c.lr});
+  const TripletMarginLoss loss{.margin = c.margin};
+  Workspace<float> ws(c.seed);
+  Rng aug = Rng(c.seed).fork(aug_stream);
+  Tensor<float> d_emb;
+  std::vector<int> y(static_cast<std::size_t>(B));
+  const auto t0 = std::chrono::steady_clock::now();
+  for (int epoch = 0; epoch < c.epochs; ++epoch) {
+    double sum = 0, active = 0;
+    Index steps = 0;
+    for (const auto& batch : sampler.epoch(static_cast<std::uint64_t>(epoch))) {
+      for (Index i = 0; i < B; ++i) {
+        const Index item = train_items[static_cast<std::size_t>(batch[static_cast<std::size_t>(i)])];
+        fill(i, item, aug.below(2) != 0);
+        y[static_cast<std::size_t>(i)] = labels[static_cast<std::size_t>(item)];
+      }
+      model.zero_grad();
+      auto e = model.forward(x.view(), ws, Mode::train);
+      const auto t = SemiHardMiner{.margin = c.margin}(e, y);
+      d_emb.resize(e.shape());
+      const auto l = loss(e, t, d_emb.view());
+      model.backward(d_emb.view(), ws);
+      opt.step(model.params(), model.grads());
+      sum += double(l.value);
+      active += triplet_diagnostics(e, t, {.distance = loss.distance, .margin = c.margin, .loss = double(l.value)}).active_fraction;
+      ++steps;
+    }
+    if ((epoch + 1) % report_every == 0 || epoch + 1 == c.epochs) {
+      std::printf(progress_format, epoch + 1, sum / double(steps), 100 * active / double(steps),
+                  std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+      std::fflush(stdout);
+    }
+  }
+}
+
 // --finetune: a 128 -> 128 linear map (initialised to the identity) + L2Normalize on top of
 // the frozen pretrained descriptors, trained with the triplet loss and semi-hard mining on the
 // training subjects; each step sees every image as itself or mirrored, at random.
@@ -376,44 +423,12 @@ twin::Sequential<float> finetune_head(const Config& c, const Tensor<float, 2>& d
   head.init(c.seed);
   std::fill(head.params().begin(), head.params().end(), 0.f);
   for (Index i = 0; i < D; ++i) head.params()[static_cast<std::size_t>(i * D + i)] = 1.f;
-  std::vector<int> train_labels;
-  for (Index i : train_items) train_labels.push_back(labels[static_cast<std::size_t>(i)]);
-  data::PKSampler sampler(train_labels, {.p = c.p, .k = c.k, .seed = c.seed});
-  const Index B = sampler.batch_size();
-  Adam<float> opt({.lr = c.lr});
-  const TripletMarginLoss loss{.margin = c.margin};
-  Workspace<float> ws(c.seed);
-  Rng aug = Rng(c.seed).fork(11);
-  Tensor<float> x(Shape{B, D});
-  Tensor<float> d_emb;
-  std::vector<int> y(static_cast<std::size_t>(B));
-  const auto t0 = std::chrono::steady_clock::now();
-  for (int epoch = 0; epoch < c.epochs; ++epoch) {
-    double sum = 0, active = 0;
-    Index steps = 0;
-    for (const auto& batch : sampler.epoch(static_cast<std::uint64_t>(epoch))) {
-      for (Index i = 0; i < B; ++i) {
-        const Index item = train_items[static_cast<std::size_t>(batch[static_cast<std::size_t>(i)])];
-        const Tensor<float, 2>& src = aug.below(2) ? desc_mirror : desc;
-        std::copy(src.data() + item * D, src.data() + (item + 1) * D, x.data() + i * D);
-        y[static_cast<std::size_t>(i)] = labels[static_cast<std::size_t>(item)];
-      }
-      head.zero_grad();
-      auto e = head.forward(x.view(), ws, Mode::train);
-      const auto t = SemiHardMiner{.margin = c.margin}(e, y);
-      d_emb.resize(e.shape());
-      const auto l = loss(e, t, d_emb.view());
-      head.backward(d_emb.view(), ws);
-      opt.step(head.params(), head.grads());
-      sum += double(l.value);
-      active += triplet_diagnostics(e, t, {.distance = loss.distance, .margin = c.margin, .loss = double(l.value)}).active_fraction;
-      ++steps;
-    }
-    if ((epoch + 1) % std::max(1, c.epochs / 10) == 0 || epoch + 1 == c.epochs)
-      std::printf("finetune epoch %3d  loss %.4f  active %5.1f%%  %.1fs\n", epoch + 1, sum / double(steps),
-                  100 * active / double(steps),
-                  std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
-  }
+  Tensor<float> x(Shape{1, D});
+  finetune_triplets(head, c, 11, x, labels, train_items, "finetune epoch %3d  loss %.4f  active %5.1f%%  %.1fs\n",
+                    std::max(1, c.epochs / 10), [&](Index i, Index item, bool flip) {
+                      const Tensor<float, 2>& src = flip ? desc_mirror : desc;
+                      std::copy(src.data() + item * D, src.data() + (item + 1) * D, x.data() + i * D);
+                    });
   return head;
 }
 
@@ -423,48 +438,17 @@ twin::Sequential<float> finetune_head(const Config& c, const Tensor<float, 2>& d
 void finetune_all(twin::Graph<float>& net, const Config& c, const Tensor<float>& x, const std::vector<int>& labels,
                   const std::vector<Index>& train_items) {
   using namespace twin;
-  std::vector<int> train_labels;
-  for (Index i : train_items) train_labels.push_back(labels[static_cast<std::size_t>(i)]);
-  data::PKSampler sampler(train_labels, {.p = c.p, .k = c.k, .seed = c.seed});
-  const Index B = sampler.batch_size(), S = x.dim(2), plane = S * S;
-  Adam<float> opt({.lr = c.lr});
-  const TripletMarginLoss loss{.margin = c.margin};
-  Workspace<float> ws(c.seed);
-  Rng aug = Rng(c.seed).fork(13);
-  Tensor<float> xb(Shape{B, 3, S, S});
-  Tensor<float> d_emb;
-  std::vector<int> y(static_cast<std::size_t>(B));
-  const auto t0 = std::chrono::steady_clock::now();
-  for (int epoch = 0; epoch < c.epochs; ++epoch) {
-    double sum = 0, active = 0;
-    Index steps = 0;
-    for (const auto& batch : sampler.epoch(static_cast<std::uint64_t>(epoch))) {
-      for (Index i = 0; i < B; ++i) {
-        const Index item = train_items[static_cast<std::size_t>(batch[static_cast<std::size_t>(i)])];
-        const bool flip = aug.below(2) != 0;
-        for (Index ch = 0; ch < 3; ++ch)
-          for (Index r = 0; r < S; ++r) {
-            const float* src = x.data() + (item * 3 + ch) * plane + r * S;
-            float* dst = xb.data() + (i * 3 + ch) * plane + r * S;
-            for (Index q = 0; q < S; ++q) dst[q] = src[flip ? S - 1 - q : q];
-          }
-        y[static_cast<std::size_t>(i)] = labels[static_cast<std::size_t>(item)];
-      }
-      net.zero_grad();
-      auto e = net.forward(xb.view(), ws, Mode::train);
-      const auto t = SemiHardMiner{.margin = c.margin}(e, y);
-      d_emb.resize(e.shape());
-      const auto l = loss(e, t, d_emb.view());
-      net.backward(d_emb.view(), ws);
-      opt.step(net.params(), net.grads());
-      sum += double(l.value);
-      active += triplet_diagnostics(e, t, {.distance = loss.distance, .margin = c.margin, .loss = double(l.value)}).active_fraction;
-      ++steps;
-    }
-    std::printf("finetune epoch %3d  loss %.4f  active %5.1f%%  %.0fs\n", epoch + 1, sum / double(steps), 100 * active / double(steps),
-                std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
-    std::fflush(stdout);
-  }
+  const Index S = x.dim(2), plane = S * S;
+  Tensor<float> xb(Shape{1, 3, S, S});
+  finetune_triplets(net, c, 13, xb, labels, train_items, "finetune epoch %3d  loss %.4f  active %5.1f%%  %.0fs\n", 1,
+                    [&](Index i, Index item, bool flip) {
+                      for (Index ch = 0; ch < 3; ++ch)
+                        for (Index r = 0; r < S; ++r) {
+                          const float* src = x.data() + (item * 3 + ch) * plane + r * S;
+                          float* dst = xb.data() + (i * 3 + ch) * plane + r * S;
+                          for (Index q = 0; q < S; ++q) dst[q] = src[flip ? S - 1 - q : q];
+                        }
+                    });
 }
 
 // ---- --report FILE: a self-contained HTML page (ROC, distance histograms, a gallery) ----
