@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <string>
@@ -170,6 +171,50 @@ TEST_CASE("PNG fixtures decode to the pixel values PIL wrote") {
   const auto w16 = load_image(fixtures / "grey16_3x2.png");
   REQUIRE(w16.shape() == twin::Shape{2, 3});
   CHECK(w16(1, 2) == 255);
+}
+
+TEST_CASE("read as RGB: colour kept, grey in all three channels, transparency over white") {
+  using twin::io::decode_image_rgb;
+  const auto a = decode_image_rgb(bytes_of("P3\n2 1\n255\n255 0 0  0 0 255\n"), "p3.ppm");
+  REQUIRE(a.shape() == twin::Shape{1, 2, 3});
+  CHECK((a(0, 0, 0) == 255 && a(0, 0, 1) == 0 && a(0, 0, 2) == 0));
+  CHECK((a(0, 1, 0) == 0 && a(0, 1, 1) == 0 && a(0, 1, 2) == 255));
+  std::string p6 = "P6 1 1 255\n";
+  p6 += std::string{char(200), char(100), char(50)};
+  const auto b = decode_image_rgb(bytes_of(p6), "p6.ppm");
+  CHECK((b[0] == 200 && b[1] == 100 && b[2] == 50));
+  const auto g = decode_image_rgb(bytes_of("P2 2 1 15\n0 5\n"), "p2.pgm");  // maxval 15 scales to 255
+  REQUIRE(g.shape() == twin::Shape{1, 2, 3});
+  for (int c = 0; c < 3; ++c) CHECK((g(0, 0, c) == 0 && g(0, 1, c) == 85));
+  // PNG fixtures: red, green, blue, white in RGB, RGBA and palette form; a grey PNG.
+  for (const char* f : {"rgb_2x2.png", "rgba_2x2.png", "palette_2x2.png"}) {
+    CAPTURE(f);
+    const auto c = twin::io::load_image_rgb(fixtures / f);
+    REQUIRE(c.shape() == twin::Shape{2, 2, 3});
+    const int want[12] = {255, 0, 0, 0, 255, 0, 0, 0, 255, 255, 255, 255};
+    for (int i = 0; i < 12; ++i) CHECK(c[i] == want[i]);
+  }
+  const auto grey = twin::io::load_image_rgb(fixtures / "grey_4x3.png");
+  REQUIRE(grey.shape() == twin::Shape{3, 4, 3});
+  CHECK((grey(2, 2, 0) == 200 && grey(2, 2, 1) == 200 && grey(2, 2, 2) == 200));
+  // A colour JPEG: its grey reading is (about) the luma of its RGB reading.
+  const auto j = twin::io::load_image_rgb(fixtures / "rgb_16x16.jpg");
+  const auto jg = load_image(fixtures / "rgb_16x16.jpg");
+  REQUIRE(j.shape() == twin::Shape{16, 16, 3});
+  int worst = 0, colourful = 0;
+  for (twin::Index i = 0; i < 256; ++i) {
+    const int y = (77 * j[3 * i] + 150 * j[3 * i + 1] + 29 * j[3 * i + 2]) >> 8;
+    worst = std::max(worst, std::abs(y - int(jg[i])));
+    colourful += j[3 * i] != j[3 * i + 1] || j[3 * i + 1] != j[3 * i + 2];
+  }
+  CHECK(worst <= 3);
+  CHECK(colourful > 128);
+  // Half-transparent red over white: each channel composited alike.
+  const auto t = decode_image_rgb(make_png(1, 1, 6, {255, 0, 0, 128}), "t.png");
+  CHECK((t[0] == 255 && t[1] == 127 && t[2] == 127));
+  // The same checks guard both formats: errors name the file and the reason.
+  CHECK(contains(error_of([] { decode_image_rgb(bytes_of("P5 3 3 255\nabc"), "cut.pgm"); }), "cut.pgm: truncated"));
+  CHECK(contains(error_of([] { decode_image_rgb(bytes_of("GIF89a...."), "x.gif"); }), "x.gif: unsupported format: GIF"));
 }
 
 TEST_CASE("transparency is composited over white: ink held only in the alpha channel is ink") {

@@ -1,8 +1,10 @@
 #pragma once
 // Hardened image loading: PNG, JPEG and PGM/PPM (P2, P3, P5, P6) decoded as 8-bit greyscale
-// (H, W). Opt-in (not in twin.hpp) because it compiles stb_image into the including TU.
+// (H, W), or as interleaved RGB (H, W, 3). Opt-in (not in twin.hpp) because it compiles
+// stb_image into the including TU.
 //
 //   auto img = twin::io::load_image("signature.png");   // Tensor<std::uint8_t, 2>, (H, W)
+//   auto rgb = twin::io::load_image_rgb("face.jpg");     // Tensor<std::uint8_t, 3>, (H, W, 3)
 //
 // An image file can come from anywhere, so nothing reaches a decoder unchecked:
 //  * the file size is checked before it is read (ImageLimits::max_file_bytes);
@@ -14,10 +16,12 @@
 //    (DQT) is validated, because stb_image 2.27 (Debian 12) indexes out of bounds on tables
 //    with more than 256 codes;
 //  * every failure is a twin::image_error "<name>: <reason>".
-// RGB becomes grey as stb does it: (77 R + 150 G + 29 B) >> 8 (a colour JPEG gives its Y).
+// RGB becomes grey as stb does it: (77 R + 150 G + 29 B) >> 8 (a colour JPEG gives its Y);
+// read as RGB, a grey image has its grey in all three channels.
 // A PNG with transparency (grey + alpha, RGBA, or a tRNS chunk) is composited over white
-// paper first: grey' = (grey a + 255 (255 - a)) / 255, rounded. Dropping the alpha channel
-// instead would read black-on-transparent ink, as signature apps export it, as a blank page.
+// paper first: grey' = (grey a + 255 (255 - a)) / 255, rounded (each channel alike in RGB).
+// Dropping the alpha channel instead would read black-on-transparent ink, as signature apps
+// export it, as a blank page.
 #include <algorithm>
 #include <cstddef>
 #include <cstdint>
@@ -59,6 +63,36 @@ inline void check_pixels(const std::string& name, Index w, Index h, const ImageL
   if (w <= 0 || h <= 0) image_fail(name, concat("corrupt: image size ", w, " x ", h));
   if (w > lim.max_pixels || h > lim.max_pixels / w)
     image_fail(name, concat("too large: ", w, " x ", h, " pixels exceeds the limit of ", lim.max_pixels, " pixels"));
+}
+
+// The decoders' output: Rank 2 is grey (H, W), Rank 3 interleaved RGB (H, W, 3).
+template <int Rank>
+  requires(Rank == 2 || Rank == 3)
+inline constexpr int channels_of = Rank == 2 ? 1 : 3;
+template <int Rank>
+Tensor<std::uint8_t, Rank> pixel_tensor(Index h, Index w) {
+  if constexpr (Rank == 2)
+    return Tensor<std::uint8_t, 2>(Shape{h, w});
+  else
+    return Tensor<std::uint8_t, 3>(Shape{h, w, 3});
+}
+// Stores the source pixel i (grey g, or r g b) as the output's pixel format.
+template <int Rank>
+inline void put_pixel(Tensor<std::uint8_t, Rank>& out, Index i, unsigned r, unsigned g, unsigned b) {
+  if constexpr (Rank == 2) {
+    out[i] = grey_of(r, g, b);
+  } else {
+    out[3 * i] = static_cast<std::uint8_t>(r);
+    out[3 * i + 1] = static_cast<std::uint8_t>(g);
+    out[3 * i + 2] = static_cast<std::uint8_t>(b);
+  }
+}
+template <int Rank>
+inline void put_grey(Tensor<std::uint8_t, Rank>& out, Index i, unsigned v) {
+  if constexpr (Rank == 2)
+    out[i] = static_cast<std::uint8_t>(v);
+  else
+    out[3 * i] = out[3 * i + 1] = out[3 * i + 2] = static_cast<std::uint8_t>(v);
 }
 
 // Formats twin recognises but does not decode; empty when the bytes match none.
@@ -117,7 +151,8 @@ class PnmReader {
     return v;
   }
 
-  Tensor<std::uint8_t, 2> decode(const ImageLimits& lim) {
+  template <int Rank>
+  Tensor<std::uint8_t, Rank> decode(const ImageLimits& lim) {
     const char kind = static_cast<char>(b_[1]);
     const bool ascii = kind == '2' || kind == '3';
     const int channels = (kind == '3' || kind == '6') ? 3 : 1;
@@ -129,7 +164,7 @@ class PnmReader {
     if (maxval > 255) image_fail(name_, concat("unsupported format: 16-bit PNM (maxval ", maxval, " > 255)"));
     check_pixels(name_, w, h, lim);
     const Index samples = w * h * channels;
-    Tensor<std::uint8_t, 2> out(Shape{h, w});
+    auto out = pixel_tensor<Rank>(h, w);
     auto scale = [&](Index v) -> unsigned {
       if (v > maxval) image_fail(name_, concat("corrupt: PNM sample ", v, " exceeds maxval ", maxval));
       return static_cast<unsigned>(maxval == 255 ? v : (v * 255 + maxval / 2) / maxval);
@@ -143,7 +178,10 @@ class PnmReader {
             image_fail(name_, concat("truncated: PNM holds ", i * channels + c, " of ", samples, " samples"));
           px[static_cast<std::size_t>(c)] = scale(integer("sample", false));
         }
-        out[i] = channels == 1 ? static_cast<std::uint8_t>(px[0]) : grey_of(px[0], px[1], px[2]);
+        if (channels == 1)
+          put_grey(out, i, px[0]);
+        else
+          put_pixel(out, i, px[0], px[1], px[2]);
       }
     } else {
       // Exactly one whitespace byte separates maxval from the raster.
@@ -155,9 +193,9 @@ class PnmReader {
       const std::uint8_t* p = b_.data() + pos_;
       for (Index i = 0; i < w * h; ++i) {
         if (channels == 1) {
-          out[i] = static_cast<std::uint8_t>(scale(p[i]));
+          put_grey(out, i, scale(p[i]));
         } else {
-          out[i] = grey_of(scale(p[3 * i]), scale(p[3 * i + 1]), scale(p[3 * i + 2]));
+          put_pixel(out, i, scale(p[3 * i]), scale(p[3 * i + 1]), scale(p[3 * i + 2]));
         }
       }
     }
@@ -339,10 +377,11 @@ inline void check_jpeg(std::span<const std::uint8_t> b, const std::string& name)
   }
 }
 
-// Decodes checked PNG/JPEG bytes with stb as one grey channel; with `alpha`, as RGBA
-// composited over white.
-inline Tensor<std::uint8_t, 2> stb_decode(std::span<const std::uint8_t> b, const std::string& name, const char* fmt,
-                                          const ImageLimits& lim, bool alpha = false) {
+// Decodes checked PNG/JPEG bytes with stb as grey or RGB; with `alpha`, as RGBA composited
+// over white.
+template <int Rank>
+Tensor<std::uint8_t, Rank> stb_decode(std::span<const std::uint8_t> b, const std::string& name, const char* fmt,
+                                      const ImageLimits& lim, bool alpha = false) {
   if (b.size() > static_cast<std::size_t>(std::numeric_limits<int>::max()))
     image_fail(name, "too large: more bytes than stb_image can address");
   const int n = static_cast<int>(b.size());
@@ -351,31 +390,32 @@ inline Tensor<std::uint8_t, 2> stb_decode(std::span<const std::uint8_t> b, const
     image_fail(name, concat("corrupt: ", fmt, " header (", stbi_failure_reason(), ")"));
   check_pixels(name, w, h, lim);
   stb_assert_failed = false;
-  const int want = alpha ? 4 : 1;
+  const int want = alpha ? 4 : channels_of<Rank>;
   std::unique_ptr<stbi_uc, void (*)(void*)> px(stbi_load_from_memory(b.data(), n, &w, &h, &comp, want), stbi_image_free);
   if (stb_assert_failed) image_fail(name, concat("corrupt: ", fmt, " data (decoder consistency check failed)"));
   if (!px) image_fail(name, concat("corrupt: ", fmt, " data (", stbi_failure_reason(), ")"));
   check_pixels(name, w, h, lim);
-  Tensor<std::uint8_t, 2> out(Shape{h, w});
+  auto out = pixel_tensor<Rank>(h, w);
   const std::ptrdiff_t count = static_cast<std::ptrdiff_t>(w) * h;
   if (!alpha) {
-    std::copy(px.get(), px.get() + count, out.begin());
+    std::copy(px.get(), px.get() + count * channels_of<Rank>, out.begin());
     return out;
   }
   const stbi_uc* p = px.get();
+  auto over_white = [](unsigned v, unsigned a) { return (v * a + 255u * (255u - a) + 127u) / 255u; };
   for (std::ptrdiff_t i = 0; i < count; ++i, p += 4) {
-    const unsigned g = grey_of(p[0], p[1], p[2]), a = p[3];
-    out[i] = static_cast<std::uint8_t>((g * a + 255u * (255u - a) + 127u) / 255u);
+    const unsigned a = p[3];
+    if constexpr (Rank == 2)
+      out[i] = static_cast<std::uint8_t>(over_white(grey_of(p[0], p[1], p[2]), a));
+    else
+      put_pixel(out, i, over_white(p[0], a), over_white(p[1], a), over_white(p[2], a));
   }
   return out;
 }
 
-}  // namespace detail
-
-// Decodes an in-memory PNG, JPEG or PGM/PPM as 8-bit grey (H, W); `name` appears in errors.
-inline Tensor<std::uint8_t, 2> decode_image(std::span<const std::uint8_t> bytes, const std::string& name,
-                                            const ImageLimits& limits = {}) {
-  using namespace detail;
+// Both pixel formats: the checks, then the decoder of the format the bytes are in.
+template <int Rank>
+Tensor<std::uint8_t, Rank> decode_as(std::span<const std::uint8_t> bytes, const std::string& name, const ImageLimits& limits) {
   if (bytes.empty()) image_fail(name, "empty file");
   if (bytes.size() > limits.max_file_bytes)
     image_fail(name, concat("too large: ", bytes.size(), " bytes exceeds the limit of ", limits.max_file_bytes, " bytes"));
@@ -383,14 +423,14 @@ inline Tensor<std::uint8_t, 2> decode_image(std::span<const std::uint8_t> bytes,
   if (bytes.size() >= 8 && std::equal(png_sig, png_sig + 8, bytes.begin())) {
     const PngHeader hdr = check_png(bytes, name);
     check_pixels(name, hdr.width, hdr.height, limits);
-    return stb_decode(bytes, name, "PNG", limits, hdr.alpha);
+    return stb_decode<Rank>(bytes, name, "PNG", limits, hdr.alpha);
   }
   if (bytes.size() >= 3 && bytes[0] == 0xFF && bytes[1] == 0xD8 && bytes[2] == 0xFF) {
     check_jpeg(bytes, name);
-    return stb_decode(bytes, name, "JPEG", limits);
+    return stb_decode<Rank>(bytes, name, "JPEG", limits);
   }
   if (bytes.size() >= 2 && bytes[0] == 'P' && (bytes[1] == '2' || bytes[1] == '3' || bytes[1] == '5' || bytes[1] == '6'))
-    return PnmReader(bytes, name).decode(limits);
+    return PnmReader(bytes, name).decode<Rank>(limits);
   if (const std::string f = unsupported_format(bytes); !f.empty())
     image_fail(name, "unsupported format: " + f + " (twin reads PNG, JPEG and PGM/PPM)");
   // Prefixes of a known signature are short files cut inside the magic number.
@@ -400,25 +440,47 @@ inline Tensor<std::uint8_t, 2> decode_image(std::span<const std::uint8_t> bytes,
   image_fail(name, "not an image: no PNG, JPEG or PNM signature");
 }
 
-// Reads and decodes an image file; the file size is checked before anything is read.
-inline Tensor<std::uint8_t, 2> load_image(const std::filesystem::path& path, const ImageLimits& limits = {}) {
+// The bytes of an image file; its size is checked before anything is read.
+inline std::vector<std::uint8_t> read_image_file(const std::filesystem::path& path, const ImageLimits& limits) {
   namespace fs = std::filesystem;
   const std::string name = path.string();
   std::error_code ec;
   const auto st = fs::status(path, ec);
-  if (ec || !fs::exists(st)) detail::image_fail(name, "missing: no such file");
-  if (!fs::is_regular_file(st)) detail::image_fail(name, "not a regular file");
+  if (ec || !fs::exists(st)) image_fail(name, "missing: no such file");
+  if (!fs::is_regular_file(st)) image_fail(name, "not a regular file");
   const std::uintmax_t size = fs::file_size(path, ec);
-  if (ec) detail::image_fail(name, "unreadable: " + ec.message());
-  if (size == 0) detail::image_fail(name, "empty file");
+  if (ec) image_fail(name, "unreadable: " + ec.message());
+  if (size == 0) image_fail(name, "empty file");
   if (size > limits.max_file_bytes)
-    detail::image_fail(name, detail::concat("too large: ", size, " bytes exceeds the limit of ", limits.max_file_bytes, " bytes"));
+    image_fail(name, concat("too large: ", size, " bytes exceeds the limit of ", limits.max_file_bytes, " bytes"));
   std::ifstream in(path, std::ios::binary);
-  if (!in) detail::image_fail(name, "unreadable: cannot open");
+  if (!in) image_fail(name, "unreadable: cannot open");
   std::vector<std::uint8_t> bytes(static_cast<std::size_t>(size));
   in.read(reinterpret_cast<char*>(bytes.data()), static_cast<std::streamsize>(size));
-  if (static_cast<std::uintmax_t>(in.gcount()) != size) detail::image_fail(name, "unreadable: short read (file changed?)");
-  return decode_image(bytes, name, limits);
+  if (static_cast<std::uintmax_t>(in.gcount()) != size) image_fail(name, "unreadable: short read (file changed?)");
+  return bytes;
+}
+}  // namespace detail
+
+// Decodes an in-memory PNG, JPEG or PGM/PPM as 8-bit grey (H, W); `name` appears in errors.
+inline Tensor<std::uint8_t, 2> decode_image(std::span<const std::uint8_t> bytes, const std::string& name,
+                                            const ImageLimits& limits = {}) {
+  return detail::decode_as<2>(bytes, name, limits);
+}
+// The same as interleaved 8-bit RGB (H, W, 3); a grey image fills all three channels.
+inline Tensor<std::uint8_t, 3> decode_image_rgb(std::span<const std::uint8_t> bytes, const std::string& name,
+                                                const ImageLimits& limits = {}) {
+  return detail::decode_as<3>(bytes, name, limits);
+}
+
+// Reads and decodes an image file as grey (H, W); the file size is checked before anything
+// is read.
+inline Tensor<std::uint8_t, 2> load_image(const std::filesystem::path& path, const ImageLimits& limits = {}) {
+  return decode_image(detail::read_image_file(path, limits), path.string(), limits);
+}
+// The same as RGB (H, W, 3).
+inline Tensor<std::uint8_t, 3> load_image_rgb(const std::filesystem::path& path, const ImageLimits& limits = {}) {
+  return decode_image_rgb(detail::read_image_file(path, limits), path.string(), limits);
 }
 
 }  // namespace twin::io
