@@ -17,6 +17,9 @@
 #  * face_verification_detect_verify / _detect_blank / _detect_not_image: verify with --detect
 #    tells the same person (distance 0.36); a blank image is "no face found in <file>", a
 #    file that is no image "<file>: not an image"
+#  * face_verification_identify_all / _identify_best_of_two / _enroll_two_faces /
+#    _detect_too_small / _too_small: several faces in one image (identify --all takes each,
+#    identify without it the best and says so, enroll refuses), a face below --min-face
 #  * face_verification_enroll / _identify_known / _identify_unknown / _verify_same /
 #    _verify_different: a gallery of one AT&T subject; another photo of that subject is
 #    identified (distance 0.44), a stranger is "unknown" (0.76; at 0.6 about 2.5 % of
@@ -114,6 +117,41 @@ if(NOT TWIN_SANITIZE)
                          FIXTURES_REQUIRED face_gallery_detect PASS_REGULAR_EXPRESSION "no face found in [^\n]*blank_face_test.pgm")
     set_tests_properties(face_verification_enroll_other_preparation PROPERTIES TIMEOUT 120 SKIP_RETURN_CODE 77
                          FIXTURES_REQUIRED face_gallery_detect PASS_REGULAR_EXPRESSION "was made with other face preparation")
+    # Several faces, a face too small (tests/face_api/compose_faces.py makes the images from
+    # AT&T's): identify --all names both faces of a two-face image, identify without it takes
+    # one, enroll refuses the image (the gallery unchanged), and a face (detected, or the whole
+    # image) whose shorter side is below --min-face (40) is refused, naming the file.
+    set(_two ${CMAKE_CURRENT_BINARY_DIR}/two_faces_test.pgm)
+    set(_small ${CMAKE_CURRENT_BINARY_DIR}/small_face_test.pgm)
+    add_test(NAME face_verification_test_images
+             COMMAND sh -c "/usr/bin/python3 ${CMAKE_CURRENT_LIST_DIR}/face_api/compose_faces.py side-by-side ${_att}/s1/1.pgm ${_att}/s2/1.pgm ${_two} && /usr/bin/python3 ${CMAKE_CURRENT_LIST_DIR}/face_api/compose_faces.py shrink 3 ${_att}/s1/1.pgm ${_small}")
+    set_tests_properties(face_verification_test_images PROPERTIES TIMEOUT 60 SKIP_RETURN_CODE 77
+                         FIXTURES_SETUP face_test_images)
+    add_test(NAME face_verification_identify_all
+             COMMAND face_verification identify ${_two} --all --json --gallery ${_gallery_detect} --skip-without-models)
+    add_test(NAME face_verification_identify_best_of_two
+             COMMAND face_verification identify ${_two} --gallery ${_gallery_detect} --skip-without-models)
+    add_test(NAME face_verification_enroll_two_faces
+             COMMAND face_verification --align --detect enroll s1 ${_two} --gallery ${_gallery_detect} --skip-without-models)
+    add_test(NAME face_verification_detect_too_small
+             COMMAND face_verification --align --detect verify ${_small} ${_att}/s1/2.pgm --skip-without-models)
+    add_test(NAME face_verification_too_small
+             COMMAND face_verification --align verify ${_small} ${_att}/s1/2.pgm --skip-without-models)
+    set_tests_properties(face_verification_identify_all PROPERTIES TIMEOUT 120 SKIP_RETURN_CODE 77
+                         FIXTURES_REQUIRED "face_gallery_detect;face_test_images"
+                         PASS_REGULAR_EXPRESSION "\"faces_found\":2,[^]]*\"faces_found\":2,")
+    set_tests_properties(face_verification_identify_best_of_two PROPERTIES TIMEOUT 120 SKIP_RETURN_CODE 77
+                         FIXTURES_REQUIRED "face_gallery_detect;face_test_images"
+                         PASS_REGULAR_EXPRESSION "2 faces found in [^\n]*two_faces_test.pgm; the best-scoring one")
+    set_tests_properties(face_verification_enroll_two_faces PROPERTIES TIMEOUT 120 SKIP_RETURN_CODE 77
+                         FIXTURES_REQUIRED "face_gallery_detect;face_test_images"
+                         PASS_REGULAR_EXPRESSION "2 faces found in [^\n]*two_faces_test.pgm; one face per image")
+    set_tests_properties(face_verification_detect_too_small PROPERTIES TIMEOUT 120 SKIP_RETURN_CODE 77
+                         FIXTURES_REQUIRED face_test_images
+                         PASS_REGULAR_EXPRESSION "face found in [^\n]*small_face_test.pgm is too small[^\n]*28 pixels")
+    set_tests_properties(face_verification_too_small PROPERTIES TIMEOUT 120 SKIP_RETURN_CODE 77
+                         FIXTURES_REQUIRED face_test_images
+                         PASS_REGULAR_EXPRESSION "image [^\n]*small_face_test.pgm is too small[^\n]*31 pixels")
     set_tests_properties(face_verification_enroll PROPERTIES TIMEOUT 120 SKIP_RETURN_CODE 77 FIXTURES_SETUP face_gallery)
     set_tests_properties(face_verification_identify_known PROPERTIES TIMEOUT 120 SKIP_RETURN_CODE 77
                          FIXTURES_REQUIRED face_gallery PASS_REGULAR_EXPRESSION "\"identity\":\"s1\"")

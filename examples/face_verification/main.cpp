@@ -23,11 +23,7 @@
 #include <twin/data/parallel_load.hpp>
 #include <twin/data/pk_sampler.hpp>
 #include <twin/data/transform.hpp>
-#include <twin/face/align.hpp>
-#include <twin/face/landmark_net.hpp>
-#include <twin/face/tiny_face_detector.hpp>
-#include <twin/face/recognition_net.hpp>
-#include <twin/face/square_resize.hpp>
+#include <twin/face/face_preparer.hpp>
 #include <twin/io/gallery.hpp>
 #include <twin/io/image.hpp>
 #include <twin/io/weights_hash.hpp>
@@ -52,6 +48,7 @@
 #include <limits>
 #include <map>
 #include <numeric>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -66,6 +63,7 @@ struct Config {
   std::string embedder = "trained", models, report;  // --embedder pretrained: face-api's weights from --models
   bool finetune = false, align = false, detect = false;
   Index detect_size = 128;         // AT&T's 92 x 112 faces fill the frame: at 416 most score below 0.5
+  Index min_face = 40;             // pixels: a smaller face (box, or whole image) is refused
   double detect_threshold = 0.5;
   std::string finetune_layers = "head";  // head: a linear map on frozen descriptors; all: every weight
   std::vector<Index> ways_all{5, 40};  // one-shot k over all 40 subjects (--embedder pretrained)
@@ -260,74 +258,36 @@ double train(twin::Graph<float>& net, const Config& c, const std::vector<Image>&
 
 // ---- --embedder pretrained: dlib's face ResNet with face-api's weights, no training ----
 
-// The face detector of --detect and its options.
-struct Detector {
-  const twin::Graph<float>* net = nullptr;  // null: the whole image is the face
-  twin::face::TinyFaceDetectorOptions options;
-};
-
-// The best-scoring face box of an image, in whole pixels; an error naming the file when
-// the detector finds none.
-twin::face::PixelRect find_face(const Detector& d, twin::face::FaceDetectorWorkspace<float>& ws, const std::string& path,
-                                const Tensor<std::uint8_t, 2>& img) {
-  const auto& faces = twin::face::detect_faces(*d.net, ws, img.data(), img.dim(0), img.dim(1), 1, d.options);
-  const auto r = faces.empty() ? twin::face::PixelRect{} : twin::face::pixel_rect(faces[0], img.dim(0), img.dim(1));
-  if (r.empty())
-    throw twin::error(twin::detail::concat("no face found in ", path, " (tiny face detector, input ", d.options.input_size,
-                                           ", score > ", d.options.score_threshold,
-                                           "; try another --detect-size or a lower --detect-threshold)"));
-  return r;
+// How the pretrained pipeline prepares faces (twin/face/face_preparer.hpp), from the options:
+// the whole image or --detect's box, unaligned or --align's chip, faces below --min-face refused.
+twin::face::FacePrepOptions prep_options(const Config& c, twin::face::FaceCount faces = twin::face::FaceCount::best,
+                                         bool mirror = false) {
+  return {.detect = c.detect,
+          .align = c.align,
+          .faces = faces,
+          .min_face = c.min_face,
+          .mirror = mirror,
+          .detector = {.input_size = c.detect_size, .score_threshold = c.detect_threshold}};
 }
 
-Detector detector_for(const Config& c, const twin::Graph<float>& net) {
-  Detector d{c.detect ? &net : nullptr, {.input_size = c.detect_size, .score_threshold = c.detect_threshold}};
-  if (c.detect) twin::face::check_detector_options(d.options);
-  return d;
-}
-
-// Every image as the recognition net's (3, 150, 150) input. The face box is the whole image,
-// or with a detector the best box it finds. Unaligned (landmarks null): the box padded to a
-// square and resized (twin/face/square_resize.hpp). Aligned: dlib's face chip (150, padding
-// 0.25) of the 68 landmarks the landmark net finds in the box (twin/face/align.hpp).
-// `mirror` flips the input left-right.
-Tensor<float> pretrained_inputs(const std::vector<std::string>& paths, bool mirror, const twin::Graph<float>* landmarks,
-                                const Detector& detector = {}) {
-  const Index S = twin::face::recognition_side;
-  const Index N = static_cast<Index>(paths.size());
-  Tensor<float> x(twin::Shape{N, 3, S, S});
-  std::vector<twin::face::SimilarityTransform> chip(paths.size());
-  std::vector<twin::face::PixelRect> box(paths.size());
-  if (landmarks || detector.net) {
-    twin::Workspace<float> ws;
-    twin::face::FaceDetectorWorkspace<float> dws;  // forward-only, reused for every image
-    ws.set_forward_only(true);
-    for (std::size_t i = 0; i < paths.size(); ++i) {
-      const auto img = twin::io::load_image(paths[i]);
-      box[i] = detector.net ? find_face(detector, dws, paths[i], img) : twin::face::PixelRect{0, 0, img.dim(1), img.dim(0)};
-      if (!landmarks) continue;
-      const auto face = twin::face::crop(img.data(), img.dim(0), img.dim(1), 1, box[i]);
-      auto lm = twin::face::detect_landmarks(*landmarks, ws, face.data(), box[i].h, box[i].w, 1);
-      for (auto& p : lm) p = {p.x + double(box[i].x), p.y + double(box[i].y)};
-      chip[i] = twin::face::face_chip_transform(lm, S, 0.25);
-    }
+// The images' faces as the recognition net's input (faces, 3, 150, 150), decoded in colour.
+// `decode_seconds`, when given, gets the time spent reading and decoding the files.
+const twin::face::FacePreparer<float>& prepare_faces(twin::face::FacePreparer<float>& prep, const std::vector<std::string>& paths,
+                                                     double* decode_seconds = nullptr) {
+  prep.clear();
+  for (const auto& path : paths) {
+    const auto t0 = std::chrono::steady_clock::now();
+    const auto img = twin::io::load_image_rgb(path);
+    if (decode_seconds) *decode_seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    prep.add(img, path);
   }
-  twin::Context ctx;
-  ctx.parallel_for(0, N, 1, [&](Index lo, Index hi) {
-    for (Index i = lo; i < hi; ++i) {
-      const auto img = twin::io::load_image(paths[static_cast<std::size_t>(i)]);
-      const auto& b = box[static_cast<std::size_t>(i)];
-      auto rgb = landmarks ? twin::face::extract_chip(img.data(), img.dim(0), img.dim(1), 1, chip[static_cast<std::size_t>(i)], S)
-                 : detector.net ? twin::face::square_resize(twin::face::crop(img.data(), img.dim(0), img.dim(1), 1, b).data(), b.h, b.w, 1, S)
-                                : twin::face::square_resize(img.data(), img.dim(0), img.dim(1), 1, S);
-      if (mirror)
-        for (Index y = 0; y < S; ++y)
-          for (Index a = 0, b = S - 1; a < b; ++a, --b)
-            for (Index k = 0; k < 3; ++k)
-              std::swap(rgb[static_cast<std::size_t>((y * S + a) * 3 + k)], rgb[static_cast<std::size_t>((y * S + b) * 3 + k)]);
-      twin::face::recognition_input(rgb.data(), S, x.view(), i);
-    }
-  });
-  return x;
+  return prep;
+}
+
+Tensor<float> pretrained_inputs(const std::vector<std::string>& paths, const twin::face::FacePrepOptions& o,
+                                const twin::Graph<float>* detector, const twin::Graph<float>* landmarks) {
+  twin::face::FacePreparer<float> prep(detector, landmarks, o);
+  return Tensor<float>::from(prepare_faces(prep, paths).inputs());
 }
 
 // Rows `which` of a (N, D) matrix.
@@ -603,12 +563,12 @@ int run_pretrained(Config c) {
                       : "unaligned: face box padded to a square, resized to 150x150",
               twin::default_threads());
   const twin::Graph<float>* lm = c.align ? &landmark_net : nullptr;
-  const Detector det = detector_for(c, detector_net);
+  const twin::Graph<float>* det = c.detect ? &detector_net : nullptr;
 
   twin::Workspace<float> ws;
   ws.set_forward_only(true);
   auto t0 = std::chrono::steady_clock::now();
-  const Tensor<float> inputs = pretrained_inputs(paths, false, lm, det);  // (N, 3, 150, 150)
+  const Tensor<float> inputs = pretrained_inputs(paths, prep_options(c), det, lm);  // (N, 3, 150, 150)
   const Tensor<float, 2> desc = twin::embed_all(net, inputs.view(), 16, ws);  // (N, 128)
   const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   std::printf("inputs and descriptors: %td in %.1f s (%.1f ms per face, batch 16)\n", desc.dim(0), secs, 1000 * secs / double(desc.dim(0)));
@@ -664,7 +624,7 @@ int run_pretrained(Config c) {
       tws.set_forward_only(true);
       tuned = evaluate(twin::embed_all(tuned_net, test_x.view(), 16, tws), test_labels, ways, c.episodes, episode_seed);
     } else {
-      const Tensor<float, 2> mirrored = twin::embed_all(net, pretrained_inputs(paths, true, lm, det).view(), 16, ws);
+      const Tensor<float, 2> mirrored = twin::embed_all(net, pretrained_inputs(paths, prep_options(c, twin::face::FaceCount::best, true), det, lm).view(), 16, ws);
       std::printf("finetune: a 128x128 linear map (identity at start) + L2Normalize on the frozen descriptors, %d epochs, "
                   "P=%td x K=%td, semi-hard mining, margin %.2f, Adam lr %.1e; %zu train subjects, %zu held out (split seed %llu)\n",
                   c.epochs, c.p, c.k, c.margin, c.lr, split.train.size(), split.test.size(), static_cast<unsigned long long>(c.seed));
@@ -705,6 +665,8 @@ struct PeopleArgs {
   std::vector<std::string> images;
   std::string name, gallery = "face_gallery.json";
   bool json = false, fresh = false, skip_without_models = false;
+  bool all = false;  // identify: every face the detector finds, not only the best
+  int repeat = 1;    // verify: run the pipeline this many times and print its stage times
 };
 
 // The preparation a gallery records, and the Config it gives back.
@@ -749,13 +711,45 @@ Embedder load_embedder(const Config& c) {
   return e;
 }
 
-// The descriptors (N, 128) of `images`, prepared as `c` says.
-Tensor<float, 2> describe(const Config& c, const Embedder& e, const std::vector<std::string>& images) {
-  twin::Workspace<float> ws;
-  ws.set_forward_only(true);
-  return twin::embed_all(e.net, pretrained_inputs(images, false, c.align ? &e.landmarks : nullptr, detector_for(c, e.detector)).view(),
-                         16, ws);
-}
+// The pretrained pipeline for enroll / identify / verify: the nets, a face preparer and the
+// recognition net's workspace, kept from call to call (verify --repeat times warm calls).
+struct StageTimes {
+  double decode = 0, detect = 0, landmarks = 0, chip = 0, embed = 0;
+  double total() const { return decode + detect + landmarks + chip + embed; }
+};
+
+class Describer {
+ public:
+  Describer(const Config& c, twin::face::FaceCount faces)
+      : e_(load_embedder(c)), prep_(c.detect ? &e_.detector : nullptr, c.align ? &e_.landmarks : nullptr, prep_options(c, faces)) {
+    ws_.set_forward_only(true);
+  }
+  Describer(const Describer&) = delete;  // prep_ points into e_
+  Describer& operator=(const Describer&) = delete;
+
+  // The descriptors (faces, 128) of the images' faces; faces()[i] says where row i came from.
+  const Tensor<float, 2>& operator()(const std::vector<std::string>& images) {
+    times_ = {};
+    prepare_faces(prep_, images, &times_.decode);
+    const auto t0 = std::chrono::steady_clock::now();
+    twin::embed_all(e_.net, prep_.inputs(), 16, ws_, desc_);
+    times_.embed = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    times_.detect = prep_.times().detect;
+    times_.landmarks = prep_.times().landmarks;
+    times_.chip = prep_.times().chip;
+    return desc_;
+  }
+  std::span<const twin::face::PreparedFace> faces() const { return prep_.faces(); }
+  const StageTimes& times() const { return times_; }
+  const std::string& weights_hash() const { return e_.hash; }
+
+ private:
+  Embedder e_;
+  twin::face::FacePreparer<float> prep_;
+  twin::Workspace<float> ws_;
+  Tensor<float, 2> desc_;
+  StageTimes times_;
+};
 
 double distance(const float* a, const std::vector<float>& b) {
   double s = 0;
@@ -764,8 +758,8 @@ double distance(const float* a, const std::vector<float>& b) {
 }
 
 int enroll(const Config& c, const PeopleArgs& a) {
-  const Embedder e = load_embedder(c);
-  const Tensor<float, 2> d = describe(c, e, a.images);
+  Describer describe(c, twin::face::FaceCount::one);  // a photo of several people enrols nobody
+  const Tensor<float, 2>& d = describe(a.images);
   std::size_t total = 0;
   twin::io::update_gallery(a.gallery, [&](twin::io::Gallery& g) {
     if (a.fresh) g = {};  // --new: replaced atomically, like any update
@@ -774,10 +768,10 @@ int enroll(const Config& c, const PeopleArgs& a) {
                         nlohmann::json(g.settings).dump() + "); enroll the same way or start a new one with --new");
     g.settings = preparation(c);
     twin::io::GalleryEntry& person = g.people[a.name];
-    if (!person.files.empty() && person.model_hash != e.hash)
+    if (!person.files.empty() && person.model_hash != describe.weights_hash())
       throw twin::error("gallery " + a.gallery + ": " + a.name + " was enrolled with other recognition weights");
     person.model = "face-api face_recognition_model";
-    person.model_hash = e.hash;
+    person.model_hash = describe.weights_hash();
     for (Index i = 0; i < d.dim(0); ++i) {
       person.files.push_back(a.images[static_cast<std::size_t>(i)]);
       person.embeddings.emplace_back(d.data() + i * d.dim(1), d.data() + (i + 1) * d.dim(1));
@@ -792,17 +786,31 @@ int enroll(const Config& c, const PeopleArgs& a) {
   return 0;
 }
 
+// Says on stderr which face was taken where the detector found several (without --all).
+void note_several_faces(std::span<const twin::face::PreparedFace> faces, const std::vector<std::string>& images) {
+  for (const auto& f : faces)
+    if (f.found > 1)
+      std::fprintf(stderr, "face_verification: %td faces found in %s; the best-scoring one (at %td,%td, %tdx%td) is taken%s\n",
+                   f.found, images[f.image].c_str(), f.box.x, f.box.y, f.box.w, f.box.h,
+                   " (identify --all takes every face)");
+}
+
 int identify(const Config& c, const PeopleArgs& a) {
   const twin::io::Gallery g = twin::io::read_gallery(a.gallery);
   const Config cc = prepared_as(c, g, a.gallery);  // describe the queries as the gallery was described
-  const Embedder e = load_embedder(cc);
+  if (a.all && !cc.detect)
+    throw twin::error("identify --all needs a gallery enrolled with --detect (" + a.gallery + " takes each image as one face)");
+  Describer describe(cc, a.all ? twin::face::FaceCount::all : twin::face::FaceCount::best);
   for (const auto& [name, person] : g.people)
-    if (person.model_hash != e.hash)
+    if (person.model_hash != describe.weights_hash())
       throw twin::error("gallery " + a.gallery + ": " + name + " was enrolled with other recognition weights (" +
-                        person.model_hash + ", these are " + e.hash + ")");
-  const Tensor<float, 2> d = describe(cc, e, a.images);
+                        person.model_hash + ", these are " + describe.weights_hash() + ")");
+  const Tensor<float, 2>& d = describe(a.images);
+  if (!a.all) note_several_faces(describe.faces(), a.images);
   nlohmann::json out = nlohmann::json::array();
   for (Index i = 0; i < d.dim(0); ++i) {
+    const twin::face::PreparedFace& face = describe.faces()[static_cast<std::size_t>(i)];
+    const std::string& image = a.images[face.image];
     std::string best = "unknown", best_image;
     double best_d = std::numeric_limits<double>::infinity();
     for (const auto& [name, person] : g.people)
@@ -817,12 +825,17 @@ int identify(const Config& c, const PeopleArgs& a) {
         }
       }
     const bool known = best_d < twin::face::recognition_threshold;
-    out.push_back({{"image", a.images[static_cast<std::size_t>(i)]}, {"identity", known ? best : "unknown"},
-                   {"nearest", best}, {"nearest_image", best_image}, {"distance", best_d},
-                   {"threshold", twin::face::recognition_threshold}});
-    if (!a.json)
-      std::printf("%s: %s (nearest %s, distance %.4f, threshold %.1f)\n", a.images[static_cast<std::size_t>(i)].c_str(),
+    nlohmann::json r{{"image", image}, {"identity", known ? best : "unknown"}, {"nearest", best}, {"nearest_image", best_image},
+                     {"distance", best_d}, {"threshold", twin::face::recognition_threshold}, {"faces_found", face.found}};
+    if (cc.detect)
+      r["face"] = {{"x", face.box.x}, {"y", face.box.y}, {"w", face.box.w}, {"h", face.box.h}, {"score", face.score}};
+    out.push_back(r);
+    if (!a.json) {
+      const std::string where = a.all ? twin::detail::concat(" face at ", face.box.x, ",", face.box.y, " ", face.box.w, "x", face.box.h)
+                                      : std::string();
+      std::printf("%s%s: %s (nearest %s, distance %.4f, threshold %.1f)\n", image.c_str(), where.c_str(),
                   known ? best.c_str() : "unknown", best.c_str(), best_d, twin::face::recognition_threshold);
+    }
   }
   if (a.json) std::printf("%s\n", out.dump().c_str());
   return 0;
@@ -830,7 +843,15 @@ int identify(const Config& c, const PeopleArgs& a) {
 
 int verify(const Config& c, const PeopleArgs& a) {
   if (a.images.size() != 2) throw twin::error("verify takes two images");
-  const Tensor<float, 2> d = describe(c, load_embedder(c), a.images);
+  if (a.repeat < 1) throw twin::error("verify --repeat must be at least 1");
+  Describer describe(c, twin::face::FaceCount::best);
+  std::vector<StageTimes> runs;
+  for (int r = 0; r < a.repeat; ++r) {
+    describe(a.images);
+    runs.push_back(describe.times());
+  }
+  const Tensor<float, 2>& d = describe(a.images);
+  note_several_faces(describe.faces(), a.images);
   const double dist = distance(d.data(), std::vector<float>(d.data() + d.dim(1), d.data() + 2 * d.dim(1)));
   const bool same = dist < twin::face::recognition_threshold;
   if (a.json)
@@ -839,6 +860,21 @@ int verify(const Config& c, const PeopleArgs& a) {
   else
     std::printf("distance %.4f: %s (threshold %.1f, %s)\n", dist, same ? "same person" : "different people",
                 twin::face::recognition_threshold, c.align ? "aligned" : "unaligned");
+  if (a.repeat > 1) {
+    // The first call warms the workspaces; the median of the others, per stage, for the pair.
+    runs.erase(runs.begin());
+    auto median_ms = [&](double StageTimes::*stage) {
+      std::vector<double> v;
+      for (const auto& t : runs) v.push_back(stage ? t.*stage : t.total());
+      std::nth_element(v.begin(), v.begin() + static_cast<std::ptrdiff_t>(v.size() / 2), v.end());
+      return 1000 * v[v.size() / 2];
+    };
+    std::fprintf(stderr,
+                 "verify: median of %zu warm calls, ms per pair (two images, %d threads): decode %.2f  detect %.2f  "
+                 "landmarks %.2f  chip %.2f  embed %.2f  total %.2f\n",
+                 runs.size(), twin::default_threads(), median_ms(&StageTimes::decode), median_ms(&StageTimes::detect),
+                 median_ms(&StageTimes::landmarks), median_ms(&StageTimes::chip), median_ms(&StageTimes::embed), median_ms(nullptr));
+  }
   return same ? 0 : 3;
 }
 
@@ -983,6 +1019,10 @@ int main(int argc, char** argv) try {
   app.add_option("--detect-size", c.detect_size,
                  "--detect: the detector's input side, a multiple of 32 (face-api: 416; 128 suits AT&T's 92x112 faces)");
   app.add_option("--detect-threshold", c.detect_threshold, "--detect: a box is a face when its score exceeds this, in (0, 1)");
+  app.add_option("--min-face", c.min_face,
+                 "pretrained embedder: refuse a face (the detector's box, or the whole image) whose shorter side is below "
+                 "this many pixels")
+      ->check(CLI::PositiveNumber);
   app.add_flag("--align", c.align,
                "with --embedder pretrained: align each face as dlib does (68 landmarks, similarity transform onto dlib's "
                "mean face, 150x150 chip, padding 0.25)");
@@ -1000,8 +1040,11 @@ int main(int argc, char** argv) try {
   enroll_cmd->add_flag("--new", people.fresh, "start a new gallery instead of adding to it");
   auto* identify_cmd = app.add_subcommand("identify", "the nearest enrolled person of each image, or unknown past 0.6");
   identify_cmd->add_option("images", people.images, "images to identify")->required();
+  identify_cmd->add_flag("--all", people.all, "every face the detector finds (a gallery made with --detect), not only the best");
   auto* verify_cmd = app.add_subcommand("verify", "same person or not (distance < 0.6); exit 0 same, 3 different");
   verify_cmd->add_option("images", people.images, "two images")->required()->expected(2);
+  verify_cmd->add_option("--repeat", people.repeat, "run the pipeline N times; print the median time of each stage (warm)")
+      ->check(CLI::PositiveNumber);
   for (auto* sub : {enroll_cmd, identify_cmd, verify_cmd}) {
     sub->add_option("--gallery", people.gallery, "gallery file (JSON; default face_gallery.json)");
     sub->add_flag("--json", people.json, "print the result as JSON");
