@@ -41,6 +41,42 @@ TEST_CASE("DepthwiseConv2D: one channel is Conv2D(1 -> 1); channels do not mix")
   for (Index i = 16; i < 32; ++i) CHECK(y[i] == 0.0);
 }
 
+TEST_CASE("DepthwiseConv2D: the row-wise forward equals a naive loop over kernels, strides, paddings") {
+  // Includes padding wider than the kernel reaches and inputs narrower than the kernel.
+  for (Index k : {1, 2, 3, 5})
+    for (Index stride : {1, 2, 3})
+      for (Index pad : {0, 1, 2, 4})
+        for (Index W : {1, 2, 6, 9}) {
+          const Index H = 5, C = 2;
+          if (H + 2 * pad < k || W + 2 * pad < k) continue;
+          CAPTURE(k);
+          CAPTURE(stride);
+          CAPTURE(pad);
+          CAPTURE(W);
+          Sequential<double> net;
+          net.add(DepthwiseConv2D{.channels = C, .kernel = k, .stride = stride, .pad = pad});
+          net.init(7);
+          const Tensor<double> x = seq(Shape{2, C, H, W}, 13, 6, 0.25);
+          const auto y = net.forward(x.view());
+          const double* w = net.params().data();
+          const double* b = w + C * k * k;
+          bool same = true;
+          for (Index n = 0; n < 2; ++n)
+            for (Index c = 0; c < C; ++c)
+              for (Index i = 0; i < y.dim(2); ++i)
+                for (Index j = 0; j < y.dim(3); ++j) {
+                  double acc = b[c];
+                  for (Index p = 0; p < k; ++p)
+                    for (Index q = 0; q < k; ++q) {
+                      const Index u = i * stride + p - pad, v = j * stride + q - pad;
+                      if (u >= 0 && u < H && v >= 0 && v < W) acc += w[(c * k + p) * k + q] * x(n, c, u, v);
+                    }
+                  same = same && std::abs(y(n, c, i, j) - acc) <= 1e-12 * (1 + std::abs(acc));
+                }
+          CHECK(same);
+        }
+}
+
 TEST_CASE("DepthwiseConv2D: float32 agrees with double; 1 and 2 threads give the same bits") {
   float_smoke(DepthwiseConv2D{.channels = 4, .kernel = 3, .stride = 2, .pad = 1}, Shape{3, 4, 9, 8});
   same_bits_1_vs_2_threads(DepthwiseConv2D{.channels = 4, .kernel = 3, .stride = 2, .pad = 1}, Shape{3, 4, 9, 8});

@@ -86,19 +86,29 @@ class DepthwiseConv2DLayer final : public Layer<T> {
         const T* wp = w_.data() + c * k * k;
         T* yp = y.data() + plane * Ho * Wo;
         const T b = o_.bias ? b_[std::size_t(c)] : T(0);
-        for (Index i = 0; i < Ho; ++i)
-          for (Index j = 0; j < Wo; ++j) {
-            T acc = b;
-            for (Index p = 0; p < k; ++p) {
-              const Index u = i * s + p - pad;
-              if (u < 0 || u >= H) continue;
-              for (Index q = 0; q < k; ++q) {
-                const Index v = j * s + q - pad;
-                if (v >= 0 && v < W) acc += wp[p * k + q] * xp[u * W + v];
-              }
+        for (Index i = 0; i < Ho; ++i) {
+          // A row at a time: for each tap (p, q), the outputs j whose input column
+          // j s + q - pad is inside the image, in one branch-free (vectorisable) loop. Each
+          // output still adds its taps in (p, q) order, as the formula above reads.
+          T* yr = yp + i * Wo;
+          std::fill(yr, yr + Wo, b);
+          for (Index p = 0; p < k; ++p) {
+            const Index u = i * s + p - pad;
+            if (u < 0 || u >= H) continue;
+            const T* xr = xp + u * W;
+            for (Index q = 0; q < k; ++q) {
+              const Index off = q - pad;  // input column j s + off
+              if (W - 1 - off < 0) continue;
+              const T wv = wp[p * k + q];
+              const Index j0 = off >= 0 ? 0 : (s - 1 - off) / s;   // first j with j s + off >= 0
+              const Index j1 = std::min(Wo, (W - 1 - off) / s + 1);  // past the last with j s + off < W
+              if (s == 1)
+                for (Index j = j0; j < j1; ++j) yr[j] += wv * xr[j + off];
+              else
+                for (Index j = j0; j < j1; ++j) yr[j] += wv * xr[j * s + off];
             }
-            yp[i * Wo + j] = acc;
           }
+        }
       }
     });
   }
