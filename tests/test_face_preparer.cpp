@@ -79,7 +79,7 @@ TEST_CASE("FacePreparer: many images keep every row (the buffer grows)") {
   std::vector<std::vector<std::uint8_t>> imgs;
   for (unsigned k = 0; k < 9; ++k) {
     imgs.push_back(pattern(50, 40, 1, k));
-    prep.add(imgs.back().data(), 50, 40, 1, "img" + std::to_string(k));
+    prep.add(imgs.back().data(), 50, 40, 1, twin::detail::concat("img", k));
   }
   REQUIRE(prep.inputs().dim(0) == 9);
   for (unsigned k = 0; k < 9; ++k) {

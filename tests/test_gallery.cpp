@@ -88,7 +88,7 @@ TEST_CASE("update_gallery: concurrent updaters lose no writer; a missing file or
       try {
         for (int i = 0; i < 5; ++i)
           update_gallery(file, [&](Gallery& g) {
-            g.people["w" + std::to_string(k) + "_" + std::to_string(i)] = {"m", "h", {"a.png"}, {{1.0f, 2.0f}}};
+            g.people[twin::detail::concat("w", k, "_", i)] = {"m", "h", {"a.png"}, {{1.0f, 2.0f}}};
           });
       } catch (...) {
         rc = 1;

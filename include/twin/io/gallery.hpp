@@ -76,7 +76,7 @@ inline void gallery_only_keys(const gallery_json& o, const std::set<std::string>
 inline GalleryEntry parse_gallery_entry(const gallery_json& e, const std::string& name, const std::string& who,
                                         const char* role) {
   const auto fail = [&](const std::string& why) { gallery_fail(name, why); };
-  const std::string where = role + (" " + quoted_excerpt(who)) + ": ";
+  const std::string where = twin::detail::concat(role, " ", quoted_excerpt(who), ": ");
   if (!e.is_object()) fail(where + "entry is not an object");
   gallery_only_keys(e, {"model", "model_hash", "files", "embeddings"}, name, where);
   GalleryEntry out;
