@@ -1022,7 +1022,7 @@ int main(int argc, char** argv) try {
   app.add_option("--min-face", c.min_face,
                  "pretrained embedder: refuse a face (the detector's box, or the whole image) whose shorter side is below "
                  "this many pixels")
-      ->check(CLI::PositiveNumber);
+      ->check(CLI::Range(1, 1000000));
   app.add_flag("--align", c.align,
                "with --embedder pretrained: align each face as dlib does (68 landmarks, similarity transform onto dlib's "
                "mean face, 150x150 chip, padding 0.25)");
@@ -1044,7 +1044,7 @@ int main(int argc, char** argv) try {
   auto* verify_cmd = app.add_subcommand("verify", "same person or not (distance < 0.6); exit 0 same, 3 different");
   verify_cmd->add_option("images", people.images, "two images")->required()->expected(2);
   verify_cmd->add_option("--repeat", people.repeat, "run the pipeline N times; print the median time of each stage (warm)")
-      ->check(CLI::PositiveNumber);
+      ->check(CLI::Range(1, 1000000));
   for (auto* sub : {enroll_cmd, identify_cmd, verify_cmd}) {
     sub->add_option("--gallery", people.gallery, "gallery file (JSON; default face_gallery.json)");
     sub->add_flag("--json", people.json, "print the result as JSON");
