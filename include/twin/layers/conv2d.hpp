@@ -29,6 +29,7 @@
 // than once per image; backward then adds into the gradients group by group, in order.
 #include <algorithm>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include "twin/init.hpp"
@@ -126,12 +127,7 @@ class Conv2DLayer final : public Layer<T> {
     }
     // Packed once per call, in the caller's buffers, read by all workers.
     const T* wp = kernels::pack_conv_weights(exec.caller_buffers(), g, w_.data());
-    const T* bias = o_.bias ? b_.data() : nullptr;
-    const Index x_size = g.c * g.h * g.w, y_size = o_.out * g.out_h() * g.out_w();
-    exec.parallel_for(0, g.n, 1, [&](Index lo, Index hi, WorkBuffers& buf) {
-      for (Index n = lo; n < hi; ++n)
-        kernels::conv_forward_image(buf, g, x.data() + n * x_size, wp, bias, y.data() + n * y_size);
-    });
+    forward_images(g, x.data(), y.data(), exec, wp, o_.bias ? b_.data() : nullptr, {});
   }
 
   // Inference fusion (layer.hpp, INFERENCE FUSION): a per-channel affine y = s z + t after
@@ -172,12 +168,7 @@ class Conv2DLayer final : public Layer<T> {
       forward_grouped(g, x.data(), y.data(), exec, w, b, e);
       return;
     }
-    const Index x_size = g.c * g.h * g.w, y_size = o_.out * g.out_h() * g.out_w();
-    exec.parallel_for(0, g.n, 1, [&](Index lo, Index hi, WorkBuffers& buf) {
-      for (Index n = lo; n < hi; ++n)
-        kernels::conv_forward_image(buf, g, x.data() + n * x_size, w, b, y.data() + n * y_size,
-                                    e.residual ? e.residual + n * y_size : nullptr, e.relu);
-    });
+    forward_images(g, x.data(), y.data(), exec, w, b, e);
   }
 
   void backward(TensorView<const T> x, TensorView<const T>, TensorView<const T> dy, TensorView<T> dx,
@@ -258,6 +249,36 @@ class Conv2DLayer final : public Layer<T> {
   bool pointwise() const { return o_.kernel == 1 && o_.stride == 1 && o_.pad == 0; }
   static bool grouped(const kernels::ConvGeometry& g) { return g.out_h() * g.out_w() <= kernels::conv_batch_pixels; }
   // Backward groups up to kernels::conv_batch_pixels_backward output pixels.
+
+  // The forward of all but the small outputs: each thread a range of images, convolved
+  // kernels::conv_forward_group(g) images per call (the direct kernel then reads the weights
+  // once per group). With fewer images than threads (batch 1) and the direct kernel, the
+  // threads split the output channels instead. Every output is computed the same way in
+  // all cases, so the bits do not depend on the thread count or the batch.
+  void forward_images(const kernels::ConvGeometry& g, const T* x, T* y, Context& exec, const T* w, const T* bias,
+                      const Epilogue<T>& e) const {
+    const Index x_size = g.c * g.h * g.w, y_size = o_.out * g.out_h() * g.out_w();
+    const Index panels = kernels::conv_direct_panels(g);
+    if constexpr (std::is_same_v<T, float>) {
+      if (g.n < exec.threads() && panels > 1) {
+        exec.parallel_for(0, g.n * panels, 1, [&](Index lo, Index hi, WorkBuffers& buf) {
+          for (Index i = lo; i < hi;) {  // images i / panels, panels [i % panels, ...)
+            const Index n = i / panels, p0 = i % panels, p1 = std::min(panels, p0 + hi - i);
+            kernels::conv_forward_images(buf, g, 1, x + n * x_size, w, bias, y + n * y_size,
+                                         e.residual ? e.residual + n * y_size : nullptr, e.relu, p0, p1);
+            i += p1 - p0;
+          }
+        });
+        return;
+      }
+    }
+    const Index group = kernels::conv_forward_group(g);
+    exec.parallel_for(0, g.n, 1, [&](Index lo, Index hi, WorkBuffers& buf) {
+      for (Index n = lo; n < hi; n += group)
+        kernels::conv_forward_images(buf, g, std::min(group, hi - n), x + n * x_size, w, bias, y + n * y_size,
+                                     e.residual ? e.residual + n * y_size : nullptr, e.relu);
+    });
+  }
 
   // Small outputs (kernels::conv_batch_pixels), a group of m images at a time:
   //   cols (C k k, m Ho Wo) = [cols(x[n0]) ... cols(x[n0 + m - 1])],  Y (O, m Ho Wo) = W cols + b
