@@ -183,13 +183,36 @@ struct PaddedImage {
           std::fill(out + g.pad + g.w, out + row, 0.0f);
           continue;
         }
-        for (Index ph = 0; ph < g.stride; ++ph)
-          for (Index m = 0; m < wps; ++m) {
-            const Index col = m * g.stride + ph - g.pad;
-            out[ph * wps + m] = col >= 0 && col < g.w ? in[col] : 0.0f;
-          }
+        for (Index ph = 0; ph < g.stride; ++ph) {  // columns m of the phase read in[m s + ph - pad], zero outside
+          float* o = out + ph * wps;
+          const Index s = g.stride, first = ph - g.pad;  // column of m = 0
+          const Index lo = first >= 0 ? 0 : (-first + s - 1) / s;
+          const Index hi = g.w - 1 - first < 0 ? 0 : std::min(wps, (g.w - 1 - first) / s + 1);
+          std::fill(o, o + std::min(lo, wps), 0.0f);
+          if (hi > lo) copy_strided(in + lo * s + first, s, hi - lo, o + lo);
+          std::fill(o + std::max(lo, hi), o + wps, 0.0f);
+        }
       }
     return xs;
+  }
+  // dst[i] = src[i s], i < n; reads no further than src[(n - 1) s].
+  static void copy_strided(const float* src, Index s, Index n, float* dst) {
+    Index i = 0;
+#if TWIN_GEMM_AVX512
+    if (s == 2) {  // 16 outputs from 31 inputs: the even lanes of two loads
+      const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+      for (; i < n; i += 16) {
+        const Index left = 2 * std::min<Index>(16, n - i) - 1;  // inputs still needed
+        const __mmask16 m0 = __mmask16(left >= 16 ? 0xffffu : (1u << left) - 1u);
+        const __mmask16 m1 = __mmask16(left > 16 ? (1u << (left - 16)) - 1u : 0u);
+        const __m512 a = _mm512_maskz_loadu_ps(m0, src + 2 * i), b = _mm512_maskz_loadu_ps(m1, src + 2 * i + 16);
+        _mm512_mask_storeu_ps(dst + i, __mmask16(n - i >= 16 ? 0xffffu : (1u << (n - i)) - 1u),
+                              _mm512_permutex2var_ps(a, even, b));
+      }
+      return;
+    }
+#endif
+    for (; i < n; ++i) dst[i] = src[i * s];
   }
 };
 
