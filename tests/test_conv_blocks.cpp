@@ -81,7 +81,8 @@ TEST_CASE("implicit-GEMM convolution gives the same bits as im2col + gemm") {
 TEST_CASE("conv_forward_images: groups, channel ranges and the fused epilogue") {
   // With AVX-512 (twin_tests_native on such a machine) these geometries take the direct
   // kernel (kernels::conv_direct): tiles of 16 pixels in one or two runs of an output row
-  // (Wo >= 16, with a partial last tile), whole rows (Wo = 8 with an odd Ho, Wo = 4), strides
+  // (Wo >= 16, with a partial last tile), whole rows (Wo = 8 with an odd Ho, Wo = 4), small
+  // outputs through explicit columns (kernels::conv_direct_weights), strides
   // 1 and 2, padding, 1x1 kernels, K over several K blocks, O not a multiple of its 16
   // channels. Every path must match the direct loop, and a group of images or a range of
   // output channel panels must give the bits of one image at a time.
@@ -90,7 +91,9 @@ TEST_CASE("conv_forward_images: groups, channel ranges and the fused epilogue") 
   };
   const Case cases[] = {{3, 3, 20, 37, 20, 3, 1, 1}, {2, 7, 19, 40, 33, 3, 2, 1}, {5, 6, 8, 8, 17, 1, 1, 0},
                         {3, 9, 9, 8, 5, 3, 1, 1},    {4, 40, 4, 4, 32, 3, 1, 1}, {2, 3, 41, 41, 16, 7, 2, 0},
-                        {3, 2, 18, 18, 48, 3, 1, 0}, {2, 4, 10, 10, 16, 3, 1, 1}};
+                        {3, 2, 18, 18, 48, 3, 1, 0}, {2, 4, 10, 10, 16, 3, 1, 1},
+                        // small outputs (3x3, 1x1): explicit columns read by the direct tiles
+                        {3, 8, 3, 3, 7, 3, 1, 1},    {2, 64, 3, 3, 20, 3, 2, 0}};
   Rng rng(11);
   for (const Case& cs : cases) {
     const kernels::ConvGeometry g{cs.n, cs.c, cs.h, cs.w, cs.o, cs.k, cs.s, cs.p};
@@ -120,7 +123,7 @@ TEST_CASE("conv_forward_images: groups, channel ranges and the fused epilogue") 
     // Output channel panels one by one (how batch-1 work is split between threads).
     const Index panels = kernels::conv_direct_panels(g);
     if (panels > 0) {
-      CHECK(kernels::conv_direct(g));
+      CHECK(kernels::conv_direct_weights(g));
       for (Index n = 0; n < cs.n; ++n)
         for (Index p = 0; p < panels; ++p)
           kernels::conv_forward_images<float>(buf, g, 1, x.data() + n * x_size, wp, b.data(), split.data() + n * y_size,

@@ -62,9 +62,15 @@ inline bool conv_direct(const ConvGeometry& g) {
   return false;
 #endif
 }
-// Panels of 16 output channels of the direct path (0 without it).
+// The direct kernel's weight layout: conv_direct(g), and the small outputs (Ho Wo <=
+// conv_batch_pixels) that Conv2D convolves a group of images at a time through an explicit
+// column matrix, which the same tiles read as one run (conv_forward_columns).
+inline bool conv_direct_weights(const ConvGeometry& g) {
+  return conv_direct(g) || (TWIN_GEMM_AVX512 && g.out_h() * g.out_w() <= conv_batch_pixels);
+}
+// Panels of 16 output channels of the direct kernel (0 without it).
 inline Index conv_direct_panels(const ConvGeometry& g) {
-  return conv_direct(g) ? (g.o + conv_direct_channels - 1) / conv_direct_channels : 0;
+  return conv_direct_weights(g) ? (g.o + conv_direct_channels - 1) / conv_direct_channels : 0;
 }
 
 // The weights as the forward wants them: a packed copy for the AVX2 kernel (in `caller`,
@@ -75,7 +81,7 @@ template <class T>
 Index packed_conv_weights_size(const ConvGeometry& g) {
 #if TWIN_GEMM_AVX2
   if constexpr (std::is_same_v<T, float>) {
-    const Index mr = conv_direct(g) ? conv_direct_channels : detail::gemm_mr;
+    const Index mr = conv_direct_weights(g) ? conv_direct_channels : detail::gemm_mr;
     return g.c * g.k * g.k * ((g.o + mr - 1) / mr * mr);
   }
 #endif
@@ -88,7 +94,7 @@ void pack_conv_weights_into(const ConvGeometry& g, const T* w, T* out) {
 #if TWIN_GEMM_AVX2
   if constexpr (std::is_same_v<T, float>) {
     const Index K = g.c * g.k * g.k;
-    if (conv_direct(g)) {  // panels of 16 output channels, each (K, 16): out[(b K + k) 16 + c] = W[16 b + c][k]
+    if (conv_direct_weights(g)) {  // panels of 16 output channels, each (K, 16): out[(b K + k) 16 + c] = W[16 b + c][k]
       const Index nc = conv_direct_channels;
       for (Index b = 0; b < (g.o + nc - 1) / nc; ++b)
         for (Index k = 0; k < K; ++k)
@@ -344,25 +350,31 @@ inline void transpose_16x16(__m512* r) {
 // as the implicit GEMM's micro-kernel sums them ((block 1 + bias) + block 2 + ...), so both
 // paths give the same bits.
 template <int A, int B, int C>
+void direct_tile_range(Index k0, Index k1, const int* koff, const float* const* run, const float* w, __m512* out) {
+  const float *r0 = run[0], *r1 = run[1], *r2 = run[2], *r3 = run[3];
+  __m512 acc[16];  // local, so that the sums stay in registers (out may alias the loads)
+#pragma GCC unroll 16
+  for (int r = 0; r < 16; ++r) acc[r] = _mm512_setzero_ps();
+#pragma GCC unroll 2
+  for (Index k = k0; k < k1; ++k) {
+    const __m512 wv = _mm512_load_ps(w + k * 16);
+    _mm_prefetch(reinterpret_cast<const char*>(w + (k + 32) * 16), _MM_HINT_T0);  // weights stream at batch 1
+    const int o = koff[k];
+    const float* p[4] = {r0 + o, r1 + o, r2 + o, r3 + o};
+#pragma GCC unroll 16
+    for (int r = 0; r < 16; ++r)
+      acc[r] = _mm512_fmadd_ps(_mm512_set1_ps(p[(r >= A) + (r >= B) + (r >= C)][r]), wv, acc[r]);
+  }
+#pragma GCC unroll 16
+  for (int r = 0; r < 16; ++r) out[r] = acc[r];
+}
+template <int A, int B, int C>
 void direct_tile(Index K, const int* koff, const float* const* run, const float* w, const float* bias, __m512* out) {
   const __m512 bv = _mm512_load_ps(bias);
-  const float *r0 = run[0], *r1 = run[1], *r2 = run[2], *r3 = run[3];
   const Index kb = gemm_k_block(K);
   for (Index pc = 0; pc < K; pc += kb) {
     __m512 acc[16];
-#pragma GCC unroll 16
-    for (int r = 0; r < 16; ++r) acc[r] = _mm512_setzero_ps();
-    const Index ke = std::min(K, pc + kb);
-#pragma GCC unroll 2
-    for (Index k = pc; k < ke; ++k) {
-      const __m512 wv = _mm512_load_ps(w + k * 16);
-      _mm_prefetch(reinterpret_cast<const char*>(w + (k + 32) * 16), _MM_HINT_T0);  // weights stream at batch 1
-      const int o = koff[k];
-      const float* p[4] = {r0 + o, r1 + o, r2 + o, r3 + o};
-#pragma GCC unroll 16
-      for (int r = 0; r < 16; ++r)
-        acc[r] = _mm512_fmadd_ps(_mm512_set1_ps(p[(r >= A) + (r >= B) + (r >= C)][r]), wv, acc[r]);
-    }
+    direct_tile_range<A, B, C>(pc, std::min(K, pc + kb), koff, run, w, acc);
 #pragma GCC unroll 16
     for (int r = 0; r < 16; ++r) out[r] = pc == 0 ? _mm512_add_ps(acc[r], bv) : _mm512_add_ps(out[r], acc[r]);
   }
@@ -373,6 +385,19 @@ template <int... A>
 void two_run_tile(int a, Index K, const int* koff, const float* const* run, const float* w, const float* bias,
                   __m512* out, std::integer_sequence<int, A...>) {
   (void)((a == A ? (direct_tile<(A == 0 ? 16 : A), 16, 16>(K, koff, run, w, bias, out), true) : false) || ...);
+}
+
+// Stores a tile from direct_tile: y[c ld + r] = out[r][c] (then + residual alike, ReLU) for
+// channels c < cv and pixels r < valid.
+inline void store_tile(__m512* out, Index cv, Index valid, float* y, Index ld, const float* residual, bool relu) {
+  transpose_16x16(out);  // out[c]: channel c of the tile's 16 pixels
+  const __mmask16 mask = __mmask16((1u << valid) - 1u);
+  for (Index c = 0; c < cv; ++c) {
+    __m512 v = out[c];
+    if (residual) v = _mm512_add_ps(v, _mm512_maskz_loadu_ps(mask, residual + c * ld));
+    if (relu) v = _mm512_mask_max_ps(v, 0xffff, v, _mm512_setzero_ps());  // v > 0 ? v : +0, NaN to 0, as conv_epilogue
+    _mm512_mask_storeu_ps(y + c * ld, mask, v);
+  }
 }
 
 // y[i] (O, Ho Wo) <- W cols(x[i]) + b (then the epilogue) for the m images x[i] (C, H, W)
@@ -417,18 +442,43 @@ inline void conv_forward_direct(WorkBuffers& buf, const ConvGeometry& g, Index m
           if (wo == 8) direct_tile<8, 16, 16>(K, koff, run, w, bpanel, out);
           else direct_tile<4, 8, 12>(K, koff, run, w, bpanel, out);
         }
-        transpose_16x16(out);  // out[c]: channel c0 + c of the tile's 16 pixels
-        const __mmask16 mask = __mmask16((1u << valid) - 1u);
         const Index at = i * y_size + c0 * hw + t0;
-        for (Index c = 0; c < cv; ++c) {
-          __m512 v = out[c];
-          if (residual) v = _mm512_add_ps(v, _mm512_maskz_loadu_ps(mask, residual + at + c * hw));
-          if (relu) v = _mm512_mask_max_ps(v, 0xffff, v, _mm512_setzero_ps());  // v > 0 ? v : +0, NaN to 0, as conv_epilogue
-          _mm512_mask_storeu_ps(y + at + c * hw, mask, v);
-        }
+        store_tile(out, cv, valid, y + at, hw, residual ? residual + at : nullptr, relu);
       }
     }
   }
+}
+
+// C (O, N) (channel stride ldc) <- W cols + b for an explicit column matrix cols (K, N),
+// row-major, with 15 readable floats past its end; output channel panels [p0, p1) only.
+// Each tile's 16 pixels are one run: lane r reads cols[k N + t0 + r]. K block by K block
+// (the block of cols stays in L2 across the panels), C updated as direct_tile updates its
+// sums: (block 1 + bias) + block 2 + ..., the same operations on the same values.
+inline void conv_forward_columns_direct(WorkBuffers& buf, Index K, Index O, Index N, const float* cols,
+                                        const float* wp, const float* bias, float* C, Index ldc, Index p0, Index p1) {
+  constexpr Index nc = conv_direct_channels;
+  int* koff = buf.get<int>(WorkBuffers::gemm_b, K);
+  for (Index k = 0; k < K; ++k) koff[k] = int(k * N);
+  const Index kb = gemm_k_block(K);
+  __m512 acc[16];
+  for (Index pc = 0; pc < K; pc += kb)
+    for (Index b = p0; b < p1; ++b) {
+      const Index c0 = b * nc, cv = std::min(nc, O - c0);
+      for (Index t0 = 0; t0 < N; t0 += 16) {
+        const float* run[4] = {cols + t0, cols + t0, cols + t0, cols + t0};
+        direct_tile_range<16, 16, 16>(pc, std::min(K, pc + kb), koff, run, wp + b * K * nc, acc);
+        transpose_16x16(acc);  // acc[c]: channel c0 + c of the tile's pixels
+        const Index valid = std::min<Index>(16, N - t0);
+        const __mmask16 mask = __mmask16((1u << valid) - 1u);
+        for (Index c = 0; c < cv; ++c) {
+          float* y = C + (c0 + c) * ldc + t0;
+          const __m512 v = pc > 0   ? _mm512_add_ps(_mm512_maskz_loadu_ps(mask, y), acc[c])
+                           : bias ? _mm512_add_ps(acc[c], _mm512_set1_ps(bias[c0 + c]))
+                                  : acc[c];
+          _mm512_mask_storeu_ps(y, mask, v);
+        }
+      }
+    }
 }
 #endif
 }  // namespace detail
@@ -466,6 +516,14 @@ void conv_forward_image(WorkBuffers& buf, const ConvGeometry& g, const T* x, con
       detail::conv_forward_direct(buf, g, 1, x, wp, bias, y, residual, relu, 0, conv_direct_panels(g));
       return;
     }
+    if (conv_direct_weights(g)) {  // a small output: its explicit columns, read by the same tiles
+      const Index K = g.c * g.k * g.k, N = g.out_h() * g.out_w();
+      float* cols = buf.get<float>(WorkBuffers::conv_cols, K * N + 16);
+      im2col_range(g, x, 0, N, cols, N);
+      detail::conv_forward_columns_direct(buf, K, g.o, N, cols, wp, bias, y, N, 0, conv_direct_panels(g));
+      if (residual || relu) conv_epilogue(y, residual, relu, g.o, N, N);
+      return;
+    }
 #endif
     detail::conv_forward_avx2(buf, g, x, wp, bias, y, residual, relu);
     return;
@@ -501,6 +559,25 @@ void conv_forward_images(WorkBuffers& buf, const ConvGeometry& g, Index m, const
   const Index x_size = g.c * g.h * g.w, y_size = g.o * g.out_h() * g.out_w();
   for (Index i = 0; i < m; ++i)
     conv_forward_image(buf, g, x + i * x_size, wp, bias, y + i * y_size, residual ? residual + i * y_size : nullptr, relu);
+}
+
+// Y (O, N) (row stride ldc) <- W cols + b for the explicit column matrix cols (K = C k k, N)
+// of a group of small images (Conv2D's grouped forward; 15 readable floats past its end),
+// output channel panels [p0, p1) of conv_direct_panels(g) > 0, wp from pack_conv_weights.
+// The same tiles and sums as the direct forward, hence the same bits as the implicit GEMM.
+template <class T>
+void conv_forward_columns(WorkBuffers& buf, const ConvGeometry& g, Index N, const T* cols, const T* wp, const T* bias,
+                          T* Y, Index ldc, Index p0, Index p1) {
+#if TWIN_GEMM_AVX512
+  if constexpr (std::is_same_v<T, float>) {
+    if (conv_direct_weights(g)) {
+      detail::conv_forward_columns_direct(buf, g.c * g.k * g.k, g.o, N, cols, wp, bias, Y, ldc, p0, p1);
+      return;
+    }
+  }
+#endif
+  (void)buf, (void)g, (void)N, (void)cols, (void)wp, (void)bias, (void)Y, (void)ldc, (void)p0, (void)p1;
+  throw error("conv_forward_columns: needs the direct kernel (conv_direct_panels(g) > 0)");
 }
 
 }  // namespace twin::kernels
