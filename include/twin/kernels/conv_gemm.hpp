@@ -7,8 +7,11 @@
 // is never stored: each row of a B panel block is built by im2col_row() into a one-row
 // buffer that stays in L1 and goes straight into the packed panels, and the bias is added
 // by the micro-kernel's final write. W is packed once per call (pack_conv_weights), not once
-// per image. Everything else (double, builds without AVX2): im2col in blocks of
-// conv_pixel_block columns, then gemm(), the bias written first.
+// per image. With AVX-512 as well, most geometries take the direct kernel instead
+// (conv_direct below): no B panels at all, the padded image read in place by tiles of 16
+// pixels x 16 output channels, summed in the implicit GEMM's order (the same bits).
+// Everything else (double, builds without AVX2): im2col in blocks of conv_pixel_block
+// columns, then gemm(), the bias written first.
 //
 // Buffers are the running worker's WorkBuffers (twin/context.hpp: conv_cols, conv_panel,
 // and conv_weights of the caller), grown on demand and kept, so the hot path does not

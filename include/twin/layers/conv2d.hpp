@@ -10,7 +10,9 @@
 // kernels/conv_reference.hpp is the oracle the tests compare this against.
 //
 // Threads, memory and determinism: forward runs images in parallel, each computed whole by
-// one thread (kernels/conv_gemm.hpp: an implicit GEMM with the AVX2 kernel). Backward cuts
+// one thread (kernels/conv_gemm.hpp: an implicit GEMM with the AVX2 kernel, the direct
+// kernel with AVX-512, which also takes small images a group per call and, at batch 1,
+// splits the output channels between threads; every output the same bits). Backward cuts
 // the batch into at most `max_chunks` chunks whose boundaries depend only on N; each chunk
 // sums its own partial weight/bias gradient and the partials are added in chunk order, so
 // the results are bit-identical for any thread count. Backward works on blocks of
