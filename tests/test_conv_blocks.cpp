@@ -78,4 +78,65 @@ TEST_CASE("implicit-GEMM convolution gives the same bits as im2col + gemm") {
   }
 }
 
+TEST_CASE("conv_forward_images: groups, channel ranges and the fused epilogue") {
+  // With AVX-512 (twin_tests_native on such a machine) these geometries take the direct
+  // kernel (kernels::conv_direct): tiles of 16 pixels in one or two runs of an output row
+  // (Wo >= 16, with a partial last tile), whole rows (Wo = 8 with an odd Ho, Wo = 4), small
+  // outputs through explicit columns (kernels::conv_direct_weights), strides
+  // 1 and 2, padding, 1x1 kernels, K over several K blocks, O not a multiple of its 16
+  // channels. Every path must match the direct loop, and a group of images or a range of
+  // output channel panels must give the bits of one image at a time.
+  struct Case {
+    Index n, c, h, w, o, k, s, p;
+  };
+  const Case cases[] = {{3, 3, 20, 37, 20, 3, 1, 1}, {2, 7, 19, 40, 33, 3, 2, 1}, {5, 6, 8, 8, 17, 1, 1, 0},
+                        {3, 9, 9, 8, 5, 3, 1, 1},    {4, 40, 4, 4, 32, 3, 1, 1}, {2, 3, 41, 41, 16, 7, 2, 0},
+                        {3, 2, 18, 18, 48, 3, 1, 0}, {2, 4, 10, 10, 16, 3, 1, 1},
+                        // small outputs (3x3, 1x1): explicit columns read by the direct tiles
+                        {3, 8, 3, 3, 7, 3, 1, 1},    {2, 64, 3, 3, 20, 3, 2, 0}};
+  Rng rng(11);
+  for (const Case& cs : cases) {
+    const kernels::ConvGeometry g{cs.n, cs.c, cs.h, cs.w, cs.o, cs.k, cs.s, cs.p};
+    INFO("N=", cs.n, " C=", cs.c, " H=", cs.h, " W=", cs.w, " O=", cs.o, " k=", cs.k, " s=", cs.s, " p=", cs.p,
+         " direct=", kernels::conv_direct(g));
+    const Index K = cs.c * cs.k * cs.k, hw = g.out_h() * g.out_w(), x_size = cs.c * cs.h * cs.w, y_size = cs.o * hw;
+    std::vector<float> x(std::size_t(cs.n * x_size)), w(std::size_t(cs.o * K)), b(std::size_t(cs.o)),
+        res(std::size_t(cs.n * y_size));
+    for (auto* v : {&x, &w, &b, &res})
+      for (float& e : *v) e = float(rng.uniform(-1.0, 1.0));
+    WorkBuffers buf, caller;
+    const float* wp = kernels::pack_conv_weights<float>(caller, g, w.data());
+    // The oracle: the direct loop, then + residual and the ReLU.
+    std::vector<float> want(res.size());
+    kernels::conv2d_reference_forward<float>(g, x.data(), w.data(), b.data(), want.data());
+    for (std::size_t i = 0; i < want.size(); ++i) want[i] = std::max(want[i] + res[i], 0.0f);
+    // One image at a time (conv_forward_image), then the whole batch as one group.
+    std::vector<float> one(res.size()), group(res.size()), split(res.size());
+    for (Index n = 0; n < cs.n; ++n)
+      kernels::conv_forward_image<float>(buf, g, x.data() + n * x_size, wp, b.data(), one.data() + n * y_size,
+                                         res.data() + n * y_size, true);
+    kernels::conv_forward_images<float>(buf, g, cs.n, x.data(), wp, b.data(), group.data(), res.data(), true);
+    double worst = 0;
+    for (std::size_t i = 0; i < want.size(); ++i) worst = std::max(worst, double(std::abs(one[i] - want[i])));
+    CHECK(worst <= 1e-5 * double(K));
+    CHECK(group == one);
+    // Output channel panels one by one (how batch-1 work is split between threads).
+    const Index panels = kernels::conv_direct_panels(g);
+    if (panels > 0) {
+      CHECK(kernels::conv_direct_weights(g));
+      for (Index n = 0; n < cs.n; ++n)
+        for (Index p = 0; p < panels; ++p)
+          kernels::conv_forward_images<float>(buf, g, 1, x.data() + n * x_size, wp, b.data(), split.data() + n * y_size,
+                                              res.data() + n * y_size, true, p, p + 1);
+      CHECK(split == one);
+    }
+    // Without bias and epilogue.
+    kernels::conv_forward_images<float>(buf, g, cs.n, x.data(), wp, nullptr, group.data());
+    kernels::conv2d_reference_forward<float>(g, x.data(), w.data(), nullptr, want.data());
+    worst = 0;
+    for (std::size_t i = 0; i < want.size(); ++i) worst = std::max(worst, double(std::abs(group[i] - want[i])));
+    CHECK(worst <= 1e-5 * double(K));
+  }
+}
+
 }  // namespace test_conv_blocks

@@ -81,7 +81,9 @@ bool same_bits(const std::vector<float>& a, const std::vector<float>& b) {
 
 TEST_CASE("MaxPool2D fast path equals the naive scan (ties, NaN, strides 1-3, padding)") {
   const Geometry cases[] = {{2, 3, 9, 40, 3, 2, 0}, {1, 2, 7, 37, 3, 2, 1}, {2, 1, 6, 33, 2, 1, 0},
-                            {1, 2, 8, 50, 3, 3, 1}, {1, 1, 5, 64, 2, 2, 0}, {3, 2, 11, 29, 3, 1, 1}};
+                            {1, 2, 8, 50, 3, 3, 1}, {1, 1, 5, 64, 2, 2, 0}, {3, 2, 11, 29, 3, 1, 1},
+                            // rows of 16-window (AVX-512) and 8-window blocks and a scalar rest
+                            {1, 2, 5, 60, 3, 1, 0}, {1, 2, 7, 72, 3, 2, 0}};
   for (const auto& g : cases)
     for (bool nan : {false, true}) {
       INFO("k=", g.k, " s=", g.s, " p=", g.p, " w=", g.w, " nan=", nan);

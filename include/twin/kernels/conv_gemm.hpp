@@ -7,8 +7,11 @@
 // is never stored: each row of a B panel block is built by im2col_row() into a one-row
 // buffer that stays in L1 and goes straight into the packed panels, and the bias is added
 // by the micro-kernel's final write. W is packed once per call (pack_conv_weights), not once
-// per image. Everything else (double, builds without AVX2): im2col in blocks of
-// conv_pixel_block columns, then gemm(), the bias written first.
+// per image. With AVX-512 as well, most geometries take the direct kernel instead
+// (conv_direct below): no B panels at all, the padded image read in place by tiles of 16
+// pixels x 16 output channels, summed in the implicit GEMM's order (the same bits).
+// Everything else (double, builds without AVX2): im2col in blocks of conv_pixel_block
+// columns, then gemm(), the bias written first.
 //
 // Buffers are the running worker's WorkBuffers (twin/context.hpp: conv_cols, conv_panel,
 // and conv_weights of the caller), grown on demand and kept, so the hot path does not
@@ -17,6 +20,7 @@
 // depend on the thread count or on which thread ran which image.
 #include <algorithm>
 #include <memory>
+#include <utility>
 #include <type_traits>
 
 #include "twin/kernels/conv_reference.hpp"
@@ -45,6 +49,33 @@ inline Index conv_group_images(const ConvGeometry& g) {
   return std::max<Index>(1, conv_pixel_block / std::max<Index>(1, g.out_h() * g.out_w()));
 }
 
+// The direct forward (AVX-512 builds; detail::conv_forward_direct below): the transposed
+// product y^T = cols(x)^T W^T, 16 output pixels x 16 output channels per tile, reading the
+// padded image in place (no im2col panels are packed) and the weights pre-packed as (K, 16)
+// panels of output channels. A tile's 16 pixels are one or two runs of an output row
+// (Wo >= 16) or whole rows (Wo = 8 or 4), so each of its lanes reads at a fixed offset from
+// one of at most four run pointers. Other geometries use the implicit GEMM.
+inline constexpr Index conv_direct_channels = 16;
+inline bool conv_direct(const ConvGeometry& g) {
+#if TWIN_GEMM_AVX512
+  const Index wo = g.out_w();
+  return g.out_h() * wo > conv_batch_pixels && (wo >= 16 || wo == 8 || wo == 4);
+#else
+  (void)g;
+  return false;
+#endif
+}
+// The direct kernel's weight layout: conv_direct(g), and the small outputs (Ho Wo <=
+// conv_batch_pixels) that Conv2D convolves a group of images at a time through an explicit
+// column matrix, which the same tiles read as one run (conv_forward_columns).
+inline bool conv_direct_weights(const ConvGeometry& g) {
+  return conv_direct(g) || (TWIN_GEMM_AVX512 && g.out_h() * g.out_w() <= conv_batch_pixels);
+}
+// Panels of 16 output channels of the direct kernel (0 without it).
+inline Index conv_direct_panels(const ConvGeometry& g) {
+  return conv_direct_weights(g) ? (g.o + conv_direct_channels - 1) / conv_direct_channels : 0;
+}
+
 // The weights as the forward wants them: a packed copy for the AVX2 kernel (in `caller`,
 // the calling thread's buffers, Context::caller_buffers(); read by all workers), W itself
 // otherwise.
@@ -53,7 +84,7 @@ template <class T>
 Index packed_conv_weights_size(const ConvGeometry& g) {
 #if TWIN_GEMM_AVX2
   if constexpr (std::is_same_v<T, float>) {
-    const Index mr = detail::gemm_mr;
+    const Index mr = conv_direct_weights(g) ? conv_direct_channels : detail::gemm_mr;
     return g.c * g.k * g.k * ((g.o + mr - 1) / mr * mr);
   }
 #endif
@@ -65,8 +96,19 @@ template <class T>
 void pack_conv_weights_into(const ConvGeometry& g, const T* w, T* out) {
 #if TWIN_GEMM_AVX2
   if constexpr (std::is_same_v<T, float>) {
+    const Index K = g.c * g.k * g.k;
+    if (conv_direct_weights(g)) {  // panels of 16 output channels, each (K, 16): out[(b K + k) 16 + c] = W[16 b + c][k]
+      const Index nc = conv_direct_channels;
+      for (Index b = 0; b < (g.o + nc - 1) / nc; ++b)
+        for (Index k = 0; k < K; ++k)
+          for (Index c = 0; c < nc; ++c) {
+            const Index o = b * nc + c;
+            out[(b * K + k) * nc + c] = o < g.o ? w[o * K + k] : 0.0f;
+          }
+      return;
+    }
     // K block by K block (gemm_k_block), each as gemm's A panels: block pc starts at pc * Mpad.
-    const Index K = g.c * g.k * g.k, kb = detail::gemm_k_block(K), mr = detail::gemm_mr;
+    const Index kb = detail::gemm_k_block(K), mr = detail::gemm_mr;
     const Index mpad = (g.o + mr - 1) / mr * mr;
     for (Index pc = 0; pc < K; pc += kb) detail::pack_a(Trans::no, w, K, 0, g.o, pc, std::min(kb, K - pc), out + pc * mpad);
     return;
@@ -150,13 +192,36 @@ struct PaddedImage {
           std::fill(out + g.pad + g.w, out + row, 0.0f);
           continue;
         }
-        for (Index ph = 0; ph < g.stride; ++ph)
-          for (Index m = 0; m < wps; ++m) {
-            const Index col = m * g.stride + ph - g.pad;
-            out[ph * wps + m] = col >= 0 && col < g.w ? in[col] : 0.0f;
-          }
+        for (Index ph = 0; ph < g.stride; ++ph) {  // columns m of the phase read in[m s + ph - pad], zero outside
+          float* o = out + ph * wps;
+          const Index s = g.stride, first = ph - g.pad;  // column of m = 0
+          const Index lo = first >= 0 ? 0 : (-first + s - 1) / s;
+          const Index hi = g.w - 1 - first < 0 ? 0 : std::min(wps, (g.w - 1 - first) / s + 1);
+          std::fill(o, o + std::min(lo, wps), 0.0f);
+          if (hi > lo) copy_strided(in + lo * s + first, s, hi - lo, o + lo);
+          std::fill(o + std::max(lo, hi), o + wps, 0.0f);
+        }
       }
     return xs;
+  }
+  // dst[i] = src[i s], i < n; reads no further than src[(n - 1) s].
+  static void copy_strided(const float* src, Index s, Index n, float* dst) {
+    Index i = 0;
+#if TWIN_GEMM_AVX512
+    if (s == 2) {  // 16 outputs from 31 inputs: the even lanes of two loads
+      const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+      for (; i < n; i += 16) {
+        const Index left = 2 * std::min<Index>(16, n - i) - 1;  // inputs still needed
+        const __mmask16 m0 = __mmask16(left >= 16 ? 0xffffu : (1u << left) - 1u);
+        const __mmask16 m1 = __mmask16(left > 16 ? (1u << (left - 16)) - 1u : 0u);
+        const __m512 a = _mm512_maskz_loadu_ps(m0, src + 2 * i), b = _mm512_maskz_loadu_ps(m1, src + 2 * i + 16);
+        _mm512_mask_storeu_ps(dst + i, __mmask16(n - i >= 16 ? 0xffffu : (1u << (n - i)) - 1u),
+                              _mm512_permutex2var_ps(a, even, b));
+      }
+      return;
+    }
+#endif
+    for (; i < n; ++i) dst[i] = src[i * s];
   }
 };
 
@@ -252,6 +317,173 @@ inline void conv_forward_avx2(WorkBuffers& buf, const ConvGeometry& g, const flo
     if (residual || relu) conv_epilogue(y + jc, residual ? residual + jc : nullptr, relu, M, nc, N);
   }
 }
+
+#if TWIN_GEMM_AVX512
+// r[0..16) (16 x 16, row i in r[i]) <- its transpose, in registers.
+inline void transpose_16x16(__m512* r) {
+  // The masked forms with a full mask: the plain ones start from _mm512_undefined_ps(), which
+  // GCC 12 reports as uninitialised.
+  constexpr __mmask16 all = 0xffff;
+  __m512 a[16], b[16];
+  for (int i = 0; i < 16; i += 2) {  // within each 128-bit lane: rows i, i+1 interleaved
+    a[i] = _mm512_mask_unpacklo_ps(r[i], all, r[i], r[i + 1]);
+    a[i + 1] = _mm512_mask_unpackhi_ps(r[i], all, r[i], r[i + 1]);
+  }
+  for (int i = 0; i < 16; i += 4) {  // b[i + e], lane L: rows i..i+3 at column 4 L + e
+    b[i] = _mm512_mask_shuffle_ps(a[i], all, a[i], a[i + 2], 0x44);
+    b[i + 1] = _mm512_mask_shuffle_ps(a[i], all, a[i], a[i + 2], 0xEE);
+    b[i + 2] = _mm512_mask_shuffle_ps(a[i + 1], all, a[i + 1], a[i + 3], 0x44);
+    b[i + 3] = _mm512_mask_shuffle_ps(a[i + 1], all, a[i + 1], a[i + 3], 0xEE);
+  }
+  for (int e = 0; e < 4; ++e) {  // gather lane L of b[e], b[4 + e], b[8 + e], b[12 + e] into column 4 L + e
+    const __m512 c1 = _mm512_mask_shuffle_f32x4(b[e], all, b[e], b[4 + e], 0x88), c2 = _mm512_mask_shuffle_f32x4(b[e], all, b[e], b[4 + e], 0xDD);
+    const __m512 c3 = _mm512_mask_shuffle_f32x4(b[8 + e], all, b[8 + e], b[12 + e], 0x88), c4 = _mm512_mask_shuffle_f32x4(b[8 + e], all, b[8 + e], b[12 + e], 0xDD);
+    r[e] = _mm512_mask_shuffle_f32x4(c1, all, c1, c3, 0x88);
+    r[4 + e] = _mm512_mask_shuffle_f32x4(c2, all, c2, c4, 0x88);
+    r[8 + e] = _mm512_mask_shuffle_f32x4(c1, all, c1, c3, 0xDD);
+    r[12 + e] = _mm512_mask_shuffle_f32x4(c2, all, c2, c4, 0xDD);
+  }
+}
+
+// One tile of the direct forward: out[r] (16 output channels of pixel r) = bias + sum over k
+// of cols(x)(k, pixel r) W^T(k, :), where lane r reads run[s(r)][koff[k] + r], s(r) = (r >= A)
+// + (r >= B) + (r >= C): the tile's pixels are up to four runs of consecutive padded-image
+// offsets, and a compile-time run per lane keeps every read a fixed displacement from one
+// of four pointers. w: the panel's (K, 16) weights; bias: its 16 values (64-byte aligned). The K blocks of gemm_k_block are summed
+// as the implicit GEMM's micro-kernel sums them ((block 1 + bias) + block 2 + ...), so both
+// paths give the same bits.
+template <int A, int B, int C>
+void direct_tile_range(Index k0, Index k1, const int* koff, const float* const* run, const float* w, __m512* out) {
+  const float *r0 = run[0], *r1 = run[1], *r2 = run[2], *r3 = run[3];
+  __m512 acc[16];  // local, so that the sums stay in registers (out may alias the loads)
+#pragma GCC unroll 16
+  for (int r = 0; r < 16; ++r) acc[r] = _mm512_setzero_ps();
+#pragma GCC unroll 2
+  for (Index k = k0; k < k1; ++k) {
+    const __m512 wv = _mm512_load_ps(w + k * 16);
+    _mm_prefetch(reinterpret_cast<const char*>(w + (k + 32) * 16), _MM_HINT_T0);  // weights stream at batch 1
+    const int o = koff[k];
+    const float* p[4] = {r0 + o, r1 + o, r2 + o, r3 + o};
+#pragma GCC unroll 16
+    for (int r = 0; r < 16; ++r)
+      acc[r] = _mm512_fmadd_ps(_mm512_set1_ps(p[(r >= A) + (r >= B) + (r >= C)][r]), wv, acc[r]);
+  }
+#pragma GCC unroll 16
+  for (int r = 0; r < 16; ++r) out[r] = acc[r];
+}
+template <int A, int B, int C>
+void direct_tile(Index K, const int* koff, const float* const* run, const float* w, const float* bias, __m512* out) {
+  const __m512 bv = _mm512_load_ps(bias);
+  const Index kb = gemm_k_block(K);
+  for (Index pc = 0; pc < K; pc += kb) {
+    __m512 acc[16];
+    direct_tile_range<A, B, C>(pc, std::min(K, pc + kb), koff, run, w, acc);
+#pragma GCC unroll 16
+    for (int r = 0; r < 16; ++r) out[r] = pc == 0 ? _mm512_add_ps(acc[r], bv) : _mm512_add_ps(out[r], acc[r]);
+  }
+}
+
+// direct_tile<a, 16, 16> for a = 1..15 (lanes [0, a) in the first run), <16, 16, 16> for a = 0 (one run).
+template <int... A>
+void two_run_tile(int a, Index K, const int* koff, const float* const* run, const float* w, const float* bias,
+                  __m512* out, std::integer_sequence<int, A...>) {
+  (void)((a == A ? (direct_tile<(A == 0 ? 16 : A), 16, 16>(K, koff, run, w, bias, out), true) : false) || ...);
+}
+
+// Stores a tile from direct_tile: y[c ld + r] = out[r][c] (then + residual alike, ReLU) for
+// channels c < cv and pixels r < valid.
+inline void store_tile(__m512* out, Index cv, Index valid, float* y, Index ld, const float* residual, bool relu) {
+  transpose_16x16(out);  // out[c]: channel c of the tile's 16 pixels
+  const __mmask16 mask = __mmask16((1u << valid) - 1u);
+  for (Index c = 0; c < cv; ++c) {
+    __m512 v = out[c];
+    if (residual) v = _mm512_add_ps(v, _mm512_maskz_loadu_ps(mask, residual + c * ld));
+    if (relu) v = _mm512_mask_max_ps(v, 0xffff, v, _mm512_setzero_ps());  // v > 0 ? v : +0, NaN to 0, as conv_epilogue
+    _mm512_mask_storeu_ps(y + c * ld, mask, v);
+  }
+}
+
+// y[i] (O, Ho Wo) <- W cols(x[i]) + b (then the epilogue) for the m images x[i] (C, H, W)
+// (strides C H W and O Ho Wo), output channels of the panels [p0, p1) (16 each) only;
+// wp from pack_conv_weights (conv_direct(g)). Panel by panel, so a panel's weights stay in
+// cache across all the group's tiles.
+inline void conv_forward_direct(WorkBuffers& buf, const ConvGeometry& g, Index m, const float* x, const float* wp,
+                                const float* bias, float* y, const float* residual, bool relu, Index p0, Index p1) {
+  constexpr Index nc = conv_direct_channels;
+  const Index K = g.c * g.k * g.k, wo = g.out_w(), hw = g.out_h() * wo, x_size = g.c * g.h * g.w, y_size = g.o * hw;
+  const PaddedImage pi = PaddedImage::of(g);
+  const Index isize = pi.size(g);
+  float* pad = buf.get<float>(WorkBuffers::conv_cols, m * isize);
+  int* koff = buf.get<int>(WorkBuffers::conv_panel, K);
+  for (Index i = 0; i < m; ++i) pi.fill(g, x + i * x_size, pad + i * isize);
+  for (Index k = 0, c = 0, p = 0, q = 0; k < K; ++k) {  // koff[k] = base of cols row k = (c, p, q)
+    koff[k] = int(pi.base(g, c, p, q));
+    if (++q == g.k) {
+      q = 0;
+      if (++p == g.k) p = 0, ++c;
+    }
+  }
+  alignas(64) float bpanel[nc];
+  __m512 out[16];
+  for (Index b = p0; b < p1; ++b) {
+    const Index c0 = b * nc, cv = std::min(nc, g.o - c0);
+    for (Index c = 0; c < nc; ++c) bpanel[c] = bias && c < cv ? bias[c0 + c] : 0.0f;
+    const float* w = wp + b * K * nc;
+    for (Index i = 0; i < m; ++i) {
+      const float* xs = pad + i * isize + PaddedImage::guard;
+      for (Index t0 = 0; t0 < hw; t0 += 16) {
+        const Index valid = std::min<Index>(16, hw - t0);
+        const float* run[4];
+        for (Index j = 0; j < 4; ++j) run[j] = xs + pi.lane(g, t0);
+        if (wo >= 16) {
+          const Index a = wo - t0 % wo;  // lanes left in the first output row
+          if (a < valid) run[1] = xs + pi.lane(g, t0 + a) - a;
+          two_run_tile(int(a < valid ? a : 0), K, koff, run, w, bpanel, out, std::make_integer_sequence<int, 16>());
+        } else {  // wo = 8 or 4: whole rows (tiles start at a row, 16 a multiple of wo); lanes past the image read run 0
+          for (Index j = 1; j < 16 / wo; ++j)
+            if (j * wo < valid) run[j] = xs + pi.lane(g, t0 + j * wo) - j * wo;
+          if (wo == 8) direct_tile<8, 16, 16>(K, koff, run, w, bpanel, out);
+          else direct_tile<4, 8, 12>(K, koff, run, w, bpanel, out);
+        }
+        const Index at = i * y_size + c0 * hw + t0;
+        store_tile(out, cv, valid, y + at, hw, residual ? residual + at : nullptr, relu);
+      }
+    }
+  }
+}
+
+// C (O, N) (channel stride ldc) <- W cols + b for an explicit column matrix cols (K, N),
+// row-major, with 15 readable floats past its end; output channel panels [p0, p1) only.
+// Each tile's 16 pixels are one run: lane r reads cols[k N + t0 + r]. K block by K block
+// (the block of cols stays in L2 across the panels), C updated as direct_tile updates its
+// sums: (block 1 + bias) + block 2 + ..., the same operations on the same values.
+inline void conv_forward_columns_direct(WorkBuffers& buf, Index K, Index O, Index N, const float* cols,
+                                        const float* wp, const float* bias, float* C, Index ldc, Index p0, Index p1) {
+  constexpr Index nc = conv_direct_channels;
+  int* koff = buf.get<int>(WorkBuffers::gemm_b, K);
+  for (Index k = 0; k < K; ++k) koff[k] = int(k * N);
+  const Index kb = gemm_k_block(K);
+  __m512 acc[16];
+  for (Index pc = 0; pc < K; pc += kb)
+    for (Index b = p0; b < p1; ++b) {
+      const Index c0 = b * nc, cv = std::min(nc, O - c0);
+      for (Index t0 = 0; t0 < N; t0 += 16) {
+        const float* run[4] = {cols + t0, cols + t0, cols + t0, cols + t0};
+        direct_tile_range<16, 16, 16>(pc, std::min(K, pc + kb), koff, run, wp + b * K * nc, acc);
+        transpose_16x16(acc);  // acc[c]: channel c0 + c of the tile's pixels
+        const Index valid = std::min<Index>(16, N - t0);
+        const __mmask16 mask = __mmask16((1u << valid) - 1u);
+        for (Index c = 0; c < cv; ++c) {
+          float* y = C + (c0 + c) * ldc + t0;
+          const __m512 v = pc > 0   ? _mm512_add_ps(_mm512_maskz_loadu_ps(mask, y), acc[c])
+                           : bias ? _mm512_add_ps(acc[c], _mm512_set1_ps(bias[c0 + c]))
+                                  : acc[c];
+          _mm512_mask_storeu_ps(y, mask, v);
+        }
+      }
+    }
+}
+#endif
 }  // namespace detail
 #endif
 
@@ -282,12 +514,73 @@ void conv_forward_image(WorkBuffers& buf, const ConvGeometry& g, const T* x, con
                         const T* residual = nullptr, bool relu = false) {
 #if TWIN_GEMM_AVX2
   if constexpr (std::is_same_v<T, float>) {
+#if TWIN_GEMM_AVX512
+    if (conv_direct(g)) {
+      detail::conv_forward_direct(buf, g, 1, x, wp, bias, y, residual, relu, 0, conv_direct_panels(g));
+      return;
+    }
+    if (conv_direct_weights(g)) {  // a small output: its explicit columns, read by the same tiles
+      const Index K = g.c * g.k * g.k, N = g.out_h() * g.out_w();
+      float* cols = buf.get<float>(WorkBuffers::conv_cols, K * N + 16);
+      im2col_range(g, x, 0, N, cols, N);
+      detail::conv_forward_columns_direct(buf, K, g.o, N, cols, wp, bias, y, N, 0, conv_direct_panels(g));
+      if (residual || relu) conv_epilogue(y, residual, relu, g.o, N, N);
+      return;
+    }
+#endif
     detail::conv_forward_avx2(buf, g, x, wp, bias, y, residual, relu);
     return;
   }
 #endif
   conv_forward_image_gemm(buf, g, x, wp, bias, y);
   if (residual || relu) conv_epilogue(y, residual, relu, g.o, g.out_h() * g.out_w(), g.out_h() * g.out_w());
+}
+
+// Images per conv_forward_images call: the direct path reads the weights once per call, so
+// small images go a group at a time (about conv_pixel_block pixels); 1 otherwise.
+inline Index conv_forward_group(const ConvGeometry& g) {
+  return conv_direct(g) ? std::max<Index>(1, conv_pixel_block / (g.out_h() * g.out_w())) : 1;
+}
+
+// conv_forward_image for the m images x (m, C, H, W) -> y (m, O, Ho Wo) (residual alike).
+// With the direct path, only the output channel panels [p0, p1) of conv_direct_panels(g)
+// (so that one image's channels can be split between threads); otherwise p0, p1 must span
+// all channels (0, conv_direct_panels(g) = 0 does).
+template <class T>
+void conv_forward_images(WorkBuffers& buf, const ConvGeometry& g, Index m, const T* x, const T* wp, const T* bias,
+                         T* y, const T* residual = nullptr, bool relu = false, Index p0 = 0, Index p1 = -1) {
+#if TWIN_GEMM_AVX512
+  if constexpr (std::is_same_v<T, float>) {
+    if (conv_direct(g)) {
+      detail::conv_forward_direct(buf, g, m, x, wp, bias, y, residual, relu, p0, p1 < 0 ? conv_direct_panels(g) : p1);
+      return;
+    }
+  }
+#endif
+  (void)p0;
+  (void)p1;
+  const Index x_size = g.c * g.h * g.w, y_size = g.o * g.out_h() * g.out_w();
+  for (Index i = 0; i < m; ++i)
+    conv_forward_image(buf, g, x + i * x_size, wp, bias, y + i * y_size, residual ? residual + i * y_size : nullptr, relu);
+}
+
+// Y (O, N) (row stride ldc) <- W cols + b for the explicit column matrix cols (K = C k k, N)
+// of a group of small images (Conv2D's grouped forward; 15 readable floats past its end),
+// output channel panels [p0, p1) of conv_direct_panels(g) > 0, wp from pack_conv_weights.
+// The same tiles and sums as the direct forward, hence the same bits as the implicit GEMM.
+template <class T>
+void conv_forward_columns(WorkBuffers& buf, const ConvGeometry& g, Index N, const T* cols, const T* wp, const T* bias,
+                          T* Y, Index ldc, Index p0, Index p1) {
+#if TWIN_GEMM_AVX512
+  if constexpr (std::is_same_v<T, float>) {
+    if (conv_direct_weights(g)) {
+      detail::conv_forward_columns_direct(buf, g.c * g.k * g.k, g.o, N, cols, wp, bias, Y, ldc, p0, p1);
+      return;
+    }
+  }
+#endif
+  (void)buf, (void)g, (void)N, (void)cols, (void)wp, (void)bias, (void)Y, (void)ldc, (void)p0, (void)p1;
+  throw error("conv_forward_columns: needs the direct kernel (conv_direct_panels(g) > 0)");
 }
 
 }  // namespace twin::kernels

@@ -10,7 +10,9 @@
 // kernels/conv_reference.hpp is the oracle the tests compare this against.
 //
 // Threads, memory and determinism: forward runs images in parallel, each computed whole by
-// one thread (kernels/conv_gemm.hpp: an implicit GEMM with the AVX2 kernel). Backward cuts
+// one thread (kernels/conv_gemm.hpp: an implicit GEMM with the AVX2 kernel, the direct
+// kernel with AVX-512, which also takes small images a group per call and, at batch 1,
+// splits the output channels between threads; every output the same bits). Backward cuts
 // the batch into at most `max_chunks` chunks whose boundaries depend only on N; each chunk
 // sums its own partial weight/bias gradient and the partials are added in chunk order, so
 // the results are bit-identical for any thread count. Backward works on blocks of
@@ -29,6 +31,7 @@
 // than once per image; backward then adds into the gradients group by group, in order.
 #include <algorithm>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include "twin/init.hpp"
@@ -121,17 +124,13 @@ class Conv2DLayer final : public Layer<T> {
     if (g.n == 0) return;
     Context& exec = ctx.context();
     if (grouped(g)) {
-      forward_grouped(g, x.data(), y.data(), exec, w_.data(), o_.bias ? b_.data() : nullptr, {});
+      const T* w = direct_grouped(g) ? kernels::pack_conv_weights(exec.caller_buffers(), g, w_.data()) : w_.data();
+      forward_grouped(g, x.data(), y.data(), exec, w, o_.bias ? b_.data() : nullptr, {});
       return;
     }
     // Packed once per call, in the caller's buffers, read by all workers.
     const T* wp = kernels::pack_conv_weights(exec.caller_buffers(), g, w_.data());
-    const T* bias = o_.bias ? b_.data() : nullptr;
-    const Index x_size = g.c * g.h * g.w, y_size = o_.out * g.out_h() * g.out_w();
-    exec.parallel_for(0, g.n, 1, [&](Index lo, Index hi, WorkBuffers& buf) {
-      for (Index n = lo; n < hi; ++n)
-        kernels::conv_forward_image(buf, g, x.data() + n * x_size, wp, bias, y.data() + n * y_size);
-    });
+    forward_images(g, x.data(), y.data(), exec, wp, o_.bias ? b_.data() : nullptr, {});
   }
 
   // Inference fusion (layer.hpp, INFERENCE FUSION): a per-channel affine y = s z + t after
@@ -142,7 +141,7 @@ class Conv2DLayer final : public Layer<T> {
   bool folds() const override { return true; }
   Index folded_size(const Shape& in) const override {
     const auto g = geometry(in);
-    const Index packed = grouped(g) ? 0 : kernels::packed_conv_weights_size<T>(g);
+    const Index packed = grouped(g) && !direct_grouped(g) ? 0 : kernels::packed_conv_weights_size<T>(g);
     return round16(o_.out) + round16(packed > 0 ? packed : o_.out * row_len());
   }
   void fold(const Shape& in, std::span<const T> scale, std::span<const T> shift, std::span<T> out) const override {
@@ -151,7 +150,7 @@ class Conv2DLayer final : public Layer<T> {
     const bool affine = !scale.empty();
     T* b = out.data();
     T* w = b + round16(o);
-    const Index packed = grouped(g) ? 0 : kernels::packed_conv_weights_size<T>(g);
+    const Index packed = grouped(g) && !direct_grouped(g) ? 0 : kernels::packed_conv_weights_size<T>(g);
     std::vector<T> scaled(packed > 0 ? std::size_t(o * k) : 0);  // made when planning, not per call
     T* wf = packed > 0 ? scaled.data() : w;
     for (Index r = 0; r < o; ++r) {
@@ -172,12 +171,7 @@ class Conv2DLayer final : public Layer<T> {
       forward_grouped(g, x.data(), y.data(), exec, w, b, e);
       return;
     }
-    const Index x_size = g.c * g.h * g.w, y_size = o_.out * g.out_h() * g.out_w();
-    exec.parallel_for(0, g.n, 1, [&](Index lo, Index hi, WorkBuffers& buf) {
-      for (Index n = lo; n < hi; ++n)
-        kernels::conv_forward_image(buf, g, x.data() + n * x_size, w, b, y.data() + n * y_size,
-                                    e.residual ? e.residual + n * y_size : nullptr, e.relu);
-    });
+    forward_images(g, x.data(), y.data(), exec, w, b, e);
   }
 
   void backward(TensorView<const T> x, TensorView<const T>, TensorView<const T> dy, TensorView<T> dx,
@@ -257,31 +251,73 @@ class Conv2DLayer final : public Layer<T> {
   }
   bool pointwise() const { return o_.kernel == 1 && o_.stride == 1 && o_.pad == 0; }
   static bool grouped(const kernels::ConvGeometry& g) { return g.out_h() * g.out_w() <= kernels::conv_batch_pixels; }
+  // The grouped forward through the direct kernel (AVX-512 float; weights packed for it).
+  static bool direct_grouped(const kernels::ConvGeometry& g) {
+    return std::is_same_v<T, float> && grouped(g) && kernels::conv_direct_panels(g) > 0;
+  }
   // Backward groups up to kernels::conv_batch_pixels_backward output pixels.
+
+  // The forward of all but the small outputs: each thread a range of images, convolved
+  // kernels::conv_forward_group(g) images per call (the direct kernel then reads the weights
+  // once per group). With fewer images than threads (batch 1) and the direct kernel, the
+  // threads split the output channels instead. Every output is computed the same way in
+  // all cases, so the bits do not depend on the thread count or the batch.
+  void forward_images(const kernels::ConvGeometry& g, const T* x, T* y, Context& exec, const T* w, const T* bias,
+                      const Epilogue<T>& e) const {
+    const Index x_size = g.c * g.h * g.w, y_size = o_.out * g.out_h() * g.out_w();
+    const Index panels = kernels::conv_direct_panels(g);
+    if constexpr (std::is_same_v<T, float>) {
+      if (g.n < exec.threads() && panels > 1) {
+        exec.parallel_for(0, g.n * panels, 1, [&](Index lo, Index hi, WorkBuffers& buf) {
+          for (Index i = lo; i < hi;) {  // images i / panels, panels [i % panels, ...)
+            const Index n = i / panels, p0 = i % panels, p1 = std::min(panels, p0 + hi - i);
+            kernels::conv_forward_images(buf, g, 1, x + n * x_size, w, bias, y + n * y_size,
+                                         e.residual ? e.residual + n * y_size : nullptr, e.relu, p0, p1);
+            i += p1 - p0;
+          }
+        });
+        return;
+      }
+    }
+    const Index group = kernels::conv_forward_group(g);
+    exec.parallel_for(0, g.n, 1, [&](Index lo, Index hi, WorkBuffers& buf) {
+      for (Index n = lo; n < hi; n += group)
+        kernels::conv_forward_images(buf, g, std::min(group, hi - n), x + n * x_size, w, bias, y + n * y_size,
+                                     e.residual ? e.residual + n * y_size : nullptr, e.relu);
+    });
+  }
 
   // Small outputs (kernels::conv_batch_pixels), a group of m images at a time:
   //   cols (C k k, m Ho Wo) = [cols(x[n0]) ... cols(x[n0 + m - 1])],  Y (O, m Ho Wo) = W cols + b
   // and Y's column blocks copied out to y[n]. Y starts as the bias and the GEMM adds its K
   // blocks onto it, which rounds exactly as the per-image kernel's first-block bias does, so
   // the result is bit-identical to the per-image path (and to any grouping).
-  // w (O, C k k), bias (O) or null: the layer's own or the folded ones; e: the epilogue.
+  // w (O, C k k), or packed for the direct kernel when direct_grouped(g); bias (O) or null:
+  // the layer's own or the folded ones; e: the epilogue.
   void forward_grouped(const kernels::ConvGeometry& g, const T* x, T* y, Context& exec, const T* w, const T* bias,
                        const Epilogue<T>& e) const {
     const Index hw = g.out_h() * g.out_w(), k = row_len(), o = o_.out, x_size = g.c * g.h * g.w, y_size = o * hw;
     const Index group = kernels::conv_group_images(g), most = std::min(group, g.n) * hw;
     WorkBuffers& own = exec.caller_buffers();
-    T* cols = own.get<T>(WorkBuffers::conv_cols, k * most);
+    T* cols = own.get<T>(WorkBuffers::conv_cols, k * most + 16);  // the direct kernel reads up to 15 past the end
     T* out = own.get<T>(WorkBuffers::conv_panel, o * most);
+    const Index panels = direct_grouped(g) ? kernels::conv_direct_panels(g) : 0;
     for (Index n0 = 0; n0 < g.n; n0 += group) {
       const Index m = std::min(group, g.n - n0), nc = m * hw;
       exec.parallel_for(0, m, 1, [&](Index lo, Index hi) {
         for (Index i = lo; i < hi; ++i) kernels::im2col_range(g, x + (n0 + i) * x_size, 0, hw, cols + i * hw, nc);
       });
       T* c = m == 1 ? y + n0 * y_size : out;  // one image: Y is y[n0] itself
-      if (bias)
-        for (Index r = 0; r < o; ++r) std::fill(c + r * nc, c + (r + 1) * nc, bias[r]);
-      kernels::gemm_parallel<T>(exec, kernels::Trans::no, kernels::Trans::no, o, nc, k, T(1), w, k, cols, nc,
-                                bias ? T(1) : T(0), c, nc);
+      if (panels > 0) {  // w packed for the direct kernel: the threads split the output channels
+        exec.parallel_for(0, panels, 1, [&](Index lo, Index hi, WorkBuffers& buf) {
+          kernels::conv_forward_columns(buf, g, nc, cols, w, bias, c, nc, lo, hi);
+        });
+      } else {
+        if (bias)
+          for (Index r = 0; r < o; ++r) std::fill(c + r * nc, c + (r + 1) * nc, bias[r]);
+        kernels::gemm_parallel<T>(exec, kernels::Trans::no, kernels::Trans::no, o, nc, k, T(1), w, k, cols, nc,
+                                  bias ? T(1) : T(0), c, nc);
+      }
       const bool epilogue = e.residual || e.relu;
       if (m == 1) {
         if (epilogue) kernels::conv_epilogue(c, e.residual ? e.residual + n0 * y_size : nullptr, e.relu, o, hw, hw);

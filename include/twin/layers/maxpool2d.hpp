@@ -68,6 +68,39 @@ inline void max_windows_8(const float* xp, Index w, Index rb, Index r0, Index r1
   _mm256_storeu_ps(yo, best);
   _mm256_storeu_si256(reinterpret_cast<__m256i*>(ao), best_at);
 }
+#if defined(__AVX512F__)
+// max_windows_8 for sixteen windows, in zmm registers and mask registers.
+inline void max_windows_16(const float* xp, Index w, Index rb, Index r0, Index r1, Index col0, Index stride, Index k,
+                           float* yo, std::int32_t* ao) {
+  const __m512i lane_off = _mm512_mullo_epi32(
+      _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15), _mm512_set1_epi32(int(stride)));
+  const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+  __m512 best = _mm512_setzero_ps();
+  __m512i best_at = _mm512_setzero_si512();
+  bool first = true;
+  for (Index r = r0; r < r1; ++r)
+    for (Index c = 0; c < k; ++c) {
+      const float* p = xp + r * w + col0 + c;
+      __m512 v;
+      if (stride == 1) v = _mm512_loadu_ps(p);
+      else if (stride == 2)  // p[0], p[2], ..., p[30] without reading past p[30]
+        v = _mm512_permutex2var_ps(_mm512_loadu_ps(p), even, _mm512_maskz_loadu_ps(0x7fff, p + 16));
+      else v = _mm512_i32gather_ps(lane_off, p, 4);
+      const __m512i at = _mm512_set1_epi32(int((r - rb) * k + c));
+      if (first) {
+        best = v;
+        best_at = at;
+        first = false;
+        continue;
+      }
+      const __mmask16 take = _mm512_cmp_ps_mask(v, best, _CMP_GT_OQ) | _mm512_cmp_ps_mask(v, v, _CMP_UNORD_Q);
+      best = _mm512_mask_mov_ps(best, take, v);
+      best_at = _mm512_mask_mov_epi32(best_at, take, at);
+    }
+  _mm512_storeu_ps(yo, best);
+  _mm512_storeu_si512(ao, best_at);
+}
+#endif
 }  // namespace detail
 #endif
 
@@ -144,12 +177,20 @@ class MaxPool2DLayer final : public Layer<T> {
           for (Index j = 0; j < wo; ++j) {
             if (j == j_lo && j_lo < j_hi) {
 #if defined(__AVX2__) && !defined(TWIN_NO_SIMD)
-              if constexpr (std::is_same_v<T, float>)
+              if constexpr (std::is_same_v<T, float>) {
+#if defined(__AVX512F__)
+                for (; j + 16 <= j_hi; j += 16) {
+                  alignas(64) std::int32_t at[16];
+                  detail::max_windows_16(xp, w, rb, r0, r1, j * win_.stride - win_.pad, win_.stride, k, yo + j, at);
+                  for (int l = 0; l < 16; ++l) ao[j + l] = static_cast<U>(at[l]);
+                }
+#endif
                 for (; j + 8 <= j_hi; j += 8) {
                   alignas(32) std::int32_t at[8];
                   detail::max_windows_8(xp, w, rb, r0, r1, j * win_.stride - win_.pad, win_.stride, k, yo + j, at);
                   for (int l = 0; l < 8; ++l) ao[j + l] = static_cast<U>(at[l]);
                 }
+              }
 #endif
               for (; j < j_hi; ++j) {
                 const Index cb = j * win_.stride - win_.pad;
