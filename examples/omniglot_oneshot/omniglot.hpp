@@ -93,10 +93,14 @@ Index write_runs(const std::vector<Alphabet>& alphabets, const fs::path& out, In
 enum class Design { proto, koch };
 struct TowerOptions {
   Index size = 28;      // input size x size
-  Index channels = 64;  // of every conv block
+  Index channels = 64;  // of every conv block (unless `widths` says otherwise)
   Index blocks = 4;     // conv3x3-BN-ReLU-maxpool2
   double norm_scale = 0;  // proto: > 0 ends the tower in L2Normalize and Scale(norm_scale); 0: raw
+  Index unpooled = 0;   // the last `unpooled` blocks keep their spatial size (no max-pool)
+  std::vector<Index> widths = {};  // output channels per block; empty: `channels` for each of `blocks`
 };
+// The output channels of every block: `widths`, or `channels` repeated `blocks` times.
+std::vector<Index> block_widths(const TowerOptions& t);
 // How eval compares a query with the candidates of a run (proto): "l2", squared Euclidean
 // on the embeddings; "cl2n", the same after centring every embedding on the mean of the
 // run's candidates (the one-shot support set only) and L2-normalising (SimpleShot's CL2N).
