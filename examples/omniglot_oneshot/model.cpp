@@ -1,6 +1,7 @@
 // The two designs, their files, and the augmentation warp shared by training and TTA.
 #include <twin/io/safetensors.hpp>
 
+#include <algorithm>
 #include <cmath>
 #include <numbers>
 
@@ -32,23 +33,53 @@ Metric model_metric(const Model& m) {
   return it == m.meta.end() ? Metric::l2 : parse_metric(it->second);
 }
 
+std::vector<Index> block_widths(const TowerOptions& t) {
+  return t.widths.empty() ? std::vector<Index>(static_cast<std::size_t>(std::max<Index>(t.blocks, 0)), t.channels)
+                          : t.widths;
+}
+
+namespace {
+std::string join(const std::vector<Index>& v) {
+  std::string s;
+  for (const Index x : v) s += (s.empty() ? "" : ",") + std::to_string(x);
+  return s;
+}
+std::vector<Index> split_indices(const std::string& s) {
+  std::vector<Index> v;
+  for (std::size_t b = 0; b < s.size();) {
+    const std::size_t e = std::min(s.find(',', b), s.size());
+    v.push_back(std::stoll(s.substr(b, e - b)));
+    b = e + 1;
+  }
+  return v;
+}
+}  // namespace
+
 Model make_model(Design design, const TowerOptions& t, std::uint64_t seed) {
   using namespace twin;
-  if (t.size < 8 || t.blocks < 1 || t.channels < 1 || !(t.norm_scale >= 0))
-    throw error(detail::concat("tower: size ", t.size, ", blocks ", t.blocks, ", channels ", t.channels, ", norm scale ",
-                               t.norm_scale, " (size >= 8, at least one block of one channel, norm scale >= 0)"));
+  const std::vector<Index> widths = block_widths(t);
+  const bool widths_ok = std::all_of(widths.begin(), widths.end(), [](Index w) { return w >= 1; });
+  if (t.size < 8 || t.blocks < 1 || static_cast<Index>(widths.size()) != t.blocks || !widths_ok ||
+      !(t.norm_scale >= 0) || t.unpooled < 0 || t.unpooled > t.blocks)
+    throw error(detail::concat("tower: size ", t.size, ", blocks ", t.blocks, ", widths ", join(widths), ", unpooled ",
+                               t.unpooled, ", norm scale ", t.norm_scale,
+                               " (size >= 8, at least one block, one width >= 1 per block, 0 <= unpooled <= blocks, "
+                               "norm scale >= 0)"));
   Model m;
   m.design = design;
   m.tower = t;
   // conv3x3-BN-ReLU-maxpool2 blocks (the few-shot literature's "Conv-4"): 28 -> 14 -> 7 ->
-  // 3 -> 1, so a 28 x 28 character becomes one 64-d vector.
+  // 3 -> 1, so a 28 x 28 character becomes one 64-d vector. Blocks left unpooled keep the
+  // layout of the strokes: with the last one unpooled (the default recipe) the embedding is
+  // 64 x 3 x 3 (576-d), which paid on the validation runs (docs/omniglot.md).
   Index in = 1;
   for (Index b = 0; b < t.blocks; ++b) {
-    m.net.add(Conv2D{.in = in, .out = t.channels, .kernel = 3, .pad = 1, .bias = false, .init = Init::he_uniform})
-        .add(BatchNorm2d{.features = t.channels})
-        .add(ReLU{})
-        .add(MaxPool2D{.kernel = 2});
-    in = t.channels;
+    const Index out = widths[static_cast<std::size_t>(b)];
+    m.net.add(Conv2D{.in = in, .out = out, .kernel = 3, .pad = 1, .bias = false, .init = Init::he_uniform})
+        .add(BatchNorm2d{.features = out})
+        .add(ReLU{});
+    if (b < t.blocks - t.unpooled) m.net.add(MaxPool2D{.kernel = 2});
+    in = out;
   }
   m.net.add(Flatten{});
   const Shape s = m.net.output_shape(Shape{1, 1, t.size, t.size});
@@ -64,6 +95,8 @@ Model make_model(Design design, const TowerOptions& t, std::uint64_t seed) {
             {"omniglot.size", std::to_string(t.size)},
             {"omniglot.channels", std::to_string(t.channels)},
             {"omniglot.blocks", std::to_string(t.blocks)},
+            {"omniglot.widths", join(widths)},
+            {"omniglot.unpooled", std::to_string(t.unpooled)},
             {"omniglot.norm_scale", detail::concat(design == Design::proto ? t.norm_scale : 0.0)}};
   return m;
 }
@@ -84,8 +117,10 @@ Model load_model(const fs::path& path) {
   };
   TowerOptions t{.size = std::stoll(get("omniglot.size")), .channels = std::stoll(get("omniglot.channels")),
                  .blocks = std::stoll(get("omniglot.blocks"))};
-  // Models saved before the option have a raw embedding.
+  // Models saved before these options: a raw embedding, every block `channels` wide and pooled.
   if (auto it = meta.find("omniglot.norm_scale"); it != meta.end()) t.norm_scale = std::stod(it->second);
+  if (auto it = meta.find("omniglot.widths"); it != meta.end()) t.widths = split_indices(it->second);
+  if (auto it = meta.find("omniglot.unpooled"); it != meta.end()) t.unpooled = std::stoll(it->second);
   Model m = make_model(parse_design(get("omniglot.design")), t, 0);
   m.meta = twin::io::load_model(m.net, path);
   if (m.head) twin::io::load_model(m.head->net(), fs::path(path.string() + ".head"));

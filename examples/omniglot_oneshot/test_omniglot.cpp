@@ -152,6 +152,46 @@ TEST_CASE("omniglot: --norm-scale and the cl2n metric round-trip through the mod
   fs::remove_all(root);
 }
 
+TEST_CASE("omniglot: --widths and --unpooled shape the tower and round-trip through the model file") {
+  const fs::path root = make_background(fs::temp_directory_path() / "twin_omniglot_unpooled", 3, 5, 6);
+  omniglot::TrainOptions tr;
+  tr.data = root.string();
+  tr.model = (root / "unpooled.safetensors").string();
+  tr.n_val = 1;
+  tr.steps = 3;
+  tr.ways = 4;
+  tr.queries = 2;
+  tr.tower = {.size = 28, .blocks = 3, .norm_scale = 0, .unpooled = 1, .widths = {3, 4, 5}};
+  tr.quiet = true;
+  REQUIRE(omniglot::run_train(tr) == 0);
+  const auto m = omniglot::load_model(tr.model);
+  CHECK(m.tower.unpooled == 1);
+  CHECK(m.tower.widths == std::vector<Index>{3, 4, 5});
+  CHECK(omniglot::block_widths(m.tower) == std::vector<Index>{3, 4, 5});
+  // 28 -> 14 -> 7 pooled, then the last block keeps 7 x 7: 5 x 7 x 7 values.
+  CHECK(m.net.output_shape(twin::Shape{2, 1, 28, 28}) == twin::Shape{2, 5 * 7 * 7});
+  // The reloaded tower is the trained one: same weights, same embeddings.
+  const twin::Tensor<float> x = twin::testing::random_tensor(twin::Shape{2, 1, 28, 28}, 3);
+  const auto again = omniglot::load_model(tr.model);
+  twin::Workspace<float> ws1, ws2;
+  const auto e1 = m.net.forward(x.view(), ws1, twin::Mode::eval);
+  const auto e2 = again.net.forward(x.view(), ws2, twin::Mode::eval);
+  REQUIRE(e1.size() == e2.size());
+  for (Index i = 0; i < e1.size(); ++i) CHECK(e1[i] == e2[i]);
+  // The default tower: every block `channels` wide, all pooled, 64-d at 28 px.
+  const auto d = omniglot::make_model(omniglot::Design::proto, {}, 1);
+  CHECK(omniglot::block_widths(d.tower) == std::vector<Index>{64, 64, 64, 64});
+  CHECK(d.net.output_shape(twin::Shape{1, 1, 28, 28}) == twin::Shape{1, 64});
+  CHECK(omniglot::make_model(omniglot::Design::proto, {.unpooled = 1}, 1).net.output_shape(twin::Shape{1, 1, 28, 28}) ==
+        twin::Shape{1, 64 * 3 * 3});
+  // Bad towers name what is wrong.
+  CHECK(error_message([] { omniglot::make_model(omniglot::Design::proto, {.blocks = 2, .unpooled = 3}, 1); })
+            .find("unpooled 3") != std::string::npos);
+  CHECK(error_message([] { omniglot::make_model(omniglot::Design::proto, {.blocks = 3, .widths = {8, 8}}, 1); })
+            .find("widths 8,8") != std::string::npos);
+  fs::remove_all(root);
+}
+
 TEST_CASE("omniglot: the held-out alphabets never reach training") {
   const fs::path root = make_background(fs::temp_directory_path() / "twin_omniglot_split", 5, 3, 4);
   const auto all = omniglot::scan_background(root / "omniglot" / "images_background");

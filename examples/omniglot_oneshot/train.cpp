@@ -324,9 +324,10 @@ int train(const TrainOptions& o, Ranks& ranks) {
                 twin::default_threads());
   if (ranks.root() && o.design == Design::proto)
     std::printf("design proto: %td episodes of %td-way %td-shot %td-query, %.0f%% within one alphabet, rotations as "
-                "classes %s, Adam lr %.1e (cosine), augment x%.2f, norm scale %g, eval metric %s, %d threads, seed %llu\n",
+                "classes %s, Adam lr %.1e (cosine), augment x%.2f, last %td blocks unpooled, norm scale %g, eval metric "
+                "%s, %d threads, seed %llu\n",
                 o.steps, o.ways, o.shots, o.queries, 100 * o.within_alphabet, o.rotate_classes ? "on" : "off", o.lr,
-                o.augment, o.tower.norm_scale, metric_name(o.metric), twin::default_threads(),
+                o.augment, o.tower.unpooled, o.tower.norm_scale, metric_name(o.metric), twin::default_threads(),
                 static_cast<unsigned long long>(o.seed));
   else if (ranks.root())
     std::printf("design koch: %td steps of %td pairs (half same), different pairs %.0f%% within one alphabet, "
