@@ -1,4 +1,4 @@
-// The fast pooling paths (MaxPool2D's 8-window SIMD kernel, AvgPool2D's tiled path) against
+// The fast pooling paths (MaxPool2D's 8- and 16-window SIMD kernels, AvgPool2D's tiled path) against
 // naive loops, on rows wide enough for the fast paths to run, with many ties and some NaNs.
 // tests/gemm_native.cmake also builds this file with -march=native, where the SIMD kernel
 // is compiled in.
@@ -95,6 +95,24 @@ TEST_CASE("MaxPool2D fast path equals the naive scan (ties, NaN, strides 1-3, pa
       CHECK(same_bits(y, ry));
       CHECK(same_bits(dx, rdx));
     }
+}
+
+TEST_CASE("MaxPool2D fast path: every row length, so each masked tail of 1-15 windows runs") {
+  for (Index s = 1; s <= 3; ++s)
+    for (Index p = 0; p <= 1; ++p)
+      for (Index wo = 1; wo <= 40; ++wo) {
+        const Geometry g{1, 2, 4, (wo - 1) * s + 3 - 2 * p, 3, s, p};
+        for (bool nan : {false, true}) {
+          INFO("s=", s, " p=", p, " w=", g.w, " nan=", nan);
+          const Shape in{g.n, g.c, g.h, g.w};
+          const auto x = tied_input(in, std::uint64_t(g.w * 10 + s), nan);
+          std::vector<float> y, dx, ry, rdx;
+          run(MaxPool2D{.kernel = g.k, .stride = g.s, .pad = g.p}, in, x, y, dx);
+          naive_maxpool(g, x, ry, rdx);
+          CHECK(same_bits(y, ry));
+          CHECK(same_bits(dx, rdx));
+        }
+      }
 }
 
 TEST_CASE("AvgPool2D tiled path equals the naive average (odd sizes drop the last row/column)") {
