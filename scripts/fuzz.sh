@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# Builds twin's libFuzzer targets with clang (ASan + UBSan) and runs them one after the other
-# on one core: the library's file readers (image, safetensors) for DURATION seconds each, the
-# two small text parsers (enrollments: the enrolment store, twin/io/gallery.hpp; pairs_csv:
+# Builds twin's libFuzzer targets with clang (ASan + UBSan) and runs them, as many at a time
+# as there are cores (each on one): the library's file readers (image, safetensors) for
+# DURATION seconds each, the two small text parsers (enrollments: the enrolment store, twin/io/gallery.hpp; pairs_csv:
 # the pairs file, twin/io/pairs_csv.hpp) for a quarter of it each (their grammars are small and saturate fast).
 #   scripts/fuzz.sh 300             image and safetensors 5 minutes each, the parsers 75 s each
 #   scripts/fuzz.sh 20 image        only fuzz_image
@@ -43,29 +43,41 @@ if ((${#stale[@]})); then
   printf '%s\n' "${stale[@]}" |
     xargs -P "$(nproc)" -I{} "$cxx" "${flags[@]}" "tests/fuzz/fuzz_{}.cpp" -o "$out/fuzz_{}"
 fi
-status=0
-for target in "${targets[@]}"; do
-  bin="$out/fuzz_${target}"
-  corpus="$out/corpus-$target"
-  artifacts="$out/artifacts/$target/"
+run_one() {  # run_one TARGET: fuzz it, print its summary; fails when the fuzzer found something
+  local target=$1
+  local bin="$out/fuzz_${target}"
+  local corpus="$out/corpus-$target"
+  local artifacts="$out/artifacts/$target/"
   mkdir -p "$corpus" "$artifacts"
-  seeds=("tests/fuzz/corpus/$target")
+  local seeds=("tests/fuzz/corpus/$target")
   [[ "$target" == image ]] && seeds+=(tests/data/images)
   [[ -d "tests/data/fuzz-regressions/$target" ]] && seeds+=("tests/data/fuzz-regressions/$target")
-  dict=()
+  local dict=()
   [[ -f "tests/fuzz/$target.dict" ]] && dict=(-dict="tests/fuzz/$target.dict")
-  seconds="$duration"
+  local seconds="$duration"
   [[ "$target" == enrollments || "$target" == pairs_csv ]] && seconds=$(( (duration + 3) / 4 ))
   echo "fuzz.sh: running $target for ${seconds}s"
-  log="$out/fuzz_${target}.log"
+  local log="$out/fuzz_${target}.log"
   if ASAN_OPTIONS=detect_leaks=1:allocator_may_return_null=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1:suppressions="$PWD/tests/fuzz/ubsan.supp" \
      "$bin" "$corpus" "${seeds[@]}" -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 \
      -max_len=65536 "${dict[@]}" -artifact_prefix="$artifacts" -print_final_stats=1 >"$log" 2>&1; then
     grep -E "stat::number_of_executed_units|stat::peak_rss_mb|Done [0-9]+ runs" "$log" | sed "s/^/  $target: /"
   else
-    status=1
     echo "fuzz.sh: $target FAILED; see $log and $artifacts" >&2
     grep -E "ERROR|SUMMARY|Test unit written" "$log" | head -5 >&2
+    return 1
   fi
+}
+# Batches of nproc fuzzers side by side; the long ones (image, safetensors) come first, so on
+# two cores the run takes DURATION + DURATION / 4 seconds.
+status=0
+cores=$(nproc)
+for ((i = 0; i < ${#targets[@]}; i += cores)); do
+  pids=()
+  for target in "${targets[@]:i:cores}"; do
+    run_one "$target" &
+    pids+=($!)
+  done
+  for pid in "${pids[@]}"; do wait "$pid" || status=1; done
 done
 exit $status
