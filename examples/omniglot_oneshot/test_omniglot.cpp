@@ -29,6 +29,19 @@ void write_pgm(const fs::path& p, Index size, const std::vector<std::uint8_t>& p
 
 // alphabets x characters x drawers images of size x size: each character is a few dark
 // bars at seeded places on white, each drawer shifts them by a pixel or so.
+// A tiny training budget on the generated background under root, writing root/model_file.
+omniglot::TrainOptions tiny_training(const fs::path& root, const std::string& model_file) {
+  omniglot::TrainOptions tr;
+  tr.data = root.string();
+  tr.model = (root / model_file).string();
+  tr.n_val = 1;
+  tr.steps = 3;
+  tr.ways = 4;
+  tr.queries = 2;
+  tr.quiet = true;
+  return tr;
+}
+
 fs::path make_background(const fs::path& root, int alphabets, int characters, int drawers, Index size = 28) {
   fs::remove_all(root);
   const fs::path bg = root / "omniglot" / "images_background";
@@ -78,17 +91,10 @@ TEST_CASE("omniglot: make-runs, train and eval end to end on a tiny synthetic se
 
   for (auto design : {omniglot::Design::proto, omniglot::Design::koch}) {
     CAPTURE(omniglot::design_name(design));
-    omniglot::TrainOptions tr;
-    tr.data = root.string();
-    tr.model = (root / (std::string(omniglot::design_name(design)) + ".safetensors")).string();
+    omniglot::TrainOptions tr = tiny_training(root, std::string(omniglot::design_name(design)) + ".safetensors");
     tr.design = design;
-    tr.n_val = 1;
-    tr.steps = 3;
-    tr.ways = 4;
-    tr.queries = 2;
     tr.batch_pairs = 4;
     tr.tower = {.size = 28, .channels = 4, .blocks = 2};
-    tr.quiet = true;
     REQUIRE(omniglot::run_train(tr) == 0);
     omniglot::EvalOptions ev;
     ev.model = tr.model;
@@ -121,16 +127,9 @@ TEST_CASE("omniglot: --norm-scale and the cl2n metric round-trip through the mod
   const fs::path runs = root / "runs";
   omniglot::write_runs(all, runs, 2, 4, 1);
   const auto rr = omniglot::read_runs(runs);
-  omniglot::TrainOptions tr;
-  tr.data = root.string();
-  tr.model = (root / "norm.safetensors").string();
-  tr.n_val = 1;
-  tr.steps = 3;
-  tr.ways = 4;
-  tr.queries = 2;
+  omniglot::TrainOptions tr = tiny_training(root, "norm.safetensors");
   tr.tower = {.size = 28, .channels = 4, .blocks = 2, .norm_scale = 2.5};
   tr.metric = omniglot::Metric::cl2n;
-  tr.quiet = true;
   REQUIRE(omniglot::run_train(tr) == 0);
   const auto m = omniglot::load_model(tr.model);
   CHECK(m.tower.norm_scale == doctest::Approx(2.5));
@@ -154,15 +153,8 @@ TEST_CASE("omniglot: --norm-scale and the cl2n metric round-trip through the mod
 
 TEST_CASE("omniglot: --widths and --unpooled shape the tower and round-trip through the model file") {
   const fs::path root = make_background(fs::temp_directory_path() / "twin_omniglot_unpooled", 3, 5, 6);
-  omniglot::TrainOptions tr;
-  tr.data = root.string();
-  tr.model = (root / "unpooled.safetensors").string();
-  tr.n_val = 1;
-  tr.steps = 3;
-  tr.ways = 4;
-  tr.queries = 2;
+  omniglot::TrainOptions tr = tiny_training(root, "unpooled.safetensors");
   tr.tower = {.size = 28, .blocks = 3, .norm_scale = 0, .unpooled = 1, .widths = {3, 4, 5}};
-  tr.quiet = true;
   REQUIRE(omniglot::run_train(tr) == 0);
   const auto m = omniglot::load_model(tr.model);
   CHECK(m.tower.unpooled == 1);
