@@ -56,7 +56,12 @@ TEST_CASE("Conv2D: the grouped small-output forward gives the per-image kernel's
   };
   // 3x3 outputs over two groups; 1x1 outputs of a K = 576 product (several K blocks of the
   // GEMM); 3x3 outputs with O not a multiple of the kernel's 6 rows; one image.
-  const Case cases[] = {{30, 8, 3, 3, 7, 3, 1, 1}, {5, 64, 3, 3, 20, 3, 2, 0}, {3, 5, 7, 7, 13, 3, 2, 0}, {1, 16, 3, 3, 9, 3, 1, 1}};
+  // Padded ones skip the taps that are padding for all pixels of a 16-column tile: 1x1
+  // outputs of a 3x3 (only the centre) and of a 5x5 kernel, 2x2 outputs of 7 images (tiles
+  // that straddle pixels).
+  const Case cases[] = {{30, 8, 3, 3, 7, 3, 1, 1}, {5, 64, 3, 3, 20, 3, 2, 0}, {3, 5, 7, 7, 13, 3, 2, 0},
+                        {1, 16, 3, 3, 9, 3, 1, 1}, {16, 20, 1, 1, 18, 3, 1, 1}, {9, 3, 2, 2, 5, 5, 2, 2},
+                        {7, 6, 2, 2, 17, 3, 1, 1}};
   for (const Case& cs : cases) {
     const kernels::ConvGeometry g{cs.n, cs.c, cs.h, cs.w, cs.o, cs.k, cs.s, cs.p};
     INFO("N=", cs.n, " C=", cs.c, " H=", cs.h, " O=", cs.o, " k=", cs.k, " s=", cs.s);

@@ -8,9 +8,11 @@
 // tests/gemm_native.cmake also builds this file with -march=native (the SIMD GEMM).
 #include <doctest/doctest.h>
 
+#include <twin/testing/random.hpp>
 #include <twin/twin.hpp>
 
 #include <cmath>
+#include <cstdint>
 #include <vector>
 
 namespace test_conv_blocks {  // file-local: the test files are compiled as unity batches
@@ -46,6 +48,50 @@ TEST_CASE("Conv2D forward in pixel blocks equals the direct loop") {
     for (Index i = 0; i < y.size(); ++i) worst = std::max(worst, std::abs(double(y[i]) - double(want[std::size_t(i)])));
     CHECK(worst <= 1e-5 * double(cs.c * cs.k * cs.k));
     for (Index i = 0; i < y.size(); ++i) REQUIRE(std::isfinite(y[i]));
+  }
+}
+
+TEST_CASE("im2col_range, im2col_gather and im2col_pixel_taps follow the definition") {
+  // Ranges of few pixels gather through tap offsets (im2col_few_pixels), longer ones copy runs.
+  struct Case {
+    Index c, h, w, k, s, p;
+  };
+  const Case cases[] = {{3, 3, 3, 3, 1, 1}, {2, 1, 1, 3, 1, 1}, {2, 2, 2, 5, 2, 2}, {4, 8, 8, 3, 2, 0},
+                        {2, 9, 11, 3, 1, 1}, {3, 7, 5, 1, 1, 0}, {2, 12, 10, 5, 3, 2}};
+  for (const Case& cs : cases) {
+    const kernels::ConvGeometry g{1, cs.c, cs.h, cs.w, 1, cs.k, cs.s, cs.p};
+    INFO("C=", cs.c, " H=", cs.h, " W=", cs.w, " k=", cs.k, " s=", cs.s, " p=", cs.p);
+    const Index wo = g.out_w(), hw = g.out_h() * wo, K = cs.c * cs.k * cs.k, x_size = cs.c * cs.h * cs.w, m = 3;
+    const Tensor<float> x = twin::testing::random_tensor<float>(Shape{m, cs.c, cs.h, cs.w}, 4);
+    auto want = [&](Index img, Index row, Index j) {  // cols(x[img]) (row, j), from the definition
+      const Index c = row / (cs.k * cs.k), p = row / cs.k % cs.k, q = row % cs.k;
+      const Index r = j / wo * cs.s - cs.p + p, col = j % wo * cs.s - cs.p + q;
+      return r < 0 || r >= cs.h || col < 0 || col >= cs.w ? 0.0f : x[img * x_size + (c * cs.h + r) * cs.w + col];
+    };
+    for (Index j0 = 0; j0 < hw; j0 += std::max<Index>(1, hw / 3))
+      for (Index j1 : {std::min(hw, j0 + 1), std::min(hw, j0 + 5), hw}) {
+        const Index n = j1 - j0, ld = n + 2;
+        std::vector<float> cols(std::size_t(K * ld), -7.0f);
+        kernels::im2col_range(g, x.data(), j0, j1, cols.data(), ld);
+        for (Index row = 0; row < K; ++row)
+          for (Index j = 0; j < ld; ++j)
+            REQUIRE(cols[std::size_t(row * ld + j)] == (j < n ? want(0, row, j0 + j) : -7.0f));
+        if (n > kernels::im2col_few_pixels) continue;
+        const Index js = m + 1, ldg = n * js;  // pixel-major, one spare column per pixel
+        std::vector<float> gathered(std::size_t(K * ldg), -7.0f);
+        kernels::im2col_gather(g, x.data(), x_size, m, js, j0, j1, gathered.data(), ldg);
+        for (Index row = 0; row < K; ++row)
+          for (Index j = 0; j < n; ++j)
+            for (Index i = 0; i < js; ++i)
+              REQUIRE(gathered[std::size_t(row * ldg + j * js + i)] == (i < m ? want(i, row, j0 + j) : -7.0f));
+      }
+    for (Index j = 0; j < hw; ++j) {  // a tap is valid when it reads inside the image
+      const std::uint64_t taps = kernels::im2col_pixel_taps(g, j);
+      for (Index t = 0; t < cs.k * cs.k; ++t) {
+        const Index r = j / wo * cs.s - cs.p + t / cs.k, col = j % wo * cs.s - cs.p + t % cs.k;
+        CHECK(bool(taps >> t & 1) == (r >= 0 && r < cs.h && col >= 0 && col < cs.w));
+      }
+    }
   }
 }
 

@@ -19,10 +19,12 @@
 // Every output element is computed by one thread in a fixed order: the result does not
 // depend on the thread count or on which thread ran which image.
 #include <algorithm>
+#include <cstdint>
 #include <memory>
 #include <utility>
 #include <type_traits>
 
+#include "twin/kernels/avx512.hpp"
 #include "twin/kernels/conv_reference.hpp"
 #include "twin/kernels/gemm.hpp"
 #include "twin/kernels/im2col.hpp"
@@ -187,9 +189,15 @@ struct PaddedImage {
         }
         const float* in = x + (c * g.h + r) * g.w;
         if (g.stride == 1) {
+#if TWIN_GEMM_AVX512  // rows of a few dozen floats: library calls would cost more than the copy
+          avx512::zero(out, g.pad);
+          avx512::copy(in, g.w, out + g.pad);
+          avx512::zero(out + g.pad + g.w, row - g.pad - g.w);
+#else
           std::fill(out, out + g.pad, 0.0f);
           std::copy(in, in + g.w, out + g.pad);
           std::fill(out + g.pad + g.w, out + row, 0.0f);
+#endif
           continue;
         }
         for (Index ph = 0; ph < g.stride; ++ph) {  // columns m of the phase read in[m s + ph - pad], zero outside
@@ -208,16 +216,9 @@ struct PaddedImage {
   static void copy_strided(const float* src, Index s, Index n, float* dst) {
     Index i = 0;
 #if TWIN_GEMM_AVX512
-    if (s == 2) {  // 16 outputs from 31 inputs: the even lanes of two loads
-      const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
-      for (; i < n; i += 16) {
-        const Index left = 2 * std::min<Index>(16, n - i) - 1;  // inputs still needed
-        const __mmask16 m0 = __mmask16(left >= 16 ? 0xffffu : (1u << left) - 1u);
-        const __mmask16 m1 = __mmask16(left > 16 ? (1u << (left - 16)) - 1u : 0u);
-        const __m512 a = _mm512_maskz_loadu_ps(m0, src + 2 * i), b = _mm512_maskz_loadu_ps(m1, src + 2 * i + 16);
-        _mm512_mask_storeu_ps(dst + i, __mmask16(n - i >= 16 ? 0xffffu : (1u << (n - i)) - 1u),
-                              _mm512_permutex2var_ps(a, even, b));
-      }
+    if (s == 2) {  // 16 outputs from 31 inputs
+      for (; i < n; i += 16)
+        avx512::store(dst + i, avx512::load_stride2(src + 2 * i, std::min<Index>(16, n - i)), n - i);
       return;
     }
 #endif
@@ -352,16 +353,19 @@ inline void transpose_16x16(__m512* r) {
 // of four pointers. w: the panel's (K, 16) weights; bias: its 16 values (64-byte aligned). The K blocks of gemm_k_block are summed
 // as the implicit GEMM's micro-kernel sums them ((block 1 + bias) + block 2 + ...), so both
 // paths give the same bits.
-template <int A, int B, int C>
-void direct_tile_range(Index k0, Index k1, const int* koff, const float* const* run, const float* w, __m512* out) {
+// With Rows, step k reads weight row wrow[k] instead of k (a tile's rows minus those known
+// to be zero: conv_forward_columns_direct).
+template <int A, int B, int C, bool Rows = false>
+void direct_tile_range(Index k0, Index k1, const int* koff, const float* const* run, const float* w, __m512* out,
+                       const int* wrow = nullptr) {
   const float *r0 = run[0], *r1 = run[1], *r2 = run[2], *r3 = run[3];
   __m512 acc[16];  // local, so that the sums stay in registers (out may alias the loads)
 #pragma GCC unroll 16
   for (int r = 0; r < 16; ++r) acc[r] = _mm512_setzero_ps();
 #pragma GCC unroll 2
   for (Index k = k0; k < k1; ++k) {
-    const __m512 wv = _mm512_load_ps(w + k * 16);
-    _mm_prefetch(reinterpret_cast<const char*>(w + (k + 32) * 16), _MM_HINT_T0);  // weights stream at batch 1
+    const __m512 wv = _mm512_load_ps(w + (Rows ? wrow[k] : k) * 16);
+    if constexpr (!Rows) _mm_prefetch(reinterpret_cast<const char*>(w + (k + 32) * 16), _MM_HINT_T0);  // weights stream at batch 1
     const int o = koff[k];
     const float* p[4] = {r0 + o, r1 + o, r2 + o, r3 + o};
 #pragma GCC unroll 16
@@ -394,12 +398,12 @@ void two_run_tile(int a, Index K, const int* koff, const float* const* run, cons
 // channels c < cv and pixels r < valid.
 inline void store_tile(__m512* out, Index cv, Index valid, float* y, Index ld, const float* residual, bool relu) {
   transpose_16x16(out);  // out[c]: channel c of the tile's 16 pixels
-  const __mmask16 mask = __mmask16((1u << valid) - 1u);
+  const __mmask16 mask = avx512::tail_mask(valid);
   for (Index c = 0; c < cv; ++c) {
     __m512 v = out[c];
     if (residual) v = _mm512_add_ps(v, _mm512_maskz_loadu_ps(mask, residual + c * ld));
     if (relu) v = _mm512_mask_max_ps(v, 0xffff, v, _mm512_setzero_ps());  // v > 0 ? v : +0, NaN to 0, as conv_epilogue
-    _mm512_mask_storeu_ps(y + c * ld, mask, v);
+    avx512::store(y + c * ld, v, valid);
   }
 }
 
@@ -433,6 +437,17 @@ inline void conv_forward_direct(WorkBuffers& buf, const ConvGeometry& g, Index m
       const float* xs = pad + i * isize + PaddedImage::guard;
       for (Index t0 = 0; t0 < hw; t0 += 16) {
         const Index valid = std::min<Index>(16, hw - t0);
+        {  // the epilogue's lines, fetched into L2 while the tile's sums run (they miss otherwise)
+          const Index at = i * y_size + c0 * hw + t0;
+          for (Index c = 0; c < cv; ++c) {
+            _mm_prefetch(reinterpret_cast<const char*>(y + at + c * hw), _MM_HINT_T1);
+            _mm_prefetch(reinterpret_cast<const char*>(y + at + c * hw + valid - 1), _MM_HINT_T1);
+            if (residual) {
+              _mm_prefetch(reinterpret_cast<const char*>(residual + at + c * hw), _MM_HINT_T1);
+              _mm_prefetch(reinterpret_cast<const char*>(residual + at + c * hw + valid - 1), _MM_HINT_T1);
+            }
+          }
+        }
         const float* run[4];
         for (Index j = 0; j < 4; ++j) run[j] = xs + pi.lane(g, t0);
         if (wo >= 16) {
@@ -457,31 +472,49 @@ inline void conv_forward_direct(WorkBuffers& buf, const ConvGeometry& g, Index m
 // Each tile's 16 pixels are one run: lane r reads cols[k N + t0 + r]. K block by K block
 // (the block of cols stays in L2 across the panels), C updated as direct_tile updates its
 // sums: (block 1 + bias) + block 2 + ..., the same operations on the same values.
+// With taps (the columns of m images side by side, pixel-major: column j m + i; taps[j]
+// from im2col_pixel_taps, kk taps per channel), a tile skips the rows that are padding for
+// all its pixels: their products are exact zeros, so the sums keep their bits.
 inline void conv_forward_columns_direct(WorkBuffers& buf, Index K, Index O, Index N, const float* cols,
-                                        const float* wp, const float* bias, float* C, Index ldc, Index p0, Index p1) {
+                                        const float* wp, const float* bias, float* C, Index ldc, Index p0, Index p1,
+                                        const std::uint64_t* taps = nullptr, Index m = 1, Index kk = 1) {
   constexpr Index nc = conv_direct_channels;
-  int* koff = buf.get<int>(WorkBuffers::gemm_b, K);
-  for (Index k = 0; k < K; ++k) koff[k] = int(k * N);
   const Index kb = gemm_k_block(K);
+  int* koff = buf.get<int>(WorkBuffers::gemm_b, K + 2 * kb);
+  int *xrow = koff + K, *wrow = xrow + kb;  // a tile's rows of one K block, without the skipped ones
+  for (Index k = 0; k < K; ++k) koff[k] = int(k * N);
+  const std::uint64_t all = kk >= 64 ? ~std::uint64_t(0) : (std::uint64_t(1) << kk) - 1;
   __m512 acc[16];
-  for (Index pc = 0; pc < K; pc += kb)
-    for (Index b = p0; b < p1; ++b) {
-      const Index c0 = b * nc, cv = std::min(nc, O - c0);
-      for (Index t0 = 0; t0 < N; t0 += 16) {
-        const float* run[4] = {cols + t0, cols + t0, cols + t0, cols + t0};
-        direct_tile_range<16, 16, 16>(pc, std::min(K, pc + kb), koff, run, wp + b * K * nc, acc);
+  for (Index pc = 0; pc < K; pc += kb) {
+    const Index pe = std::min(K, pc + kb);
+    for (Index t0 = 0; t0 < N; t0 += 16) {  // the tile's rows once for all panels
+      const float* run[4] = {cols + t0, cols + t0, cols + t0, cols + t0};
+      std::uint64_t tile = all;
+      if (taps) {
+        tile = 0;
+        for (Index j = t0 / m; j <= (std::min(N, t0 + 16) - 1) / m; ++j) tile |= taps[j];
+      }
+      const bool full = (tile & all) == all;
+      Index n = 0;
+      if (!full)
+        for (Index k = pc, t = pc % kk; k < pe; ++k, t = t + 1 == kk ? 0 : t + 1)
+          if (tile >> t & 1) xrow[n] = koff[k], wrow[n++] = int(k);
+      for (Index b = p0; b < p1; ++b) {
+        const Index c0 = b * nc, cv = std::min(nc, O - c0);
+        if (full) direct_tile_range<16, 16, 16>(pc, pe, koff, run, wp + b * K * nc, acc);
+        else direct_tile_range<16, 16, 16, true>(0, n, xrow, run, wp + b * K * nc, acc, wrow);
         transpose_16x16(acc);  // acc[c]: channel c0 + c of the tile's pixels
-        const Index valid = std::min<Index>(16, N - t0);
-        const __mmask16 mask = __mmask16((1u << valid) - 1u);
+        const __mmask16 mask = avx512::tail_mask(N - t0);
         for (Index c = 0; c < cv; ++c) {
           float* y = C + (c0 + c) * ldc + t0;
           const __m512 v = pc > 0   ? _mm512_add_ps(_mm512_maskz_loadu_ps(mask, y), acc[c])
                            : bias ? _mm512_add_ps(acc[c], _mm512_set1_ps(bias[c0 + c]))
                                   : acc[c];
-          _mm512_mask_storeu_ps(y, mask, v);
+          avx512::store(y, v, N - t0);
         }
       }
     }
+  }
 }
 #endif
 }  // namespace detail
@@ -564,22 +597,28 @@ void conv_forward_images(WorkBuffers& buf, const ConvGeometry& g, Index m, const
     conv_forward_image(buf, g, x + i * x_size, wp, bias, y + i * y_size, residual ? residual + i * y_size : nullptr, relu);
 }
 
-// Y (O, N) (row stride ldc) <- W cols + b for the explicit column matrix cols (K = C k k, N)
-// of a group of small images (Conv2D's grouped forward; 15 readable floats past its end),
+// Y (O, m Ho Wo) (row stride ldc) <- W cols + b for the explicit column matrix cols (K = C k k, m Ho Wo)
+// of a group of m small images (Conv2D's grouped forward; 15 readable floats past its end),
 // output channel panels [p0, p1) of conv_direct_panels(g) > 0, wp from pack_conv_weights.
 // The same tiles and sums as the direct forward, hence the same bits as the implicit GEMM.
+// cols holds the m images' columns pixel-major (column j m + i, im2col_gather), so Y's are
+// too; a tile skips the rows that are padding for all its pixels.
 template <class T>
-void conv_forward_columns(WorkBuffers& buf, const ConvGeometry& g, Index N, const T* cols, const T* wp, const T* bias,
+void conv_forward_columns(WorkBuffers& buf, const ConvGeometry& g, Index m, const T* cols, const T* wp, const T* bias,
                           T* Y, Index ldc, Index p0, Index p1) {
 #if TWIN_GEMM_AVX512
   if constexpr (std::is_same_v<T, float>) {
-    if (conv_direct_weights(g)) {
-      detail::conv_forward_columns_direct(buf, g.c * g.k * g.k, g.o, N, cols, wp, bias, Y, ldc, p0, p1);
+    const Index hw = g.out_h() * g.out_w();
+    if (conv_direct_weights(g) && hw <= im2col_few_pixels) {
+      std::uint64_t taps[im2col_few_pixels];
+      for (Index j = 0; j < hw; ++j) taps[j] = im2col_pixel_taps(g, j);
+      detail::conv_forward_columns_direct(buf, g.c * g.k * g.k, g.o, m * hw, cols, wp, bias, Y, ldc, p0, p1, taps, m,
+                                          g.k * g.k);
       return;
     }
   }
 #endif
-  (void)buf, (void)g, (void)N, (void)cols, (void)wp, (void)bias, (void)Y, (void)ldc, (void)p0, (void)p1;
+  (void)buf, (void)g, (void)m, (void)cols, (void)wp, (void)bias, (void)Y, (void)ldc, (void)p0, (void)p1;
   throw error("conv_forward_columns: needs the direct kernel (conv_direct_panels(g) > 0)");
 }
 

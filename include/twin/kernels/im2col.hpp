@@ -6,6 +6,7 @@
 // blocks of columns (pixels), so that a block stays in L2 between the layout step and the GEMM.
 // Geometry and the naive oracle: kernels/conv_reference.hpp.
 #include <algorithm>
+#include <cstdint>
 
 #include "twin/kernels/conv_reference.hpp"
 
@@ -47,10 +48,51 @@ void im2col_row(const ConvGeometry& g, const T* x, Index row, Index j0, Index j1
   }
 }
 
+// At most this many pixels, im2col_range gathers (im2col_gather) instead of copying runs.
+inline constexpr Index im2col_few_pixels = 32;
+
+// Columns [j0, j1) (at most im2col_few_pixels) of cols(x) for the m images x + i x_size,
+// pixel-major: column (j, i) at (j - j0) js + i of each row (row stride ld, js >= m); with
+// m = js = 1 the layout of im2col_range. For the small outputs of a ResNet's last levels (3x3, 1x1),
+// whose runs of a pixel or three cost more in bookkeeping than in copying: each tap's
+// pixel offsets are worked out once (-1: padding) and every channel gathers through them.
+template <class T>
+void im2col_gather(const ConvGeometry& g, const T* x, Index x_size, Index m, Index js, Index j0, Index j1, T* cols,
+                   Index ld) {
+  Index off[im2col_few_pixels];
+  const Index n = j1 - j0, wo = g.out_w();
+  for (Index p = 0; p < g.k; ++p)
+    for (Index q = 0; q < g.k; ++q) {
+      for (Index j = 0; j < n; ++j) {
+        const Index i = (j0 + j) / wo, r = i * g.stride - g.pad + p, c = (j0 + j - i * wo) * g.stride - g.pad + q;
+        off[j] = r >= 0 && r < g.h && c >= 0 && c < g.w ? r * g.w + c : -1;
+      }
+      for (Index c = 0; c < g.c; ++c) {
+        T* out = cols + ((c * g.k + p) * g.k + q) * ld;
+        const T* xc = x + c * g.h * g.w;
+        for (Index i = 0; i < m; ++i)
+          for (Index j = 0; j < n; ++j) out[j * js + i] = off[j] >= 0 ? xc[i * x_size + off[j]] : T(0);
+      }
+    }
+}
+
 // cols (C k k, j1 - j0), row stride ld <- columns [j0, j1) of cols(x).
 template <class T>
 void im2col_range(const ConvGeometry& g, const T* x, Index j0, Index j1, T* cols, Index ld) {
+  if (j1 - j0 <= im2col_few_pixels) return im2col_gather(g, x, 0, 1, 1, j0, j1, cols, ld);
   for (Index row = 0; row < g.c * g.k * g.k; ++row) im2col_row(g, x, row, j0, j1, cols + row * ld);
+}
+
+// Bit p k + q set when tap (p, q) of output pixel j reads inside the image (not padding);
+// all set for kernels of more than 64 taps.
+inline std::uint64_t im2col_pixel_taps(const ConvGeometry& g, Index j) {
+  if (g.k * g.k > 64) return ~std::uint64_t(0);
+  const Index wo = g.out_w(), i = j / wo, r0 = i * g.stride - g.pad, c0 = (j - i * wo) * g.stride - g.pad;
+  std::uint64_t taps = 0;
+  for (Index p = 0; p < g.k; ++p)
+    for (Index q = 0; q < g.k; ++q)
+      if (r0 + p >= 0 && r0 + p < g.h && c0 + q >= 0 && c0 + q < g.w) taps |= std::uint64_t(1) << (p * g.k + q);
+  return taps;
 }
 
 // cols (C k k, Ho Wo) <- cols(x).

@@ -288,10 +288,13 @@ class Conv2DLayer final : public Layer<T> {
   }
 
   // Small outputs (kernels::conv_batch_pixels), a group of m images at a time:
-  //   cols (C k k, m Ho Wo) = [cols(x[n0]) ... cols(x[n0 + m - 1])],  Y (O, m Ho Wo) = W cols + b
-  // and Y's column blocks copied out to y[n]. Y starts as the bias and the GEMM adds its K
-  // blocks onto it, which rounds exactly as the per-image kernel's first-block bias does, so
-  // the result is bit-identical to the per-image path (and to any grouping).
+  //   cols (C k k, m Ho Wo) = the columns of cols(x[n0]) ... cols(x[n0 + m - 1]),  Y (O, m Ho Wo) = W cols + b
+  // and Y's columns copied out to y[n]. Y starts as the bias and the GEMM adds its K blocks
+  // onto it, which rounds exactly as the per-image kernel's first-block bias does, so the
+  // result is bit-identical to the per-image path (and to any grouping). The direct kernel
+  // takes the columns pixel-major (column j m + i): a tile of 16 columns then spans few
+  // pixels and skips the taps that are padding for all of them (exact zeros); the GEMM
+  // takes them image by image (column i Ho Wo + j).
   // w (O, C k k), or packed for the direct kernel when direct_grouped(g); bias (O) or null:
   // the layer's own or the folded ones; e: the epilogue.
   void forward_grouped(const kernels::ConvGeometry& g, const T* x, T* y, Context& exec, const T* w, const T* bias,
@@ -302,31 +305,33 @@ class Conv2DLayer final : public Layer<T> {
     T* cols = own.get<T>(WorkBuffers::conv_cols, k * most + 16);  // the direct kernel reads up to 15 past the end
     T* out = own.get<T>(WorkBuffers::conv_panel, o * most);
     const Index panels = direct_grouped(g) ? kernels::conv_direct_panels(g) : 0;
+    const bool epilogue = e.residual || e.relu;
     for (Index n0 = 0; n0 < g.n; n0 += group) {
       const Index m = std::min(group, g.n - n0), nc = m * hw;
-      exec.parallel_for(0, m, 1, [&](Index lo, Index hi) {
-        for (Index i = lo; i < hi; ++i) kernels::im2col_range(g, x + (n0 + i) * x_size, 0, hw, cols + i * hw, nc);
-      });
       T* c = m == 1 ? y + n0 * y_size : out;  // one image: Y is y[n0] itself
-      if (panels > 0) {  // w packed for the direct kernel: the threads split the output channels
+      if (panels > 0) {  // the threads split the output channels
+        exec.parallel_for(0, m, 1, [&](Index lo, Index hi) {
+          kernels::im2col_gather(g, x + (n0 + lo) * x_size, x_size, hi - lo, m, 0, hw, cols + lo, nc);
+        });
         exec.parallel_for(0, panels, 1, [&](Index lo, Index hi, WorkBuffers& buf) {
-          kernels::conv_forward_columns(buf, g, nc, cols, w, bias, c, nc, lo, hi);
+          kernels::conv_forward_columns(buf, g, m, cols, w, bias, c, nc, lo, hi);
         });
       } else {
+        exec.parallel_for(0, m, 1, [&](Index lo, Index hi) {
+          for (Index i = lo; i < hi; ++i) kernels::im2col_range(g, x + (n0 + i) * x_size, 0, hw, cols + i * hw, nc);
+        });
         if (bias)
           for (Index r = 0; r < o; ++r) std::fill(c + r * nc, c + (r + 1) * nc, bias[r]);
         kernels::gemm_parallel<T>(exec, kernels::Trans::no, kernels::Trans::no, o, nc, k, T(1), w, k, cols, nc,
                                   bias ? T(1) : T(0), c, nc);
       }
-      const bool epilogue = e.residual || e.relu;
-      if (m == 1) {
-        if (epilogue) kernels::conv_epilogue(c, e.residual ? e.residual + n0 * y_size : nullptr, e.relu, o, hw, hw);
-        continue;
-      }
+      const Index js = panels > 0 ? m : 1, is = panels > 0 ? 1 : hw;  // Y's column (j, i) is j js + i is
       exec.parallel_for(0, m, 1, [&](Index lo, Index hi) {
         for (Index i = lo; i < hi; ++i) {
           T* yn = y + (n0 + i) * y_size;
-          for (Index r = 0; r < o; ++r) std::copy(out + r * nc + i * hw, out + r * nc + (i + 1) * hw, yn + r * hw);
+          if (m > 1)
+            for (Index r = 0; r < o; ++r)
+              for (Index j = 0; j < hw; ++j) yn[r * hw + j] = out[r * nc + j * js + i * is];
           if (epilogue) kernels::conv_epilogue(yn, e.residual ? e.residual + (n0 + i) * y_size : nullptr, e.relu, o, hw, hw);
         }
       });

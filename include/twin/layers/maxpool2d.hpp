@@ -24,6 +24,7 @@
 #include "twin/layer.hpp"
 #include "twin/layers/pool_geometry.hpp"
 #include "twin/context.hpp"
+#include "twin/kernels/avx512.hpp"
 
 namespace twin {
 
@@ -69,20 +70,15 @@ inline void max_windows_8(const float* xp, Index w, Index rb, Index r0, Index r1
   _mm256_storeu_ps(yo, best);
   _mm256_storeu_si256(reinterpret_cast<__m256i*>(ao), best_at);
 }
-#if defined(__AVX512F__)
+#if TWIN_GEMM_AVX512
 // max_windows_8 for the first n <= 16 windows of sixteen, in zmm registers and mask
 // registers; lanes n.. read nothing (masked loads) and are not stored, so a row's last
 // windows take it too.
 inline void max_windows_16(const float* xp, Index w, Index rb, Index r0, Index r1, Index col0, Index stride, Index k,
                            float* yo, std::int32_t* ao, int n = 16) {
-  const __mmask16 lanes = __mmask16((1u << n) - 1u);
-  // Stride 2: lane l reads p[2 l]; the last one read is p[2 (n - 1)].
-  const int span = 2 * n - 1;
-  const __mmask16 lo_mask = __mmask16((1u << std::min(span, 16)) - 1u);
-  const __mmask16 hi_mask = __mmask16((1u << std::clamp(span - 16, 0, 15)) - 1u);
+  const __mmask16 lanes = kernels::avx512::tail_mask(n);
   const __m512i lane_off = _mm512_mullo_epi32(
       _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15), _mm512_set1_epi32(int(stride)));
-  const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
   __m512 best = _mm512_setzero_ps();
   __m512i best_at = _mm512_setzero_si512();
   bool first = true;
@@ -91,8 +87,7 @@ inline void max_windows_16(const float* xp, Index w, Index rb, Index r0, Index r
       const float* p = xp + r * w + col0 + c;
       __m512 v;
       if (stride == 1) v = _mm512_maskz_loadu_ps(lanes, p);
-      else if (stride == 2)  // p[0], p[2], ..., p[2 (n - 1)] without reading past the last
-        v = _mm512_permutex2var_ps(_mm512_maskz_loadu_ps(lo_mask, p), even, _mm512_maskz_loadu_ps(hi_mask, p + 16));
+      else if (stride == 2) v = kernels::avx512::load_stride2(p, n);
       else v = _mm512_mask_i32gather_ps(_mm512_setzero_ps(), lanes, lane_off, p, 4);
       const __m512i at = _mm512_set1_epi32(int((r - rb) * k + c));
       if (first) {
@@ -105,7 +100,7 @@ inline void max_windows_16(const float* xp, Index w, Index rb, Index r0, Index r
       best = _mm512_mask_mov_ps(best, take, v);
       best_at = _mm512_mask_mov_epi32(best_at, take, at);
     }
-  _mm512_mask_storeu_ps(yo, lanes, best);
+  kernels::avx512::store(yo, best, n);
   _mm512_storeu_si512(ao, best_at);  // ao has room for sixteen
 }
 #endif
@@ -186,19 +181,14 @@ class MaxPool2DLayer final : public Layer<T> {
             if (j == j_lo && j_lo < j_hi) {
 #if defined(__AVX2__) && !defined(TWIN_NO_SIMD)
               if constexpr (std::is_same_v<T, float>) {
-#if defined(__AVX512F__)
-                for (; j + 16 <= j_hi; j += 16) {
-                  alignas(64) std::int32_t at[16];
-                  detail::max_windows_16(xp, w, rb, r0, r1, j * win_.stride - win_.pad, win_.stride, k, yo + j, at);
-                  for (int l = 0; l < 16; ++l) ao[j + l] = static_cast<U>(at[l]);
-                }
-                if (j < j_hi) {  // the last 1-15 interior windows, masked
-                  const int n = int(j_hi - j);
+#if TWIN_GEMM_AVX512
+                for (; j < j_hi; j += 16) {  // 16 windows a step, the last 1-15 masked
+                  const int n = int(std::min<Index>(16, j_hi - j));
                   alignas(64) std::int32_t at[16];
                   detail::max_windows_16(xp, w, rb, r0, r1, j * win_.stride - win_.pad, win_.stride, k, yo + j, at, n);
                   for (int l = 0; l < n; ++l) ao[j + l] = static_cast<U>(at[l]);
-                  j = j_hi;
                 }
+                j = j_hi;
 #endif
                 for (; j + 8 <= j_hi; j += 8) {
                   alignas(32) std::int32_t at[8];
