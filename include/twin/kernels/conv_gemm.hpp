@@ -177,8 +177,15 @@ struct PaddedImage {
   // buf (size()) <- x (C, H, W) laid out as above; returns xs (buf + guard).
   float* fill(const ConvGeometry& g, const float* x, float* buf) const {
     std::fill(buf, buf + guard, 0.0f);
-    std::fill(buf + size(g) - guard, buf + size(g), 0.0f);
     float* xs = buf + guard;
+#if TWIN_GEMM_AVX512
+    if (g.stride == 1 && g.pad < 16) {
+      fill_rows_avx512(g, x, xs);
+      std::fill(buf + size(g) - guard, buf + size(g), 0.0f);  // after the last row's spill
+      return xs;
+    }
+#endif
+    std::fill(buf + size(g) - guard, buf + size(g), 0.0f);
     for (Index c = 0; c < g.c; ++c)
       for (Index rr = 0; rr < hp; ++rr) {
         float* out = xs + (c * hp + rr) * row;
@@ -189,15 +196,9 @@ struct PaddedImage {
         }
         const float* in = x + (c * g.h + r) * g.w;
         if (g.stride == 1) {
-#if TWIN_GEMM_AVX512  // rows of a few dozen floats: library calls would cost more than the copy
-          avx512::zero(out, g.pad);
-          avx512::copy(in, g.w, out + g.pad);
-          avx512::zero(out + g.pad + g.w, row - g.pad - g.w);
-#else
           std::fill(out, out + g.pad, 0.0f);
           std::copy(in, in + g.w, out + g.pad);
           std::fill(out + g.pad + g.w, out + row, 0.0f);
-#endif
           continue;
         }
         for (Index ph = 0; ph < g.stride; ++ph) {  // columns m of the phase read in[m s + ph - pad], zero outside
@@ -212,6 +213,34 @@ struct PaddedImage {
       }
     return xs;
   }
+#if TWIN_GEMM_AVX512
+  // fill's rows for stride 1 and pad < 16, each written as whole vectors: a row's last one
+  // spills into the next row (written after it; the last row's into the end guard), since
+  // masked stores cost more than the extra floats (Zen 4) and library calls per row of a few
+  // dozen floats more than the copy. Reads only x's floats (masked loads).
+  void fill_rows_avx512(const ConvGeometry& g, const float* x, float* xs) const {
+    const Index w = g.w, pad = g.pad;
+    const __m512i shift = _mm512_sub_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
+                                           _mm512_set1_epi32(int(pad)));
+    const __mmask16 right = __mmask16(~avx512::tail_mask(pad));  // lanes [pad, 16)
+    for (Index c = 0; c < g.c; ++c)
+      for (Index rr = 0; rr < hp; ++rr) {
+        float* out = xs + (c * hp + rr) * row;
+        const Index r = rr - pad;
+        if (r < 0 || r >= g.h) {
+          for (Index t = 0; t < row; t += 16) _mm512_storeu_ps(out + t, _mm512_setzero_ps());
+          continue;
+        }
+        const float* in = x + (c * g.h + r) * w;
+        // Lane l of the vector at out + t holds in[t + l - pad], 0 outside [0, w).
+        const __m512 first = _mm512_maskz_loadu_ps(avx512::tail_mask(std::min<Index>(16 - pad, w)), in);
+        _mm512_storeu_ps(out, _mm512_maskz_permutexvar_ps(right, shift, first));
+        for (Index t = 16; t < row; t += 16)
+          _mm512_storeu_ps(out + t, _mm512_maskz_loadu_ps(avx512::tail_mask(std::max<Index>(0, w + pad - t)), in + t - pad));
+      }
+  }
+#endif
+
   // dst[i] = src[i s], i < n; reads no further than src[(n - 1) s].
   static void copy_strided(const float* src, Index s, Index n, float* dst) {
     Index i = 0;
