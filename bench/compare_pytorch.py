@@ -371,11 +371,13 @@ def run_twin(binary, name, threads, min_time):
 class OnnxRuntime:
     """The ONNX Runtime column: exports each network once per invocation, times it with
     bench/onnxruntime/time_inference.js. `reason` says why the column is off (None: on)."""
-    def __init__(self, ort_dir):
+    def __init__(self, ort_dir, onnx_dir=None):
         self.ort_dir = ort_dir
         self.script = os.path.join(os.path.dirname(os.path.abspath(__file__)), "onnxruntime", "time_inference.js")
         self.node = shutil.which("node")
         self.tmp = tempfile.TemporaryDirectory(prefix="twin-onnx-")
+        self.onnx_dir = onnx_dir or self.tmp.name
+        os.makedirs(self.onnx_dir, exist_ok=True)
         self.models = {}
         self.version = None
         pkg = os.path.join(ort_dir, "node_modules", "onnxruntime-node", "package.json")
@@ -393,7 +395,7 @@ class OnnxRuntime:
             factory, shape = ONNX[name]
             torch.manual_seed(0)
             net = factory().eval()
-            path = os.path.join(self.tmp.name, name + ".onnx")
+            path = os.path.join(self.onnx_dir, name + ".onnx")
             with torch.no_grad(), warnings.catch_warnings():
                 warnings.simplefilter("ignore")  # the exporter's notes on constant folding
                 torch.onnx.export(net, torch.randn(*shape), path, input_names=["x"], output_names=["embedding"],
@@ -441,6 +443,8 @@ def main():
     ap.add_argument("--ort", default=default_ort_dir(),
                     help="folder of onnxruntime-node (scripts/fetch-onnxruntime.sh; default %(default)s)")
     ap.add_argument("--no-ort", action="store_true", help="leave out the ONNX Runtime column")
+    ap.add_argument("--onnx-dir", help="keep the exported .onnx models in this folder (for "
+                    "bench/onnxruntime/profile_nodes.js) instead of a temporary one")
     ap.add_argument("--rss", choices=sorted(RSS), help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.rss:
@@ -462,7 +466,7 @@ def main():
             run_twin(os.path.join(bench_dir, "bench_kernels"), "stream_triad", t, 0.2)["B/s"] for _ in range(args.rounds))
         print(f"measured peak, {t} thread(s): {peak[t] / 1e9:.1f} GFLOP/s fp32 FMA, STREAM triad {stream[t] / 1e9:.1f} GB/s")
 
-    ort = OnnxRuntime(args.ort)
+    ort = OnnxRuntime(args.ort, args.onnx_dir)
     if args.no_ort:
         ort.reason = "--no-ort"
     if ort.reason:

@@ -424,15 +424,26 @@ void two_run_tile(int a, Index K, const int* koff, const float* const* run, cons
 }
 
 // Stores a tile from direct_tile: y[c ld + r] = out[r][c] (then + residual alike, ReLU) for
-// channels c < cv and pixels r < valid.
-inline void store_tile(__m512* out, Index cv, Index valid, float* y, Index ld, const float* residual, bool relu) {
+// channels c < cv and pixels r < valid; pixels r >= split (a tile that ran into the next
+// image) go `jump` floats further, residual alike.
+inline void store_tile(__m512* out, Index cv, Index valid, float* y, Index ld, const float* residual, bool relu,
+                       Index split = 16, Index jump = 0) {
   transpose_16x16(out);  // out[c]: channel c of the tile's 16 pixels
-  const __mmask16 mask = avx512::tail_mask(valid);
+  const __mmask16 mask = avx512::tail_mask(valid), first = avx512::tail_mask(split), second = mask & ~first;
   for (Index c = 0; c < cv; ++c) {
     __m512 v = out[c];
-    if (residual) v = _mm512_add_ps(v, _mm512_maskz_loadu_ps(mask, residual + c * ld));
+    if (residual) {
+      const float* rc = residual + c * ld;
+      v = _mm512_add_ps(v, split >= valid ? _mm512_maskz_loadu_ps(mask, rc)
+                                          : _mm512_mask_loadu_ps(_mm512_maskz_loadu_ps(first, rc), second, rc + jump));
+    }
     if (relu) v = _mm512_mask_max_ps(v, 0xffff, v, _mm512_setzero_ps());  // v > 0 ? v : +0, NaN to 0, as conv_epilogue
-    avx512::store(y + c * ld, v, valid);
+    if (split >= valid) {
+      avx512::store(y + c * ld, v, valid);
+    } else {
+      _mm512_mask_storeu_ps(y + c * ld, first, v);
+      _mm512_mask_storeu_ps(y + c * ld + jump, second, v);
+    }
   }
 }
 
@@ -462,10 +473,16 @@ inline void conv_forward_direct(WorkBuffers& buf, const ConvGeometry& g, Index m
     const Index c0 = b * nc, cv = std::min(nc, g.o - c0);
     for (Index c = 0; c < nc; ++c) bpanel[c] = bias && c < cv ? bias[c0 + c] : 0.0f;
     const float* w = wp + b * K * nc;
+    Index start = 0;  // image i's first pixel not yet computed (the previous tile may have run into it)
     for (Index i = 0; i < m; ++i) {
       const float* xs = pad + i * isize + PaddedImage::guard;
-      for (Index t0 = 0; t0 < hw; t0 += 16) {
-        const Index valid = std::min<Index>(16, hw - t0);
+      for (Index t0 = start; t0 < hw; t0 += 16) {
+        // With Wo >= 16, an image's last partial tile runs on into the next image's first
+        // row (two runs, as across a row): no lanes idle but the group's last.
+        const Index here = hw - t0;
+        const bool on = wo >= 16 && here < 16 && i + 1 < m;
+        const Index valid = on ? 16 : std::min<Index>(16, here);
+        start = on ? 16 - here : 0;
         {  // the epilogue's lines, fetched into L2 while the tile's sums run (they miss otherwise)
           const Index at = i * y_size + c0 * hw + t0;
           for (Index c = 0; c < cv; ++c) {
@@ -481,7 +498,7 @@ inline void conv_forward_direct(WorkBuffers& buf, const ConvGeometry& g, Index m
         for (Index j = 0; j < 4; ++j) run[j] = xs + pi.lane(g, t0);
         if (wo >= 16) {
           const Index a = wo - t0 % wo;  // lanes left in the first output row
-          if (a < valid) run[1] = xs + pi.lane(g, t0 + a) - a;
+          if (a < valid) run[1] = (on ? xs + isize + pi.lane(g, 0) : xs + pi.lane(g, t0 + a)) - a;
           two_run_tile(int(a < valid ? a : 0), K, koff, run, w, bpanel, out, std::make_integer_sequence<int, 16>());
         } else {  // wo = 8 or 4: whole rows (tiles start at a row, 16 a multiple of wo); lanes past the image read run 0
           for (Index j = 1; j < 16 / wo; ++j)
@@ -490,7 +507,7 @@ inline void conv_forward_direct(WorkBuffers& buf, const ConvGeometry& g, Index m
           else direct_tile<4, 8, 12>(K, koff, run, w, bpanel, out);
         }
         const Index at = i * y_size + c0 * hw + t0;
-        store_tile(out, cv, valid, y + at, hw, residual ? residual + at : nullptr, relu);
+        store_tile(out, cv, valid, y + at, hw, residual ? residual + at : nullptr, relu, here, y_size - hw);
       }
     }
   }
@@ -601,7 +618,11 @@ void conv_forward_image(WorkBuffers& buf, const ConvGeometry& g, const T* x, con
 // Images per conv_forward_images call: the direct path reads the weights once per call, so
 // small images go a group at a time (about conv_pixel_block pixels); 1 otherwise.
 inline Index conv_forward_group(const ConvGeometry& g) {
-  return conv_direct(g) ? std::max<Index>(1, conv_pixel_block / (g.out_h() * g.out_w())) : 1;
+  if (!conv_direct(g)) return 1;
+  const Index hw = g.out_h() * g.out_w();
+  // At least two when a partial last tile can run on into the next image (Wo >= 16).
+  const Index least = hw % 16 != 0 && g.out_w() >= 16 ? 2 : 1;
+  return std::max<Index>(least, conv_pixel_block / hw);
 }
 
 // conv_forward_image for the m images x (m, C, H, W) -> y (m, O, Ho Wo) (residual alike).
