@@ -1,6 +1,6 @@
-// Kernel-level benchmarks: the machine's FMA peak, GEMM (twin's kernel vs Eigen's), and
-// the layer workloads C1-C5 (convolutions, dense layers and pooling of the D1-D3 towers) at
-// 1 and 2 threads.
+// Kernel-level benchmarks: the machine's FMA peak, GEMM (twin's kernel vs Eigen's), the
+// layer workloads C1-C5 (convolutions, dense layers and pooling of the D1-D3 towers) and the
+// D4 face ResNet's convolutions in fused inference, at 1 and 2 threads.
 #include "bench_common.hpp"
 
 #if defined(__AVX2__) && defined(__FMA__)
@@ -131,6 +131,26 @@ void conv(benchmark::State& state, Conv2D o, Shape in, bool backward) {
   flops(state, (backward ? 6.0 : 2.0) * double(out.numel()) * double(o.in * o.kernel * o.kernel));
 }
 
+// The D4 face ResNet's convolutions as its fused inference runs them: weights folded and
+// pre-packed once (Layer::fold), then forward_folded with the ReLU epilogue, optionally
+// with a residual of the output's shape; batch 16. Set beside ONNX Runtime's own per-node
+// times (bench/onnxruntime/profile_nodes.js).
+void conv_folded(benchmark::State& state, Conv2D o, Shape in, bool residual) {
+  Context exec = bench_context(state);
+  LayerRun r(o, in, exec);
+  Tensor<float> folded(Shape{r.l.layer->folded_size(in)});  // 64-byte aligned, as a workspace holds it
+  r.l.layer->fold(in, {}, {}, folded.span());
+  const Tensor<float> res = random_tensor(r.y.shape(), 7);
+  const Epilogue<float> e{.residual = residual ? res.data() : nullptr, .relu = true};
+  const LayerContext ctx{Mode::eval, r.ctx.scratch, nullptr, &exec};
+  r.l.layer->forward_folded(r.x.view(), r.y.view(), folded.span(), e, ctx);  // first touch outside the timing
+  for (auto _ : state) {
+    r.l.layer->forward_folded(r.x.view(), r.y.view(), folded.span(), e, ctx);
+    benchmark::DoNotOptimize(r.y.data());
+  }
+  flops(state, 2.0 * double(r.y.size()) * double(o.in * o.kernel * o.kernel));
+}
+
 // C5: pooling forward (bytes: x read, y written) or forward + backward (also dy read,
 // dx written).
 template <class Pool>
@@ -166,6 +186,27 @@ void register_all() {
   at_1_and_2_threads("C2_conv5x5_fwdbwd", [=](benchmark::State& s) { conv(s, c2, s2, true); });
   at_1_and_2_threads("C3_conv7x7s2_fwd", [=](benchmark::State& s) { conv(s, c3, s3, false); });
   at_1_and_2_threads("C3_conv7x7s2_fwdbwd", [=](benchmark::State& s) { conv(s, c3, s3, true); });
+  struct D4Conv {
+    const char* name;
+    Conv2D o;
+    Shape in;
+    bool residual;
+  };
+  const D4Conv d4[] = {
+      {"D4_conv_stem7x7s2", {.in = 3, .out = 32, .kernel = 7, .stride = 2}, Shape{16, 3, 150, 150}, false},
+      {"D4_conv_l1_32x35", {.in = 32, .out = 32, .kernel = 3, .pad = 1}, Shape{16, 32, 35, 35}, true},
+      {"D4_conv_l2down_s2", {.in = 32, .out = 64, .kernel = 3, .stride = 2}, Shape{16, 32, 35, 35}, false},
+      {"D4_conv_l2_64x17", {.in = 64, .out = 64, .kernel = 3, .pad = 1}, Shape{16, 64, 17, 17}, true},
+      {"D4_conv_l3down_s2", {.in = 64, .out = 128, .kernel = 3, .stride = 2}, Shape{16, 64, 17, 17}, false},
+      {"D4_conv_l3_128x8", {.in = 128, .out = 128, .kernel = 3, .pad = 1}, Shape{16, 128, 8, 8}, true},
+      {"D4_conv_l4down_s2", {.in = 128, .out = 256, .kernel = 3, .stride = 2}, Shape{16, 128, 8, 8}, false},
+      {"D4_conv_l4down_3x3", {.in = 256, .out = 256, .kernel = 3, .pad = 1}, Shape{16, 256, 3, 3}, false},
+      {"D4_conv_l4_256x4", {.in = 256, .out = 256, .kernel = 3, .pad = 1}, Shape{16, 256, 4, 4}, true},
+      {"D4_conv_l5down_s2", {.in = 256, .out = 256, .kernel = 3, .stride = 2}, Shape{16, 256, 3, 3}, false},
+      {"D4_conv_l5down_1x1", {.in = 256, .out = 256, .kernel = 3, .pad = 1}, Shape{16, 256, 1, 1}, false}};
+  for (const D4Conv& c : d4)
+    at_1_and_2_threads(c.name, [=](benchmark::State& s) { conv_folded(s, c.o, c.in, c.residual); })
+        ->Unit(benchmark::kMillisecond);
   for (bool bwd : {false, true}) {
     at_1_and_2_threads(bwd ? "C5a_maxpool3s2_fwdbwd" : "C5a_maxpool3s2_fwd", [=](benchmark::State& s) {
       pool(s, MaxPool2D{.kernel = 3, .stride = 2}, Shape{32, 64, 48, 96}, bwd);
