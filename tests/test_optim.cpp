@@ -103,4 +103,40 @@ TEST_CASE("Learning-rate schedules") {
   CHECK(cos(1.0, 10) == Approx(0.1));
 }
 
+TEST_CASE("WeightAverage: warm-up decay, parameters and buffers, swap and back") {
+  Sequential<double> net;
+  net.add(Dense{.in = 2, .out = 1}).add(BatchNorm1d{.features = 1});
+  net.init(3);
+  std::vector<double> p0(net.params().begin(), net.params().end()), b0(net.buffers().begin(), net.buffers().end());
+  REQUIRE(!b0.empty());
+  WeightAverage<double> avg;
+  avg.decay = 0.2;
+  avg.reset(net.params(), net.buffers());
+  // Update t decays by min(0.2, (1 + t) / (10 + t)): 0.1, 2/11, then the cap 0.2 (not 3/12).
+  std::vector<double> live = p0, expect = p0;
+  const double decays[] = {0.1, 2.0 / 11.0, 0.2};
+  for (int t = 0; t < 3; ++t) {
+    for (std::size_t i = 0; i < live.size(); ++i) {
+      live[i] += 1.0 + static_cast<double>(i);
+      expect[i] = decays[t] * expect[i] + (1 - decays[t]) * live[i];
+    }
+    std::copy(live.begin(), live.end(), net.params().begin());
+    net.buffers()[0] += 2.0;
+    avg.update(net.params(), net.buffers());
+  }
+  CHECK(avg.updates == 3);
+  for (std::size_t i = 0; i < live.size(); ++i) CHECK(avg.params[i] == Approx(expect[i]));
+  const double b_live = b0[0] + 6.0;
+  const double b_expect = 0.2 * (2.0 / 11.0 * (0.1 * b0[0] + 0.9 * (b0[0] + 2)) + 9.0 / 11.0 * (b0[0] + 4)) + 0.8 * b_live;
+  CHECK(avg.buffers[0] == Approx(b_expect));
+  avg.swap(net);  // the average in the model, the live weights in avg
+  for (std::size_t i = 0; i < live.size(); ++i) CHECK(net.params()[i] == Approx(expect[i]));
+  CHECK(net.buffers()[0] == Approx(b_expect));
+  avg.swap(net);  // and back
+  for (std::size_t i = 0; i < live.size(); ++i) CHECK(net.params()[i] == live[i]);
+  CHECK(net.buffers()[0] == b_live);
+  std::vector<double> wrong(live.size() + 1);
+  CHECK_THROWS_AS(avg.update(std::span<const double>(wrong), net.buffers()), shape_error);
+}
+
 }  // namespace test_optim

@@ -54,6 +54,7 @@
 #include <twin/metrics/shortcut_probe.hpp>
 #include <twin/optim/adam.hpp>
 #include <twin/optim/schedule.hpp>
+#include <twin/optim/weight_average.hpp>
 #include <twin/report/html_report.hpp>
 #include <twin/siamese/contrastive_loss.hpp>
 #include <twin/siamese/embed.hpp>
@@ -125,6 +126,8 @@ struct TrainOptions {
   int cohort_top = 0;               // closest cohort rows that count (0: all)
   bool quiet = false;
   int stop_after_epochs = 0;  // testing aid: exit after this many epochs, as if interrupted
+  double ema = 0;             // validate and keep an exponential moving average of the weights with this decay (0: the weights)
+  int fit_writers = 0;        // diagnosis: also print the EERs on the first N training writers' pairs each epoch
 };
 
 struct EvalOptions {
@@ -420,6 +423,19 @@ int train(const TrainOptions& o, Ranks& ranks) {
   std::printf("preprocessed %zu + %zu images to %tdx%td in %.1f s\n", train.files.size(), val.files.size(),
               cfg.canvas.height, cfg.canvas.width, std::chrono::duration<double>(Clock::now() - t0).count());
   const std::vector<PairRef> val_pairs = twin::data::evaluation_pairs(val, 100, o.seed + 7);
+  // --fit-writers N: the same pairs of the first N training writers (no augmentation), to
+  // tell overfitting (training EER far below validation) from underfitting.
+  std::vector<std::string> fit_writers(train.writers.begin(),
+                                       train.writers.begin() + std::min<std::ptrdiff_t>(o.fit_writers, std::ssize(train.writers)));
+  Dataset fit;
+  twin::Tensor<float> fit_images;
+  std::vector<PairRef> fit_pairs;
+  if (o.fit_writers > 0) {
+    fit = twin::data::subset(train, fit_writers);
+    fit_images = load_all(fit, cfg.canvas, &rejected);
+    drop_rejected(fit, fit_images, rejected, "training (--fit-writers)");
+    fit_pairs = twin::data::evaluation_pairs(fit, 100, o.seed + 7);
+  }
   ScoreNorm norm;
   norm.mode = o.score_norm;
   norm.top_k = o.cohort_top;
@@ -452,6 +468,7 @@ int train(const TrainOptions& o, Ranks& ranks) {
       "; augment ", o.augment, "; skilled ", o.skilled_fraction, o.select == "pooled" ? "" : "; select " + o.select,
       o.hard_share > 0 ? twin::detail::concat("; hard ", o.hard_share, "x", o.hard_writers) : std::string(),
       o.augment_strength != 1.0 ? twin::detail::concat("; augment strength ", o.augment_strength) : std::string(),
+      o.ema > 0 ? twin::detail::concat("; weight average ", o.ema) : std::string(),
       o.batch != "pairs" ? twin::detail::concat("; batch ", o.batch, " ", o.batch_writers, "x", o.batch_genuine, "+",
                                                 o.batch_forged, " ", o.writer_loss, " triplet margin ", o.triplet_margin, " ", o.miner) : std::string(),
       o.score_norm != "none" ? twin::detail::concat("; score norm ", o.score_norm, " cohort ", o.cohort_per_writer, " top ",
@@ -460,6 +477,7 @@ int train(const TrainOptions& o, Ranks& ranks) {
   TrainState st;
   if (o.resume) {
     if (!fs::exists(ckpt)) throw twin::io_error("--resume: no checkpoint '" + ckpt.string() + "'");
+    if (o.ema > 0) throw twin::error("--resume: the checkpoint does not hold the weight average of --ema");
     st = load_checkpoint(ckpt, model.tower(), opt, fingerprint);
     std::printf("resumed from '%s' after epoch %d (best validation EER %.2f%% at epoch %d)\n", ckpt.string().c_str(),
                 st.epoch, 100 * st.best_val_eer, st.best_epoch);
@@ -543,6 +561,10 @@ int train(const TrainOptions& o, Ranks& ranks) {
   };
   auto warp_all = [&] { exec.parallel_for(2 * lo, 2 * (lo + n), 4, warp_range); };
 
+  // --ema: the epochs are validated, chosen and saved on the moving average of the weights.
+  twin::WeightAverage<float> avg;
+  avg.decay = o.ema;
+  if (o.ema > 0) avg.reset(model.tower().params(), model.tower().buffers());
   int epochs_this_run = 0;
   for (int epoch = st.epoch; epoch < o.epochs; ++epoch) {
     const auto te = Clock::now();
@@ -624,6 +646,7 @@ int train(const TrainOptions& o, Ranks& ranks) {
       // on every rank.
       ranks.reduce(static_cast<double>(n) / static_cast<double>(P));
       opt.step(model.params(), model.grads());
+      if (o.ema > 0) avg.update(model.tower().params(), model.tower().buffers());
       loss_avg = step == 0 ? r.value : 0.95 * loss_avg + 0.05 * r.value;
       const double secs = std::chrono::duration<double>(Clock::now() - te).count();
       const double rate = (step + 1) * P / std::max(secs, 1e-9);
@@ -633,6 +656,7 @@ int train(const TrainOptions& o, Ranks& ranks) {
       bar.update(global + 1, label, loss_avg, rate, left * P / std::max(rate, 1e-9));
     }
     bar.newline();
+    if (o.ema > 0) avg.swap(model.tower());  // the average in, the live weights kept aside
     // Validation: EER over genuine pairs vs all forgeries (skilled and random) of the
     // validation writers; the best epoch's weights and EER threshold are kept.
     // With a score normalisation the cohort is embedded with the current weights too, and
@@ -647,15 +671,21 @@ int train(const TrainOptions& o, Ranks& ranks) {
     const double auc = twin::metrics::auc_distance(d, val_labels);
     const double raw_eer = twin::metrics::eer_distance(raw, val_labels).eer;
     // The two kinds of forgery apart (printed; the epoch is chosen on all of them).
-    auto kind_eer = [&](const std::vector<double>& x, PairKind k) {
+    auto kind_eer_of = [&](const std::vector<PairRef>& pairs, const std::vector<double>& x, PairKind k) {
       std::vector<double> dk;
       std::vector<twin::PairLabel> lk;
       for (std::size_t i = 0; i < x.size(); ++i)
-        if (val_pairs[i].kind == PairKind::genuine || val_pairs[i].kind == k) dk.push_back(x[i]), lk.push_back(val_labels[i]);
+        if (pairs[i].kind == PairKind::genuine || pairs[i].kind == k) dk.push_back(x[i]), lk.push_back(twin::pair_label(pairs[i].same()));
       if (std::count(lk.begin(), lk.end(), twin::PairLabel::different) == 0) return std::nan("");  // e.g. one writer: no random pairs
       return twin::metrics::eer_distance(dk, lk).eer;
     };
+    auto kind_eer = [&](const std::vector<double>& x, PairKind k) { return kind_eer_of(val_pairs, x, k); };
     const double val_skilled = kind_eer(d, PairKind::skilled), val_random = kind_eer(d, PairKind::random);
+    if (!fit_pairs.empty()) {
+      const auto fd = pair_distances(twin::embed_all(model.tower(), fit_images.view(), embed_batch, eval_ws), fit_pairs);
+      std::printf("epoch %d: on %td training writers: skilled EER %.2f%%, random EER %.2f%%\n", epoch + 1, std::ssize(fit.writers),
+                  100 * kind_eer_of(fit_pairs, fd, PairKind::skilled), 100 * kind_eer_of(fit_pairs, fd, PairKind::random));
+    }
     st.epoch = epoch + 1;
     st.seconds += std::chrono::duration<double>(Clock::now() - te).count();
     // --select mean: the mean of the two kinds' EERs (the pooled list is mostly skilled
@@ -689,6 +719,7 @@ int train(const TrainOptions& o, Ranks& ranks) {
                                                  std::round(10000 * kind_eer(raw, PairKind::random)) / 100, "%").c_str() : "",
                 best ? " *best*" : "", st.seconds);
     std::fflush(stdout);
+    if (o.ema > 0) avg.swap(model.tower());  // the live weights back for training
     if (ranks.root()) save_checkpoint(ckpt, model.tower(), opt, st, fingerprint);
     ++epochs_this_run;
     if (o.stop_after_epochs > 0 && epochs_this_run >= o.stop_after_epochs && st.epoch < o.epochs) {
@@ -1335,6 +1366,11 @@ int main(int argc, char** argv) {
   train->add_flag("--no-augment", no_augment, "no random affine augmentation");
   train->add_flag("--quick", quick, "tiny budget (2 epochs of 5 steps): a smoke test");
   train->add_flag("--quiet", tr.quiet, "no progress bar");
+  train->add_option("--ema", tr.ema, "validate, choose and save an exponential moving average of the weights and "
+                    "BatchNorm statistics with this decay per step, e.g. 0.99 (0: the weights themselves)")
+      ->capture_default_str()->check(in_range(0, 0.9999));
+  train->add_option("--fit-writers", tr.fit_writers, "diagnosis: also print the skilled and random EER on the first N "
+                    "training writers' pairs after each epoch (0: none)")->check(in_range(0, 1e6));
   train->add_option("--stop-after", tr.stop_after_epochs, "stop after N epochs as if interrupted (for tests)")
       ->check(in_range(0, 1e5));
 

@@ -39,6 +39,7 @@
 #include "twin/optim/rmsprop.hpp"
 #include "twin/optim/schedule.hpp"
 #include "twin/optim/sgd.hpp"
+#include "twin/optim/weight_average.hpp"
 #include "twin/parallel.hpp"
 #include "twin/rng.hpp"
 #include "twin/graph.hpp"
