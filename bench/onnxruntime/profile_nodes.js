@@ -7,7 +7,7 @@
 //   node bench/onnxruntime/profile_nodes.js --ort <folder with node_modules/onnxruntime-node>
 //        --model /tmp/onnx/D4_infer_b16.onnx --shape 16,3,150,150 [--threads 1] [--reps 10]
 //
-// Same session options as time_inference.js, with ONNX Runtime's profiler on. Three
+// The session as ort_session.js makes it, with ONNX Runtime's profiler on. Three
 // warm-up runs, then --reps profiled runs; prints each node's median kernel time (wall
 // clock, ms), its operator, and the sum. The profile file is written under the system's
 // temporary folder and removed.
@@ -15,53 +15,22 @@
 const fs = require('fs');
 const os = require('os');
 const path = require('path');
-
-function parseArgs(argv) {
-  const a = { threads: 1, reps: 10 };
-  for (let i = 2; i < argv.length; i += 2) {
-    const k = argv[i], v = argv[i + 1];
-    if (v === undefined) throw new Error(`profile_nodes: ${k} needs a value`);
-    if (k === '--ort') a.ort = v;
-    else if (k === '--model') a.model = v;
-    else if (k === '--shape') a.shape = v.split(',').map(Number);
-    else if (k === '--threads') a.threads = Number(v);
-    else if (k === '--reps') a.reps = Number(v);
-    else throw new Error(`profile_nodes: unknown argument ${k}`);
-  }
-  if (!a.ort || !a.model || !a.shape) throw new Error('profile_nodes: --ort, --model and --shape are required');
-  if (!(a.reps >= 1)) throw new Error('profile_nodes: --reps must be >= 1');
-  return a;
-}
+const { parseArgs, openSession, deterministicFeeds, run } = require('./ort_session');
 
 const median = (v) => {
   const s = [...v].sort((x, y) => x - y);
   return s[Math.floor(s.length / 2)];
 };
 
-async function main() {
-  const a = parseArgs(process.argv);
-  const ort = require(path.join(path.resolve(a.ort), 'node_modules', 'onnxruntime-node'));
+run(async () => {
+  const a = parseArgs(process.argv, 'profile_nodes', { reps: 10 });
+  if (!(a.reps >= 1)) throw new Error('profile_nodes: --reps must be >= 1');
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'twin-ort-profile-'));
   try {
-    const model = await ort.InferenceSession.create(a.model, {
-      executionProviders: ['cpu'],
-      intraOpNumThreads: a.threads,
-      interOpNumThreads: 1,
-      executionMode: 'sequential',
-      graphOptimizationLevel: 'all',
-      enableProfiling: true,
-      profileFilePrefix: path.join(dir, 'profile'),
-    });
-    const n = a.shape.reduce((x, y) => x * y, 1);
-    const data = new Float32Array(n);
-    let s = 12345;  // the same deterministic input as time_inference.js
-    for (let i = 0; i < n; ++i) {
-      s = (Math.imul(s, 1103515245) + 12345) >>> 0;
-      data[i] = s / 2147483648 - 1;
-    }
-    const feeds = { [model.inputNames[0]]: new ort.Tensor('float32', data, a.shape) };
-    for (let i = 0; i < 3 + a.reps; ++i) await model.run(feeds);
-    model.endProfiling();
+    const { ort, session } = await openSession(a, { enableProfiling: true, profileFilePrefix: path.join(dir, 'profile') });
+    const feeds = deterministicFeeds(ort, session, a.shape);
+    for (let i = 0; i < 3 + a.reps; ++i) await session.run(feeds);
+    session.endProfiling();
     const file = fs.readdirSync(dir).find((f) => f.endsWith('.json'));
     if (!file) throw new Error(`profile_nodes: ONNX Runtime wrote no profile into ${dir}`);
     const events = JSON.parse(fs.readFileSync(path.join(dir, file), 'utf8'));
@@ -84,9 +53,4 @@ async function main() {
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });
   }
-}
-
-main().catch((e) => {
-  console.error(e.message || e);
-  process.exit(1);
 });
