@@ -64,12 +64,14 @@ int main(int argc, char** argv) {
   train->add_option("--lr", tr.lr, "Adam learning rate (cosine decay)")->capture_default_str();
   train->add_option("--augment", tr.augment, "strength of the random affine distortions (0: none)")->capture_default_str();
   train->add_option("--size", tr.tower.size, "input size (size x size)")->capture_default_str();
-  train->add_option("--channels", tr.tower.channels, "channels of every conv block")->capture_default_str();
-  train->add_option("--blocks", tr.tower.blocks, "conv blocks")->capture_default_str();
-  train->add_option("--widths", tr.tower.widths, "output channels of each conv block, e.g. 64,64,96,128 (sets "
-                    "--blocks; default: --channels for every block)")->delimiter(',');
+  auto* channels = train->add_option("--channels", tr.tower.channels, "channels of every conv block (instead of "
+                                     "--widths)")->capture_default_str();
+  auto* blocks = train->add_option("--blocks", tr.tower.blocks, "conv blocks of --channels each (instead of --widths)")
+                     ->capture_default_str();
+  auto* widths = train->add_option("--widths", tr.tower.widths, "output channels of each conv block (sets --blocks; "
+                                   "default: 32,64,128,256)")->delimiter(',');
   train->add_option("--unpooled", tr.tower.unpooled, "the last N conv blocks keep their spatial size (no max-pool): "
-                    "with 1 the embedding is 64 x 3 x 3 at 28 px")->capture_default_str();
+                    "with 1 the embedding is 256 x 3 x 3 at 28 px")->capture_default_str();
   train->add_option("--norm-scale", tr.tower.norm_scale, "proto: L2-normalise the embedding and multiply by this "
                     "(cosine prototypes with a temperature); 0: raw embedding")->capture_default_str();
   std::string train_metric = omniglot::metric_name(tr.metric);
@@ -104,6 +106,8 @@ int main(int argc, char** argv) {
       tr.design = omniglot::parse_design(design);
       tr.rotate_classes = !no_rotate;
       tr.metric = omniglot::parse_metric(train_metric);
+      // --channels or --blocks alone replace the default widths by `channels` for every block.
+      if (widths->count() == 0 && (channels->count() > 0 || blocks->count() > 0)) tr.tower.widths.clear();
       if (!tr.tower.widths.empty()) tr.tower.blocks = static_cast<omniglot::Index>(tr.tower.widths.size());
       if (quick) tr.steps = 20, tr.ways = 10, tr.batch_pairs = 16;
       return omniglot::run_train(tr);

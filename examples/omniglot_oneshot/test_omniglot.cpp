@@ -176,6 +176,10 @@ TEST_CASE("omniglot: --widths and --unpooled shape the tower and round-trip thro
   CHECK(d.net.output_shape(twin::Shape{1, 1, 28, 28}) == twin::Shape{1, 64});
   CHECK(omniglot::make_model(omniglot::Design::proto, {.unpooled = 1}, 1).net.output_shape(twin::Shape{1, 1, 28, 28}) ==
         twin::Shape{1, 64 * 3 * 3});
+  // The training default: widths growing with depth, the last block unpooled, 256 x 3 x 3.
+  const auto t = omniglot::make_model(omniglot::Design::proto, omniglot::TrainOptions{}.tower, 1);
+  CHECK(omniglot::block_widths(t.tower) == std::vector<Index>{32, 64, 128, 256});
+  CHECK(t.net.output_shape(twin::Shape{1, 1, 28, 28}) == twin::Shape{1, 256 * 3 * 3});
   // Bad towers name what is wrong.
   CHECK(error_message([] { omniglot::make_model(omniglot::Design::proto, {.blocks = 2, .unpooled = 3}, 1); })
             .find("unpooled 3") != std::string::npos);
