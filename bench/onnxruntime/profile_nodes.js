@@ -3,11 +3,11 @@
 // its fused kernels (convolution + BatchNorm + ReLU, NCHWc reorders, ...) cost, to set
 // beside twin's per-layer profile (bench/profile_face_resnet.cpp).
 //
-//   /usr/bin/python3 bench/compare_pytorch.py --filter D4 --onnx-dir /tmp/onnx   # exports D4_infer_b16.onnx
+//   /usr/bin/python3 bench/compare_pytorch.py --filter D4 --onnx-dir build/onnx   # exports D4_infer_b16.onnx
 //   node bench/onnxruntime/profile_nodes.js --ort <folder with node_modules/onnxruntime-node>
-//        --model /tmp/onnx/D4_infer_b16.onnx --shape 16,3,150,150 [--threads 1] [--reps 10]
+//        --model build/onnx/D4_infer_b16.onnx --shape 16,3,150,150 [--threads 1] [--reps 10]
 //
-// The session as ort_session.js makes it, with ONNX Runtime's profiler on. Three
+// The model loaded as ort_model.js loads it, with ONNX Runtime's profiler on. Three
 // warm-up runs, then --reps profiled runs; prints each node's median kernel time (wall
 // clock, ms), its operator, and the sum. The profile file is written under the system's
 // temporary folder and removed.
@@ -15,7 +15,7 @@
 const fs = require('fs');
 const os = require('os');
 const path = require('path');
-const { parseArgs, openSession, deterministicFeeds, run } = require('./ort_session');
+const { parseArgs, openModel, deterministicFeeds, run } = require('./ort_model');
 
 const median = (v) => {
   const s = [...v].sort((x, y) => x - y);
@@ -27,10 +27,10 @@ run(async () => {
   if (!(a.reps >= 1)) throw new Error('profile_nodes: --reps must be >= 1');
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'twin-ort-profile-'));
   try {
-    const { ort, session } = await openSession(a, { enableProfiling: true, profileFilePrefix: path.join(dir, 'profile') });
-    const feeds = deterministicFeeds(ort, session, a.shape);
-    for (let i = 0; i < 3 + a.reps; ++i) await session.run(feeds);
-    session.endProfiling();
+    const { ort, model } = await openModel(a, { enableProfiling: true, profileFilePrefix: path.join(dir, 'profile') });
+    const feeds = deterministicFeeds(ort, model, a.shape);
+    for (let i = 0; i < 3 + a.reps; ++i) await model.run(feeds);
+    model.endProfiling();
     const file = fs.readdirSync(dir).find((f) => f.endsWith('.json'));
     if (!file) throw new Error(`profile_nodes: ONNX Runtime wrote no profile into ${dir}`);
     const events = JSON.parse(fs.readFileSync(path.join(dir, file), 'utf8'));

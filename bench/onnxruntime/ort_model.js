@@ -1,8 +1,8 @@
 // What time_inference.js and profile_nodes.js share: their command line (--ort, --model,
-// --shape, --threads and each one's own options), the session (the CPU execution provider,
-// --threads intra-op threads, one inter-op thread, sequential execution, every graph
-// optimisation; ONNX Runtime's defaults otherwise, spinning worker threads included) and a
-// deterministic input.
+// --shape, --threads and each one's own options), how the model is loaded (the CPU
+// execution provider, --threads intra-op threads, one inter-op thread, sequential
+// execution, every graph optimisation; ONNX Runtime's defaults otherwise, spinning worker
+// threads included) and a deterministic input.
 'use strict';
 const path = require('path');
 
@@ -24,12 +24,12 @@ function parseArgs(argv, script, extra = {}) {
   return a;
 }
 
-// The onnxruntime-node package under a.ort, its version, and a session on a.model; `more`
-// adds session options.
-async function openSession(a, more = {}) {
+// The onnxruntime-node package under a.ort, its version, and a.model loaded for inference;
+// `more` adds options.
+async function openModel(a, more = {}) {
   const pkg = path.join(path.resolve(a.ort), 'node_modules', 'onnxruntime-node');
   const ort = require(pkg);
-  const session = await ort.InferenceSession.create(a.model, {
+  const model = await ort.InferenceSession.create(a.model, {
     executionProviders: ['cpu'],
     intraOpNumThreads: a.threads,
     interOpNumThreads: 1,
@@ -37,11 +37,11 @@ async function openSession(a, more = {}) {
     graphOptimizationLevel: 'all',
     ...more,
   });
-  return { ort, session, version: require(path.join(pkg, 'package.json')).version };
+  return { ort, model, version: require(path.join(pkg, 'package.json')).version };
 }
 
 // The feeds of a one-input model: a fixed linear congruential stream in [-1, 1).
-function deterministicFeeds(ort, session, shape) {
+function deterministicFeeds(ort, model, shape) {
   const n = shape.reduce((x, y) => x * y, 1);
   const data = new Float32Array(n);
   let s = 12345;
@@ -49,7 +49,7 @@ function deterministicFeeds(ort, session, shape) {
     s = (Math.imul(s, 1103515245) + 12345) >>> 0;
     data[i] = s / 2147483648 - 1;
   }
-  return { [session.inputNames[0]]: new ort.Tensor('float32', data, shape) };
+  return { [model.inputNames[0]]: new ort.Tensor('float32', data, shape) };
 }
 
 // Runs main(); an error ends the process with its message and exit code 1.
@@ -60,4 +60,4 @@ function run(main) {
   });
 }
 
-module.exports = { parseArgs, openSession, deterministicFeeds, run };
+module.exports = { parseArgs, openModel, deterministicFeeds, run };
