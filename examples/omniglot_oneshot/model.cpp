@@ -71,7 +71,8 @@ Model make_model(Design design, const TowerOptions& t, std::uint64_t seed) {
   // conv3x3-BN-ReLU-maxpool2 blocks (the few-shot literature's "Conv-4"): 28 -> 14 -> 7 ->
   // 3 -> 1, so a 28 x 28 character becomes one 64-d vector. Blocks left unpooled keep the
   // layout of the strokes: with the last one unpooled (the default recipe) the embedding is
-  // 64 x 3 x 3 (576-d), which paid on the validation runs (docs/omniglot.md).
+  // widths.back() x 3 x 3 (2304-d for the default widths), which paid on the validation
+  // runs (docs/omniglot.md).
   Index in = 1;
   for (Index b = 0; b < t.blocks; ++b) {
     const Index out = widths[static_cast<std::size_t>(b)];

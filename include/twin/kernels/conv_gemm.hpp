@@ -483,15 +483,14 @@ inline void conv_forward_direct(WorkBuffers& buf, const ConvGeometry& g, Index m
         const bool on = wo >= 16 && here < 16 && i + 1 < m;
         const Index valid = on ? 16 : std::min<Index>(16, here);
         start = on ? 16 - here : 0;
-        {  // the epilogue's lines, fetched into L2 while the tile's sums run (they miss otherwise)
-          const Index at = i * y_size + c0 * hw + t0;
-          for (Index c = 0; c < cv; ++c) {
-            _mm_prefetch(reinterpret_cast<const char*>(y + at + c * hw), _MM_HINT_T1);
-            _mm_prefetch(reinterpret_cast<const char*>(y + at + c * hw + valid - 1), _MM_HINT_T1);
-            if (residual) {
-              _mm_prefetch(reinterpret_cast<const char*>(residual + at + c * hw), _MM_HINT_T1);
-              _mm_prefetch(reinterpret_cast<const char*>(residual + at + c * hw + valid - 1), _MM_HINT_T1);
-            }
+        const Index at = i * y_size + c0 * hw + t0;  // the tile's first output
+        // The epilogue's lines, fetched into L2 while the tile's sums run (they miss otherwise).
+        for (Index c = 0; c < cv; ++c) {
+          _mm_prefetch(reinterpret_cast<const char*>(y + at + c * hw), _MM_HINT_T1);
+          _mm_prefetch(reinterpret_cast<const char*>(y + at + c * hw + valid - 1), _MM_HINT_T1);
+          if (residual) {
+            _mm_prefetch(reinterpret_cast<const char*>(residual + at + c * hw), _MM_HINT_T1);
+            _mm_prefetch(reinterpret_cast<const char*>(residual + at + c * hw + valid - 1), _MM_HINT_T1);
           }
         }
         const float* run[4];
@@ -506,7 +505,6 @@ inline void conv_forward_direct(WorkBuffers& buf, const ConvGeometry& g, Index m
           if (wo == 8) direct_tile<8, 16, 16>(K, koff, run, w, bpanel, out);
           else direct_tile<4, 8, 12>(K, koff, run, w, bpanel, out);
         }
-        const Index at = i * y_size + c0 * hw + t0;
         store_tile(out, cv, valid, y + at, hw, residual ? residual + at : nullptr, relu, here, y_size - hw);
       }
     }
@@ -669,7 +667,8 @@ void conv_forward_columns(WorkBuffers& buf, const ConvGeometry& g, Index m, cons
   }
 #endif
   (void)buf, (void)g, (void)m, (void)cols, (void)wp, (void)bias, (void)Y, (void)ldc, (void)p0, (void)p1;
-  throw error("conv_forward_columns: needs the direct kernel (conv_direct_panels(g) > 0)");
+  throw error(twin::detail::concat("conv_forward_columns: needs the direct kernel (conv_direct_panels(g) > 0) and at most ",
+                                   im2col_few_pixels, " output pixels per image"));
 }
 
 }  // namespace twin::kernels
