@@ -5,9 +5,9 @@
 # compiler call, builds it with one job, and prints the calls by CPU, then the total.
 # TARGET=name builds that target only.
 #   scripts/compile-cpu.sh DIR [cmake options...]
-#   scripts/compile-cpu.sh /tmp/cpu-release -DCMAKE_BUILD_TYPE=Release -DTWIN_BUILD_TESTS=ON \
+#   scripts/compile-cpu.sh build/cpu-release -DCMAKE_BUILD_TYPE=Release -DTWIN_BUILD_TESTS=ON \
 #       -DTWIN_BUILD_EXAMPLES=ON -DTWIN_BUILD_BENCHMARKS=OFF
-#   scripts/compile-cpu.sh /tmp/cpu-asan -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+#   scripts/compile-cpu.sh build/cpu-asan -DCMAKE_BUILD_TYPE=RelWithDebInfo \
 #       "-DCMAKE_CXX_FLAGS_RELWITHDEBINFO=-O0 -g1 -DNDEBUG" -DTWIN_SANITIZE=ON \
 #       -DTWIN_BUILD_EXAMPLES=OFF -DTWIN_BUILD_BENCHMARKS=OFF
 set -euo pipefail
